@@ -1,0 +1,47 @@
+"""Samples from a CSV file: `at,value` rows, or `kr,at,value` when one file serves many KRs."""
+
+from __future__ import annotations
+
+import csv
+from datetime import UTC, datetime
+from pathlib import Path
+
+from okrsync.domain import MetricSample
+
+
+class MetricFileError(ValueError):
+    pass
+
+
+def read_csv_samples(path: Path, kr_id: str) -> list[MetricSample]:
+    try:
+        handle = path.open(newline="", encoding="utf-8")
+    except OSError as error:
+        raise MetricFileError(f"{path}: cannot read: {error.strerror}") from None
+    with handle:
+        reader = csv.DictReader(handle)
+        missing = {"at", "value"} - set(reader.fieldnames or ())
+        if missing:
+            raise MetricFileError(f"{path}: needs columns at,value (missing {', '.join(sorted(missing))})")
+        samples = []
+        for line, row in enumerate(reader, start=2):
+            if "kr" in row and row["kr"] and row["kr"].casefold() != kr_id.casefold():
+                continue
+            samples.append(MetricSample(kr_id=kr_id, value=_number(row["value"], path, line), at=_instant(row["at"], path, line)))
+        return samples
+
+
+def _number(text: str, path: Path, line: int) -> float:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        raise MetricFileError(f"{path}:{line}: value {text!r} is not a number") from None
+
+
+def _instant(text: str, path: Path, line: int) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except (AttributeError, ValueError):
+        raise MetricFileError(f"{path}:{line}: at {text!r} is not an ISO-8601 date or time") from None
+    # A bare date or a time without a zone is read as UTC, the cycle's own zone.
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

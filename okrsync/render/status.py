@@ -1,0 +1,149 @@
+"""`okrsync status`: the report as the JSON contract, a terminal table, or Markdown."""
+
+from __future__ import annotations
+
+from datetime import UTC
+from typing import Any
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from okrsync.domain import Health, KRStatus, Report
+from okrsync.render._numbers import HEALTH_WORDS, metric, percent, plain_number, rounded
+
+_HEALTH_STYLES = {
+    Health.ON_TRACK: "green",
+    Health.AT_RISK: "yellow",
+    Health.OFF_TRACK: "red",
+    Health.NO_DATA: "dim",
+}
+
+
+def report_to_json(report: Report) -> dict[str, Any]:
+    """The `status --format json` shape of DESIGN.md; fractions, not percentages."""
+    cycle = report.cycle
+    return {
+        "cycle": {
+            "name": cycle.name,
+            "start": cycle.start.isoformat(),
+            "end": cycle.end.isoformat(),
+            "as_of": report.as_of.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        },
+        "objectives": [
+            {
+                "id": objective.objective.id,
+                "title": objective.objective.title,
+                "score": rounded(objective.score),
+                "health": objective.health.value,
+                "key_results": [_kr_json(status) for status in objective.key_results],
+            }
+            for objective in report.objectives
+        ],
+        "unmapped": {"count": report.unmapped_count},
+    }
+
+
+def _kr_json(status: KRStatus) -> dict[str, Any]:
+    kr = status.kr
+    return {
+        "id": kr.id,
+        "title": kr.title,
+        "unit": kr.unit,
+        "baseline": plain_number(kr.baseline),
+        "target": plain_number(kr.target),
+        "current": None if status.current is None else plain_number(status.current),
+        "outcome_progress": rounded(status.outcome_progress),
+        "delivery_progress": rounded(status.delivery_progress),
+        "expected_progress": rounded(status.expected_progress),
+        "health": status.health.value,
+        "forecast": rounded(status.forecast, 2),
+        "flags": list(status.flags),
+        "items": {
+            "total": status.items.total,
+            "done": status.items.done,
+            "in_progress": status.items.in_progress,
+            "todo": status.items.todo,
+        },
+    }
+
+
+def report_table(report: Report) -> Group:
+    cycle = report.cycle
+    table = Table(
+        title=f"{cycle.name} ({cycle.start} to {cycle.end}) as of "
+        f"{report.as_of.astimezone(UTC):%Y-%m-%d %H:%M} UTC",
+        title_justify="left",
+    )
+    for column in ("Key result", "Current", "Outcome", "Delivery", "Expected", "Health", "Forecast", "Items"):
+        table.add_column(column, justify="left" if column == "Key result" else "right")
+    for objective in report.objectives:
+        table.add_row(
+            Text(f"{objective.objective.id}  {objective.objective.title}", style="bold"),
+            "",
+            percent(objective.score),
+            "",
+            "",
+            _health_text(objective.health),
+            "",
+            "",
+            end_section=False,
+        )
+        for status in objective.key_results:
+            flags = "  ⚑ " + ", ".join(status.flags) if status.flags else ""
+            table.add_row(
+                Text(f"  {status.kr.id}  {status.kr.title}{flags}"),
+                metric(status.current, status.kr.unit),
+                percent(status.outcome_progress),
+                percent(status.delivery_progress),
+                percent(status.expected_progress),
+                _health_text(status.health),
+                metric(status.forecast, status.kr.unit),
+                f"{status.items.done}/{status.items.total}",
+            )
+        table.add_section()
+    footer = Text(f"Unmapped work items: {report.unmapped_count}", style="dim")
+    return Group(table, footer)
+
+
+def _health_text(health: Health) -> Text:
+    return Text(HEALTH_WORDS[health], style=_HEALTH_STYLES[health])
+
+
+def report_markdown(report: Report) -> str:
+    cycle = report.cycle
+    lines = [
+        f"# {escape_markdown(cycle.name)}: OKR status",
+        "",
+        f"{cycle.start} to {cycle.end}, as of {report.as_of.astimezone(UTC):%Y-%m-%d %H:%M} UTC.",
+    ]
+    for objective in report.objectives:
+        lines += [
+            "",
+            f"## {escape_markdown(objective.objective.id)}: {escape_markdown(objective.objective.title)}",
+            "",
+            f"Score {percent(objective.score)}, {HEALTH_WORDS[objective.health].lower()}.",
+            "",
+            "| Key result | Current | Outcome | Delivery | Expected | Health | Forecast | Items done |",
+            "| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: |",
+        ]
+        for status in objective.key_results:
+            flags = "".join(f" ⚑ {flag}" for flag in status.flags)
+            lines.append(
+                f"| {escape_markdown(status.kr.id)} {escape_markdown(status.kr.title)}{flags} "
+                f"| {escape_markdown(metric(status.current, status.kr.unit))} "
+                f"| {percent(status.outcome_progress)} | {percent(status.delivery_progress)} "
+                f"| {percent(status.expected_progress)} | {HEALTH_WORDS[status.health]} "
+                f"| {escape_markdown(metric(status.forecast, status.kr.unit))} "
+                f"| {status.items.done}/{status.items.total} |"
+            )
+    lines += ["", f"Unmapped work items: {report.unmapped_count}.", ""]
+    return "\n".join(lines)
+
+
+def escape_markdown(text: str) -> str:
+    """Literal text for GitHub-flavoured Markdown: no mentions, links, HTML or table breaks."""
+    single_line = " ".join(text.split())
+    escaped = "".join("\\" + ch if ch in "\\`*_{}[]()<>#+-.!|~@" else ch for ch in single_line)
+    # A backslash does not stop GitHub linking @user; a zero-width joiner after @ does.
+    return escaped.replace("\\@", "@\u2060")

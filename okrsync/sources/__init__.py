@@ -1,0 +1,18 @@
+"""Connectors: pull work items from each system and keep one managed comment per target."""
+
+from okrsync.sources._base import PlannedWrite, PullResult, RequestCounter, Source, WriteOutcome
+from okrsync.sources._errors import AuthError, FatalError, RetriableError, SourceError
+from okrsync.sources.jira import JiraSource
+
+__all__ = [
+    "AuthError",
+    "FatalError",
+    "JiraSource",
+    "PlannedWrite",
+    "PullResult",
+    "RequestCounter",
+    "RetriableError",
+    "Source",
+    "SourceError",
+    "WriteOutcome",
+]

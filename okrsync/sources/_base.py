@@ -1,0 +1,86 @@
+"""What every connector takes and gives: pull results, planned writes, write outcomes."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from okrsync.domain import WorkItem
+
+
+@dataclass
+class PullResult:
+    """Items seen by one pull and the bookmark to save once they are stored."""
+
+    source: str
+    items: list[WorkItem]
+    bookmark_ms: int | None
+    full: bool
+    requests: int = 0
+
+
+@dataclass(frozen=True)
+class PlannedWrite:
+    """One managed comment (and fields) to bring up to date on one target item."""
+
+    target: str
+    source: str
+    item_key: str
+    item_remote_id: str
+    title: str
+    body: str
+    content_hash: str
+    known_remote_id: str | None
+
+
+@dataclass(frozen=True)
+class WriteOutcome:
+    target: str
+    content_hash: str
+    remote_id: str
+    action: str  # "created" | "edited"
+
+
+@dataclass
+class RequestCounter:
+    """Counts HTTP requests a connector made, by method and status, for logs and benchmarks."""
+
+    by_status: Counter[tuple[str, int]] = field(default_factory=Counter)
+
+    def record(self, method: str, status: int) -> None:
+        self.by_status[(method.upper(), status)] += 1
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_status.values())
+
+    @property
+    def writes(self) -> int:
+        return sum(n for (method, _), n in self.by_status.items() if method != "GET")
+
+
+class Source(Protocol):
+    name: str
+    requests: RequestCounter
+
+    def pull(self, bookmark_ms: int | None, started_at: datetime) -> PullResult: ...
+
+    def apply(self, write: PlannedWrite) -> WriteOutcome: ...
+
+    def close(self) -> None: ...
+
+
+def next_bookmark(previous_ms: int | None, newest_seen_ms: int | None, started_ms: int) -> int:
+    """Advance only as far as what was seen, and never past the moment the pull started.
+
+    Items updated while the pull ran may have been missed by pages already read; the
+    next pull starts from before them (minus the overlap), and upserts de-duplicate.
+    """
+    candidate = newest_seen_ms if newest_seen_ms is not None else previous_ms
+    if candidate is None:
+        candidate = started_ms
+    if previous_ms is not None:
+        candidate = max(candidate, previous_ms)
+    return min(candidate, started_ms)

@@ -1,0 +1,104 @@
+"""Retries with tenacity that honour what the server says about when to come back."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import TypeVar
+
+import structlog
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+
+from okrsync.sources._errors import RetriableError
+
+T = TypeVar("T")
+log = structlog.get_logger(__name__)
+
+MAX_WAIT_SECONDS = 120.0
+RETRIABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """Seconds to wait from `Retry-After` (seconds or HTTP date) or a rate-limit reset header."""
+    now = time.time() if now is None else now
+    value = _header(headers, "Retry-After")
+    if value:
+        value = value.strip()
+        if value.replace(".", "", 1).isdigit():
+            return float(value)
+        try:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - now)
+        except (TypeError, ValueError):
+            return None
+    remaining = _header(headers, "X-RateLimit-Remaining")
+    reset = _header(headers, "X-RateLimit-Reset")
+    if remaining == "0" and reset and reset.isdigit():
+        return max(0.0, float(reset) - now)
+    return None
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    for key, value in headers.items():
+        if key.lower() == name.lower():
+            return value
+    return None
+
+
+class _WaitAsTold:
+    """Wait what the server asked for; otherwise back off exponentially (0.5 s, 1 s, 2 s ...)."""
+
+    def __init__(self, base: float):
+        self.base = base
+
+    def __call__(self, state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        told = getattr(error, "retry_after", None)
+        if told is not None:
+            return min(float(told), MAX_WAIT_SECONDS)
+        return min(self.base * 2 ** (state.attempt_number - 1), MAX_WAIT_SECONDS)
+
+
+def _log_retry(state: RetryCallState) -> None:
+    error = state.outcome.exception() if state.outcome else None
+    log.warning(
+        "source.retry",
+        source=getattr(error, "source", None),
+        status=getattr(error, "status", None),
+        attempt=state.attempt_number,
+        wait_s=round(state.upcoming_sleep, 3),
+    )
+
+
+def call_with_retries(
+    action: Callable[[], T],
+    attempts: int = 5,
+    base_wait: float = 0.5,
+    sleep: Callable[[float], None] = time.sleep,
+    on_wait: Callable[[float], None] | None = None,
+) -> T:
+    """Run `action`, retrying RetriableError up to `attempts` times in all."""
+
+    def before_sleep(state: RetryCallState) -> None:
+        _log_retry(state)
+        if on_wait is not None:
+            on_wait(state.upcoming_sleep)
+
+    retrying = Retrying(
+        retry=retry_if_exception_type(RetriableError),
+        wait=_WaitAsTold(base_wait),
+        stop=stop_after_attempt(attempts),
+        sleep=sleep,
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+    return retrying(action)
+
+
+def utc_from_epoch_ms(epoch_ms: int) -> datetime:
+    return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC)
+
+
+def epoch_ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
