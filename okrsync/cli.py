@@ -148,7 +148,9 @@ def _print_cycle(result: CycleResult, dry_run: bool) -> None:
             verb = "edit" if write.known_remote_id else "create or adopt"
             print(f"\n--- {write.target}: {verb} the managed comment ---\n{write.body}")
     for outcome in result.sources:
-        state = "ok" if outcome.ok else f"FAILED: {outcome.error}"
+        state = "ok" if outcome.ok else "FAILED: " + "; ".join(
+            [outcome.error] if outcome.error else outcome.write_errors
+        )
         print(f"{outcome.name}: {state}; pulled {outcome.pulled}, comments created {outcome.created}, "
               f"edited {outcome.edited}, unchanged {outcome.skipped}; {outcome.requests} requests")
     for error in result.metric_errors:

@@ -41,10 +41,11 @@ class SourceOutcome:
     edited: int = 0
     skipped: int = 0
     requests: int = 0
+    write_errors: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return self.error is None
+        return self.error is None and not self.write_errors
 
 
 @dataclass
@@ -98,10 +99,8 @@ def run_cycle(
         plan = plan_writes(config, store, report, sources=connected.keys())
         result = CycleResult(report, list(outcomes.values()), plan, metric_errors)
         for write in plan:
-            outcome = outcomes[write.source]
-            if dry_run or not outcome.ok:
-                continue
-            _apply_one(connected[write.source], write, store, outcome)
+            if not dry_run and write.source in connected:
+                _apply_one(connected[write.source], write, store, outcomes[write.source])
         for name, outcome in outcomes.items():
             planned = sum(1 for write in plan if write.source == name)
             outcome.skipped = _targets_with_comments(config, report, name) - planned
@@ -153,7 +152,7 @@ def _apply_one(source: Source, write: PlannedWrite, store: Store, outcome: Sourc
     try:
         result = source.apply(write)
     except SourceError as error:
-        outcome.error = str(error)
+        outcome.write_errors.append(f"{write.target}: {error}")
         log.error("sync.writeback_failed", source=write.source, target=write.target, error=str(error))
         return
     store.save_writeback(result.target, result.content_hash, result.remote_id)

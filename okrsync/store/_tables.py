@@ -1,0 +1,96 @@
+"""Every table of the store, in one module so migrations (Alembic) have a single source.
+
+The SQL stays portable between SQLite and PostgreSQL: no dialect-specific column types,
+JSON through SQLAlchemy's generic `JSON`, datetimes through `UtcDateTime`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Index, UniqueConstraint
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware datetime stored as UTC, read back as UTC on every dialect.
+
+    PostgreSQL keeps the offset (timestamptz) but SQLite stores text without one, so
+    values are normalised to UTC on the way in and the lost tzinfo restored on the way out.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            # A naive datetime is ambiguous (local time? UTC?): refuse rather than guess.
+            raise ValueError(f"naive datetime {value.isoformat()} cannot be stored: add a tzinfo")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)  # only UTC is ever written
+        return value.astimezone(UTC)
+
+
+class WorkItemRow(SQLModel, table=True):
+    __tablename__ = "work_items"
+    __table_args__ = (Index("ix_work_items_source_parent", "source", "parent"),)
+
+    source: str = Field(primary_key=True)
+    key: str = Field(primary_key=True)
+    title: str
+    type: str
+    status: str
+    bucket: str
+    points: float | None = None
+    labels: list[str] = Field(default_factory=list, sa_type=JSON)
+    parent: str | None = None
+    updated: datetime = Field(sa_type=UtcDateTime)
+    url: str
+    remote_id: str = ""
+    seen_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class MetricSampleRow(SQLModel, table=True):
+    __tablename__ = "metric_samples"
+    # Re-importing the same CSV or check-in must not duplicate history.
+    __table_args__ = (
+        UniqueConstraint("kr_id", "at", "value", name="uq_metric_samples_kr_id_at_value"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    kr_id: str
+    value: float
+    at: datetime = Field(sa_type=UtcDateTime)
+    origin: str
+    recorded_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class SyncCursorRow(SQLModel, table=True):
+    __tablename__ = "sync_cursors"
+
+    source: str = Field(primary_key=True)
+    bookmark_ms: int = Field(sa_type=BigInteger)  # epoch milliseconds overflow 32 bits
+    updated_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class WritebackRow(SQLModel, table=True):
+    __tablename__ = "writebacks"
+
+    target: str = Field(primary_key=True)
+    content_hash: str
+    remote_id: str
+    written_at: datetime = Field(sa_type=UtcDateTime)
+
+
+metadata = SQLModel.metadata
+
+# The Core table, for bulk statements that bypass the ORM's per-row bookkeeping.
+work_items = metadata.tables["work_items"]

@@ -1,0 +1,185 @@
+"""One cycle through the pipeline with in-memory sources: isolation, dry-run, skipping."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from structlog.testing import capture_logs
+
+from okrsync.config import Config
+from okrsync.domain import Bucket, MetricSample, WorkItem
+from okrsync.service import run_cycle
+from okrsync.sources import AuthError, FatalError, PlannedWrite, PullResult, RequestCounter, WriteOutcome
+from okrsync.store import Store
+
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+WALL = datetime(2026, 11, 24, 12, 5, tzinfo=UTC)
+
+
+def make_config(tmp_path: Path, **extra: object) -> Config:
+    raw: dict[str, object] = {
+        "version": 1,
+        "cycle": {"name": "Q4", "start": "2026-10-01", "end": "2026-12-31"},
+        "store": {"url": f"sqlite:///{tmp_path / 'okrsync.db'}"},
+        "sources": {"jira": {"url": "https://acme.atlassian.net", "jql": "project = ONB"}},
+        "objectives": [{"id": "ONB", "title": "Onboarding", "key_results": [
+            {"id": "ONB-1", "title": "Completion 68 to 85", "baseline": 68, "target": 85}]}],
+    }
+    raw.update(extra)
+    return Config.model_validate(raw)
+
+
+def item(key: str, labels: tuple[str, ...] = (), parent: str | None = None, bucket: Bucket = Bucket.TODO) -> WorkItem:
+    return WorkItem(source="jira", key=key, title=f"Title {key}", type="Story", status=bucket.value,
+                    bucket=bucket, points=None, labels=labels, parent=parent,
+                    updated=datetime(2026, 11, 20, tzinfo=UTC), url=f"https://x/browse/{key}", remote_id=key)
+
+
+class FakeSource:
+    """Keeps comments in a dict, as a connector keeps them in the remote system."""
+
+    name = "jira"
+
+    def __init__(self, items: list[WorkItem]):
+        self.items = items
+        self.requests = RequestCounter()
+        self.comments: dict[str, str] = {}
+        self.writes: list[PlannedWrite] = []
+        self.pulled_with: list[int | None] = []
+        self.fail_writes_for: set[str] = set()
+
+    def pull(self, bookmark_ms: int | None, started_at: datetime) -> PullResult:
+        self.pulled_with.append(bookmark_ms)
+        return PullResult("jira", list(self.items), int(started_at.timestamp() * 1000), bookmark_ms is None)
+
+    def apply(self, write: PlannedWrite) -> WriteOutcome:
+        if write.item_key in self.fail_writes_for:
+            raise FatalError("jira", "boom")
+        self.writes.append(write)
+        comment_id = write.known_remote_id or f"c-{write.item_key}"
+        action = "edited" if comment_id in self.comments else "created"
+        self.comments[comment_id] = write.body
+        return WriteOutcome(write.target, write.content_hash, comment_id, action)
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store(f"sqlite:///{tmp_path / 'okrsync.db'}")
+
+
+def cycle(config: Config, store: Store, source: FakeSource, **options: object):  # type: ignore[no-untyped-def]
+    return run_cycle(config, store, lambda name: source, now=NOW, clock=lambda: WALL, **options)  # type: ignore[arg-type]
+
+
+def test_first_cycle_writes_one_comment_per_top_level_target_then_nothing(tmp_path: Path, store: Store) -> None:
+    config = make_config(tmp_path)
+    source = FakeSource([item("ONB-1", ("okr:ONB-1",)), item("ONB-2", ("okr:ONB-1",), parent="ONB-1"),
+                         item("ONB-3")])
+
+    first = cycle(config, store, source)
+    second = cycle(config, store, source)
+
+    assert [w.target for w in first.plan] == ["jira:ONB-1"]  # the labelled child is not a target
+    assert first.sources[0].created == 1 and first.exit_code == 0
+    assert second.plan == [] and second.sources[0].skipped == 1
+    assert len(source.writes) == 1
+    assert source.pulled_with == [None, int(WALL.timestamp() * 1000)]  # bookmark saved and reused
+    assert store.writeback("jira:ONB-1").remote_id == "c-ONB-1"  # type: ignore[union-attr]
+
+
+def test_changed_numbers_edit_the_known_comment(tmp_path: Path, store: Store) -> None:
+    config = make_config(tmp_path)
+    source = FakeSource([item("ONB-1", ("okr:ONB-1",)), item("ONB-2", parent="ONB-1")])
+    cycle(config, store, source)
+    source.items[1] = item("ONB-2", parent="ONB-1", bucket=Bucket.DONE)
+
+    result = cycle(config, store, source)
+
+    (write,) = result.plan
+    assert write.known_remote_id == "c-ONB-1"
+    assert result.sources[0].edited == 1 and len(source.comments) == 1
+    assert "1 of 1 work items done" in source.comments["c-ONB-1"]
+
+
+def test_dry_run_plans_but_writes_nothing_and_saves_no_record(tmp_path: Path, store: Store) -> None:
+    config = make_config(tmp_path)
+    source = FakeSource([item("ONB-1", ("okr:ONB-1",))])
+
+    result = cycle(config, store, source, dry_run=True)
+
+    assert [w.target for w in result.plan] == ["jira:ONB-1"]
+    assert source.writes == [] and store.writeback("jira:ONB-1") is None
+
+
+def test_a_failing_source_is_reported_and_exits_one(tmp_path: Path, store: Store) -> None:
+    config = make_config(tmp_path)
+
+    def refuse(name: str) -> FakeSource:
+        raise AuthError(name, "connect: HTTP 401: check the token and its permissions", 401)
+
+    with capture_logs() as logs:
+        result = run_cycle(config, store, refuse, now=NOW, clock=lambda: WALL)  # type: ignore[arg-type]
+
+    assert result.exit_code == 1
+    assert result.sources[0].error is not None and "401" in result.sources[0].error
+    assert any(e["event"] == "sync.source_failed" and e["source"] == "jira" for e in logs)
+    assert result.report.objectives[0].key_results[0].items.total == 0
+
+
+def test_a_failed_write_keeps_the_others_and_records_only_what_landed(tmp_path: Path, store: Store) -> None:
+    config = make_config(tmp_path)
+    source = FakeSource([item("ONB-1", ("okr:ONB-1",)), item("ONB-9", ("okr:ONB-1",))])
+    source.fail_writes_for = {"ONB-1"}
+
+    result = cycle(config, store, source)
+
+    assert result.exit_code == 1
+    assert store.writeback("jira:ONB-1") is None
+    assert store.writeback("jira:ONB-9") is not None
+    source.fail_writes_for = set()
+    retry = cycle(config, store, source)
+    assert [w.target for w in retry.plan] == ["jira:ONB-1"]  # only the one that did not land
+
+
+def test_full_pull_forgets_items_that_left_the_scope(tmp_path: Path, store: Store) -> None:
+    config = make_config(tmp_path)
+    source = FakeSource([item("ONB-1", ("okr:ONB-1",)), item("ONB-2", ("okr:ONB-1",))])
+    cycle(config, store, source)
+    source.items.pop()
+
+    result = cycle(config, store, source, full=True)
+
+    assert result.sources[0].deleted == 1
+    assert [i.key for i in store.items("jira")] == ["ONB-1"]
+
+
+def test_csv_metric_is_imported_every_cycle_without_duplicates(tmp_path: Path, store: Store) -> None:
+    (tmp_path / "onb1.csv").write_text("at,value\n2026-10-01,68\n2026-11-20,74\n")
+    config = make_config(tmp_path, objectives=[{"id": "ONB", "title": "Onboarding", "key_results": [
+        {"id": "ONB-1", "title": "Completion", "baseline": 68, "target": 85,
+         "metric": {"type": "csv", "path": "onb1.csv"}}]}])
+    source = FakeSource([])
+
+    cycle(config, store, source, config_dir=tmp_path)
+    result = cycle(config, store, source, config_dir=tmp_path)
+
+    assert [s.value for s in store.samples("ONB-1")] == [68.0, 74.0]
+    assert result.report.kr_status("ONB-1").current == 74.0
+
+
+def test_a_broken_csv_metric_fails_the_cycle_with_exit_one(tmp_path: Path, store: Store) -> None:
+    (tmp_path / "bad.csv").write_text("at,value\n2026-10-01,lots\n")
+    config = make_config(tmp_path, objectives=[{"id": "ONB", "title": "Onboarding", "key_results": [
+        {"id": "ONB-1", "title": "Completion", "baseline": 68, "target": 85,
+         "metric": {"type": "csv", "path": "bad.csv"}}]}])
+    store.add_sample(MetricSample("ONB-1", 70.0, datetime(2026, 11, 1, tzinfo=UTC)))
+
+    result = cycle(config, store, FakeSource([]), config_dir=tmp_path)
+
+    assert result.exit_code == 1 and "bad.csv:2" in result.metric_errors[0]
+    assert result.report.kr_status("ONB-1").current == 70.0
