@@ -9,8 +9,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from rich.console import Console
-
 from okrsync.config import (
     ConfigError,
     LoadedConfig,
@@ -21,7 +19,7 @@ from okrsync.config import (
 )
 from okrsync.domain import MetricSample
 from okrsync.logs import configure_logging
-from okrsync.render import report_markdown, report_table, report_to_json
+from okrsync.render import report_console, report_markdown, report_table, report_to_json
 from okrsync.service import CycleResult, current_report, run_cycle, source_factory
 from okrsync.store import Store
 
@@ -42,8 +40,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="okrsync", description=__doc__)
-    parser.add_argument("--config", help="config file (default: $OKRSYNC_CONFIG or config/okrsync.yaml)")
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    parser.add_argument(
+        "--config", help="config file (default: $OKRSYNC_CONFIG or config/okrsync.yaml)"
+    )
+    parser.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+    )
     parser.add_argument("--log-format", default="auto", choices=["auto", "json", "console"])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -55,16 +57,25 @@ def _parser() -> argparse.ArgumentParser:
 
     sync = commands.add_parser("sync", help="run one sync cycle")
     sync.add_argument("--once", action="store_true", help="one cycle, then exit (the only mode)")
-    sync.add_argument("--dry-run", action="store_true", help="print the write-back plan, write nothing")
-    sync.add_argument("--source", action="append", dest="sources", metavar="NAME",
-                      help="only this source (repeatable)")
+    sync.add_argument(
+        "--dry-run", action="store_true", help="print the write-back plan, write nothing"
+    )
+    sync.add_argument(
+        "--source",
+        action="append",
+        dest="sources",
+        metavar="NAME",
+        help="only this source (repeatable)",
+    )
     sync.add_argument("--full", action="store_true", help="ignore bookmarks: pull everything again")
     sync.add_argument("--now", type=_instant, help="evaluate the cycle as of this ISO-8601 instant")
     sync.set_defaults(handler=_sync)
 
     status = commands.add_parser("status", help="show OKR status from the store")
     status.add_argument("--format", default="table", choices=["table", "json", "markdown"])
-    status.add_argument("--now", type=_instant, help="evaluate the cycle as of this ISO-8601 instant")
+    status.add_argument(
+        "--now", type=_instant, help="evaluate the cycle as of this ISO-8601 instant"
+    )
     status.set_defaults(handler=_status)
 
     metric = commands.add_parser("metric", help="outcome metric check-ins")
@@ -102,8 +113,10 @@ def _validate(args: argparse.Namespace) -> int:
     loaded = _load(args)
     config = loaded.config
     krs = sum(len(o.key_results) for o in config.objectives)
-    print(f"{loaded.path}: ok ({len(config.objectives)} objectives, {krs} key results, "
-          f"sources: {', '.join(config.sources.enabled()) or 'none'})")
+    print(
+        f"{loaded.path}: ok ({len(config.objectives)} objectives, {krs} key results, "
+        f"sources: {', '.join(config.sources.enabled()) or 'none'})"
+    )
     return EXIT_OK
 
 
@@ -148,11 +161,16 @@ def _print_cycle(result: CycleResult, dry_run: bool) -> None:
             verb = "edit" if write.known_remote_id else "create or adopt"
             print(f"\n--- {write.target}: {verb} the managed comment ---\n{write.body}")
     for outcome in result.sources:
-        state = "ok" if outcome.ok else "FAILED: " + "; ".join(
-            [outcome.error] if outcome.error else outcome.write_errors
+        state = (
+            "ok"
+            if outcome.ok
+            else "FAILED: " + "; ".join([outcome.error] if outcome.error else outcome.write_errors)
         )
-        print(f"{outcome.name}: {state}; pulled {outcome.pulled}, comments created {outcome.created}, "
-              f"edited {outcome.edited}, unchanged {outcome.skipped}; {outcome.requests} requests")
+        print(
+            f"{outcome.name}: {state}; pulled {outcome.pulled}, "
+            f"comments created {outcome.created}, "
+            f"edited {outcome.edited}, unchanged {outcome.skipped}; {outcome.requests} requests"
+        )
     for error in result.metric_errors:
         print(f"metric: FAILED: {error}")
 
@@ -169,7 +187,7 @@ def _status(args: argparse.Namespace) -> int:
     elif args.format == "markdown":
         print(report_markdown(report))
     else:
-        Console().print(report_table(report))
+        report_console().print(report_table(report))
     return EXIT_OK
 
 

@@ -20,6 +20,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainSerializer,
     ValidationError,
     WithJsonSchema,
     field_validator,
@@ -82,22 +83,32 @@ def _parse_schedule(value: Any) -> Schedule:
 
 def _parse_seconds(value: Any) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
+        if value <= 0:
+            raise ValueError("a duration must be longer than zero")
         return value
     if not isinstance(value, str):
         raise ValueError("expected a duration like 30s, 5m or 1h")
     return parse_duration(value)
 
 
-_DURATION_SCHEMA = {"type": "string", "pattern": r"^\d+\s*[smhd]$", "description": "30s, 5m, 1h, 1d"}
+_DURATION_SCHEMA = {
+    "type": "string",
+    "pattern": r"^\d+\s*[smhd]$",
+    "description": "30s, 5m, 1h, 1d",
+}
 Interval = Annotated[
     Schedule,
     BeforeValidator(_parse_schedule),
+    # JSON (and the schema's `default`) spell a schedule the way the config does: "300s".
+    PlainSerializer(str, return_type=str, when_used="json"),
     WithJsonSchema(
         {"anyOf": [_DURATION_SCHEMA, {"type": "string", "description": "5-field cron expression"}]}
     ),
 ]
 Seconds = Annotated[
-    int, BeforeValidator(_parse_seconds), WithJsonSchema({"anyOf": [_DURATION_SCHEMA, {"type": "integer"}]})
+    int,
+    BeforeValidator(_parse_seconds),
+    WithJsonSchema({"anyOf": [_DURATION_SCHEMA, {"type": "integer", "minimum": 1}]}),
 ]
 EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 
@@ -143,7 +154,7 @@ class JiraSourceConfig(_Strict):
     jql: str
     story_points_field: str | None = "Story Points"
     epic_link_field: str = "Epic Link"
-    interval: Interval = Schedule(seconds=300)
+    interval: Interval = Field(default="5m", validate_default=True)
     timeout: Seconds = 30
     page_size: int = Field(default=100, ge=1, le=100)
     overlap: Seconds = 120
@@ -173,7 +184,7 @@ class GithubSourceConfig(_Strict):
     app: GithubAppConfig | None = None
     repos: list[Annotated[str, Field(pattern=r"^[\w.-]+/[\w.-]+$")]] = Field(min_length=1)
     points_label_pattern: str = r"^(?:points|sp)[:=](?P<points>\d+(?:\.\d+)?)$"
-    interval: Interval = Schedule(seconds=300)
+    interval: Interval = Field(default="5m", validate_default=True)
     timeout: Seconds = 30
 
     @field_validator("url")
@@ -181,13 +192,26 @@ class GithubSourceConfig(_Strict):
     def _http_url(cls, url: str) -> str:
         return _require_http_url(url)
 
+    @field_validator("points_label_pattern")
+    @classmethod
+    def _pattern_with_points_group(cls, pattern: str) -> str:
+        try:
+            compiled = re.compile(pattern, re.IGNORECASE)
+        except re.error as error:
+            raise ValueError(f"points_label_pattern does not compile: {error}") from None
+        if "points" not in compiled.groupindex:
+            raise ValueError(
+                "points_label_pattern needs a named group (?P<points>...) for the number"
+            )
+        return pattern
+
 
 class AsanaSourceConfig(_Strict):
     url: str = "https://app.asana.com/api/1.0"
     token_env: EnvName = "ASANA_TOKEN"
     projects: list[str] = Field(min_length=1)
     points_field: str | None = None
-    interval: Interval = Schedule(seconds=600)
+    interval: Interval = Field(default="10m", validate_default=True)
     timeout: Seconds = 30
 
     @field_validator("url")
@@ -448,9 +472,16 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> LoadedC
     environ = os.environ if environ is None else environ
     name = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as error:
-        raise ConfigError([Problem(name, 1, "(file)", f"cannot read: {error.strerror}")]) from None
+        reason = error.strerror or str(error)
+        raise ConfigError([Problem(name, 1, "(file)", f"cannot read: {reason}")]) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        problem = Problem(name, line, "(file)", f"not UTF-8 text: {error.reason}")
+        raise ConfigError([problem]) from None
 
     lines = _LineIndex()
     problems: list[Problem] = []
@@ -463,13 +494,16 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> LoadedC
     if not isinstance(raw, dict):
         raise ConfigError([Problem(name, 1, "(root)", "the config must be a mapping of keys")])
 
+    before = len(problems)
     raw = _interpolate(raw, (), environ, lines, problems, name)
+    # A value left empty by an unset variable is reported once, as the unset variable.
+    unset = {problem.path for problem in problems[before:]}
     problems.extend(_cross_reference_problems(raw, lines, name))
     config: Config | None = None
     try:
         config = Config.model_validate(raw)
     except ValidationError as error:
-        problems.extend(_pydantic_problems(error, lines, name))
+        problems.extend(p for p in _pydantic_problems(error, lines, name) if p.path not in unset)
     if problems or config is None:
         raise ConfigError(sorted(set(problems), key=lambda p: (p.line, p.path, p.message)))
     return LoadedConfig(config=config, path=path, lines=lines)
@@ -481,8 +515,20 @@ def _yaml_message(error: yaml.YAMLError) -> str:
     return " ".join(part for part in (context, problem) if part) or "invalid YAML"
 
 
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that leaves timestamps as text: pydantic parses the dates, and an
+    impossible one (2026-13-01) becomes a problem with its line instead of a crash."""
+
+
+def _timestamp_as_text(loader: _Loader, node: yaml.Node) -> str:
+    return str(node.value)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_as_text)
+
+
 def _parse_yaml(text: str, lines: _LineIndex, problems: list[Problem], name: str) -> Any:
-    loader = yaml.SafeLoader(text)
+    loader = _Loader(text)
     try:
         node = loader.get_single_node()
         if node is None:
@@ -528,9 +574,15 @@ def _interpolate(
 ) -> Any:
     """Replace ``${VAR}`` / ``${VAR:-default}`` in strings: for URLs and paths, never secrets."""
     if isinstance(value, dict):
-        return {k: _interpolate(v, (*path, str(k)), environ, lines, problems, name) for k, v in value.items()}
+        # Keys are text, as the line index records them (`1:` or `on:` would not be).
+        return {
+            str(k): _interpolate(v, (*path, str(k)), environ, lines, problems, name)
+            for k, v in value.items()
+        }
     if isinstance(value, list):
-        return [_interpolate(v, (*path, i), environ, lines, problems, name) for i, v in enumerate(value)]
+        return [
+            _interpolate(v, (*path, i), environ, lines, problems, name) for i, v in enumerate(value)
+        ]
     if not isinstance(value, str) or "${" not in value:
         return value
 
@@ -541,7 +593,12 @@ def _interpolate(
         if default is not None:
             return default
         problems.append(
-            Problem(name, lines.line_of(path), _dotted(path), f"environment variable {variable} is not set")
+            Problem(
+                name,
+                lines.line_of(path),
+                _dotted(path),
+                f"environment variable {variable} is not set",
+            )
         )
         return ""
 
@@ -564,12 +621,15 @@ def _is_union_tag(part: str | int) -> bool:
     return isinstance(part, str) and ("[" in part or part in {"Schedule"})
 
 
-def _cross_reference_problems(raw: dict[str, Any], lines: _LineIndex, name: str) -> Iterator[Problem]:
+def _cross_reference_problems(
+    raw: dict[str, Any], lines: _LineIndex, name: str
+) -> Iterator[Problem]:
     """Checks that span several objects; run on raw data so they show beside field errors."""
     objectives = raw.get("objectives")
     if not isinstance(objectives, list):
         return
     objective_ids: dict[str, int] = {}
+    path: tuple[str | int, ...]
     kr_ids: dict[str, tuple[str | int, ...]] = {}
     label_owner: dict[str, str] = {}
     for o_index, objective in enumerate(objectives):
@@ -577,11 +637,16 @@ def _cross_reference_problems(raw: dict[str, Any], lines: _LineIndex, name: str)
             continue
         o_id = objective.get("id")
         if isinstance(o_id, str):
-            if o_id.casefold() in objective_ids:
+            if _fold(o_id) in objective_ids:
                 path = ("objectives", o_index, "id")
-                first = objective_ids[o_id.casefold()]
-                yield Problem(name, lines.line_of(path), _dotted(path), f"duplicate objective id {o_id!r} (first at objectives[{first}])")
-            objective_ids.setdefault(o_id.casefold(), o_index)
+                first = objective_ids[_fold(o_id)]
+                yield Problem(
+                    name,
+                    lines.line_of(path),
+                    _dotted(path),
+                    f"duplicate objective id {o_id!r} (first at objectives[{first}])",
+                )
+            objective_ids.setdefault(_fold(o_id), o_index)
         krs = objective.get("key_results")
         if not isinstance(krs, list):
             continue
@@ -591,37 +656,57 @@ def _cross_reference_problems(raw: dict[str, Any], lines: _LineIndex, name: str)
             base = ("objectives", o_index, "key_results", k_index)
             kr_id = kr.get("id")
             if isinstance(kr_id, str):
-                if kr_id.casefold() in kr_ids:
+                if _fold(kr_id) in kr_ids:
                     path = (*base, "id")
-                    yield Problem(name, lines.line_of(path), _dotted(path), f"duplicate key result id {kr_id!r} (first at {_dotted(kr_ids[kr_id.casefold()])})")
-                kr_ids.setdefault(kr_id.casefold(), base)
+                    yield Problem(
+                        name,
+                        lines.line_of(path),
+                        _dotted(path),
+                        f"duplicate key result id {kr_id!r} "
+                        f"(first at {_dotted(kr_ids[_fold(kr_id)])})",
+                    )
+                kr_ids.setdefault(_fold(kr_id), base)
             labels = kr.get("labels")
             if not isinstance(labels, list):
                 continue
             for l_index, label in enumerate(labels):
                 if not isinstance(label, str):
                     continue
-                owner = label_owner.get(label.casefold())
+                owner = label_owner.get(_fold(label))
                 if owner is not None and owner != kr_id:
                     path = (*base, "labels", l_index)
-                    yield Problem(name, lines.line_of(path), _dotted(path), f"label {label!r} is already claimed by key result {owner!r}")
-                label_owner.setdefault(label.casefold(), str(kr_id))
+                    yield Problem(
+                        name,
+                        lines.line_of(path),
+                        _dotted(path),
+                        f"label {label!r} is already claimed by key result {owner!r}",
+                    )
+                label_owner.setdefault(_fold(label), str(kr_id))
+
+
+def _fold(text: str) -> str:
+    # The domain's normalisation (mapping._fold): " Shared" and "shared" are one label.
+    return text.strip().casefold()
 
 
 # --------------------------------------------------------------------------- secrets
 
 
-def missing_secrets(loaded: LoadedConfig, sources: Iterable[str], environ: Mapping[str, str] | None = None) -> list[Problem]:
+def missing_secrets(
+    loaded: LoadedConfig, sources: Iterable[str], environ: Mapping[str, str] | None = None
+) -> list[Problem]:
     """Environment variables the named sources need but that are unset (checked at sync time)."""
     environ = os.environ if environ is None else environ
     problems: list[Problem] = []
-    for source, path, variable in _secret_references(loaded.config, sources):
+    for _source, path, variable in _secret_references(loaded.config, sources):
         if not environ.get(variable):
             problems.append(loaded.problem(path, f"environment variable {variable} is not set"))
     return problems
 
 
-def _secret_references(config: Config, sources: Iterable[str]) -> Iterator[tuple[str, tuple[str, ...], str]]:
+def _secret_references(
+    config: Config, sources: Iterable[str]
+) -> Iterator[tuple[str, tuple[str, ...], str]]:
     wanted = set(sources)
     jira, github, asana = config.sources.jira, config.sources.github, config.sources.asana
     if jira is not None and "jira" in wanted:

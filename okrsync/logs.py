@@ -21,18 +21,22 @@ class RedactSecrets:
     """
 
     def __init__(self, secrets: Iterable[str] = ()):
-        self._secrets: set[str] = set()
+        # Longest first, so a secret that contains another is replaced whole. A tuple,
+        # rebuilt on add, so a thread that logs never iterates a set being changed.
+        self._secrets: tuple[str, ...] = ()
         for secret in secrets:
             self.add(secret)
 
     def add(self, secret: str) -> None:
-        if len(secret) >= 4:
-            self._secrets.add(secret)
+        if len(secret) >= 4 and secret not in self._secrets:
+            self._secrets = tuple(sorted({*self._secrets, secret}, key=len, reverse=True))
 
     def add_basic_auth(self, user: str, secret: str) -> None:
         self.add(base64.b64encode(f"{user}:{secret}".encode()).decode())
 
-    def __call__(self, logger: Any, method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    def __call__(
+        self, logger: Any, method: str, event: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
         if not self._secrets:
             return event
         for key, value in list(event.items()):
@@ -46,29 +50,56 @@ class RedactSecrets:
                     value = value.replace(secret, REDACTED)
             return value
         if isinstance(value, dict):
-            return {k: self._scrub(v) for k, v in value.items()}
+            return {self._scrub(k): self._scrub(v) for k, v in value.items()}
         if isinstance(value, list | tuple):
             return type(value)(self._scrub(v) for v in value)
-        return value
+        if value is None or isinstance(value, bool | int | float):
+            return value
+        # Anything else (an exception, a URL object) is rendered with repr(): if that
+        # shows a secret, log the scrubbed text instead of the object.
+        try:
+            text = repr(value)
+        except Exception:  # a broken __repr__ must not break logging
+            return value
+        scrubbed = self._scrub(text)
+        return scrubbed if scrubbed != text else value
 
 
 redact_secrets = RedactSecrets()
 
 
+class _StderrLogger:
+    """Writes to whatever `sys.stderr` is at the time of the call, not at set-up: a
+    daemon that redirects stderr, or a test that captures it, gets every line."""
+
+    def msg(self, message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    log = debug = info = warn = warning = error = critical = exception = fatal = msg
+
+
 def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | None = None) -> None:
-    stream = stream or sys.stderr
-    as_json = fmt == "json" or (fmt == "auto" and not stream.isatty())
-    renderer: Any = structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer()
+    as_json = fmt == "json" or (fmt == "auto" and not (stream or sys.stderr).isatty())
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer()
+    )
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            # Tracebacks become text here, before redaction: an exception message may
+            # carry a token (a URL, a header), and JSON would otherwise drop it.
+            structlog.processors.format_exc_info,
             redact_secrets,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(stream),
+        logger_factory=(
+            structlog.PrintLoggerFactory(stream)
+            if stream is not None
+            else lambda *_: _StderrLogger()
+        ),
         cache_logger_on_first_use=False,
     )
     # The HTTP libraries below us log request details at debug level; keep them quiet.

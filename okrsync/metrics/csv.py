@@ -22,12 +22,20 @@ def read_csv_samples(path: Path, kr_id: str) -> list[MetricSample]:
         reader = csv.DictReader(handle)
         missing = {"at", "value"} - set(reader.fieldnames or ())
         if missing:
-            raise MetricFileError(f"{path}: needs columns at,value (missing {', '.join(sorted(missing))})")
+            raise MetricFileError(
+                f"{path}: needs columns at,value (missing {', '.join(sorted(missing))})"
+            )
         samples = []
         for line, row in enumerate(reader, start=2):
             if "kr" in row and row["kr"] and row["kr"].casefold() != kr_id.casefold():
                 continue
-            samples.append(MetricSample(kr_id=kr_id, value=_number(row["value"], path, line), at=_instant(row["at"], path, line)))
+            samples.append(
+                MetricSample(
+                    kr_id=kr_id,
+                    value=_number(row["value"], path, line),
+                    at=_instant(row["at"], path, line),
+                )
+            )
         return samples
 
 
@@ -42,6 +50,8 @@ def _instant(text: str, path: Path, line: int) -> datetime:
     try:
         moment = datetime.fromisoformat(text.strip())
     except (AttributeError, ValueError):
-        raise MetricFileError(f"{path}:{line}: at {text!r} is not an ISO-8601 date or time") from None
+        raise MetricFileError(
+            f"{path}:{line}: at {text!r} is not an ISO-8601 date or time"
+        ) from None
     # A bare date or a time without a zone is read as UTC, the cycle's own zone.
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

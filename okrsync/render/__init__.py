@@ -1,12 +1,19 @@
 """Bodies for each target's markup, and the status report in every output format."""
 
 from okrsync.render.jira import escape_wiki, render_jira_comment
-from okrsync.render.status import escape_markdown, report_markdown, report_table, report_to_json
+from okrsync.render.status import (
+    escape_markdown,
+    report_console,
+    report_markdown,
+    report_table,
+    report_to_json,
+)
 
 __all__ = [
     "escape_markdown",
     "escape_wiki",
     "render_jira_comment",
+    "report_console",
     "report_markdown",
     "report_table",
     "report_to_json",

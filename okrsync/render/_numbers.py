@@ -13,16 +13,21 @@ HEALTH_WORDS = {
 
 
 def percent(fraction: float | None) -> str:
-    return "–" if fraction is None else f"{fraction * 100:.0f}%"
+    return "–" if fraction is None else f"{_no_negative_zero(f'{fraction * 100:.0f}')}%"
 
 
 def metric(value: float | None, unit: str = "") -> str:
     if value is None:
         return "–"
-    text = f"{value:.2f}".rstrip("0").rstrip(".")
+    text = _no_negative_zero(f"{value:.2f}".rstrip("0").rstrip("."))
     if unit == "%":
         return f"{text}%"
     return f"{text} {unit}".rstrip()
+
+
+def _no_negative_zero(text: str) -> str:
+    # -0.001 rounds to "-0": a sign on nothing reads as a regression that is not there.
+    return "0" if text == "-0" else text
 
 
 def plain_number(value: float) -> float | int:

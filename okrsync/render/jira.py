@@ -13,15 +13,19 @@ _HEALTH_ICONS = {
     Health.OFF_TRACK: "(x)",
     Health.NO_DATA: "(?)",
 }
-# Every character that starts wiki markup: emphasis, tables, links, macros, mentions
-# ([~user]), images, lists, headings, emoticons, and the escape character itself.
-_WIKI_SPECIAL = re.compile(r"([\\*_?\-+^~|!\[\]{}#@()`:;<>=])")
+# The characters that start wiki markup: emphasis (*_?-+^~), table cells (|), images (!),
+# links and mentions ([~user]), macros ({code}), lists (#) and the escape itself. Only
+# these: Jira prints the backslash before any other character.
+_WIKI_SPECIAL = re.compile(r"([\\*_?\-+^~|!\[\]{}#])")
+# Block markup that is only letters and a dot: "h1. " makes a heading, "bq. " a quote.
+_WIKI_BLOCK_START = re.compile(r"^(h[1-6]|bq)\.", re.IGNORECASE)
 
 
 def escape_wiki(text: str) -> str:
     """Untrusted text as literal characters: no mentions, macros, links or line breaks."""
     single_line = " ".join(text.split())
-    return _WIKI_SPECIAL.sub(r"\\\1", single_line)
+    escaped = _WIKI_SPECIAL.sub(r"\\\1", single_line)
+    return _WIKI_BLOCK_START.sub(r"\1\\.", escaped)
 
 
 def render_jira_comment(target: Target, statuses: list[KRStatus], cycle: Cycle) -> str:
@@ -59,7 +63,9 @@ def render_jira_comment(target: Target, statuses: list[KRStatus], cycle: Cycle) 
     )
     for status in statuses:
         if SHIPPING_WITHOUT_IMPACT in status.flags:
-            gap = (status.delivery_progress or 0.0) - max(0.0, min(1.0, status.outcome_progress or 0.0))
+            gap = (status.delivery_progress or 0.0) - max(
+                0.0, min(1.0, status.outcome_progress or 0.0)
+            )
             lines.append(
                 "(!) "
                 + escape_wiki(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC
 from typing import Any
 
-from rich.console import Group
+from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
@@ -75,8 +75,10 @@ def report_table(report: Report) -> Group:
         f"{report.as_of.astimezone(UTC):%Y-%m-%d %H:%M} UTC",
         title_justify="left",
     )
-    for column in ("Key result", "Current", "Outcome", "Delivery", "Expected", "Health", "Forecast", "Items"):
-        table.add_column(column, justify="left" if column == "Key result" else "right")
+    table.add_column("Key result", no_wrap=True, overflow="ellipsis", max_width=64)
+    for column in ("Current", "Outcome", "Delivery", "Expected", "Health", "Forecast", "Done"):
+        # Numbers keep their width; only the titles give way on a narrow screen.
+        table.add_column(column, justify="right", no_wrap=True, min_width=len(column))
     for objective in report.objectives:
         table.add_row(
             Text(f"{objective.objective.id}  {objective.objective.title}", style="bold"),
@@ -87,10 +89,9 @@ def report_table(report: Report) -> Group:
             _health_text(objective.health),
             "",
             "",
-            end_section=False,
         )
         for status in objective.key_results:
-            flags = "  ⚑ " + ", ".join(status.flags) if status.flags else ""
+            flags = "".join(f"\n    ⚑ {flag}" for flag in status.flags)
             table.add_row(
                 Text(f"  {status.kr.id}  {status.kr.title}{flags}"),
                 metric(status.current, status.kr.unit),
@@ -104,6 +105,12 @@ def report_table(report: Report) -> Group:
         table.add_section()
     footer = Text(f"Unmapped work items: {report.unmapped_count}", style="dim")
     return Group(table, footer)
+
+
+def report_console() -> Console:
+    """A console wide enough for the table even when output goes to a pipe or a file."""
+    console = Console()
+    return console if console.is_terminal and console.width >= 144 else Console(width=144)
 
 
 def _health_text(health: Health) -> Text:
@@ -120,11 +127,13 @@ def report_markdown(report: Report) -> str:
     for objective in report.objectives:
         lines += [
             "",
-            f"## {escape_markdown(objective.objective.id)}: {escape_markdown(objective.objective.title)}",
+            f"## {escape_markdown(objective.objective.id)}: "
+            f"{escape_markdown(objective.objective.title)}",
             "",
             f"Score {percent(objective.score)}, {HEALTH_WORDS[objective.health].lower()}.",
             "",
-            "| Key result | Current | Outcome | Delivery | Expected | Health | Forecast | Items done |",
+            "| Key result | Current | Outcome | Delivery | Expected | Health | Forecast "
+            "| Items done |",
             "| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: |",
         ]
         for status in objective.key_results:
@@ -144,6 +153,7 @@ def report_markdown(report: Report) -> str:
 def escape_markdown(text: str) -> str:
     """Literal text for GitHub-flavoured Markdown: no mentions, links, HTML or table breaks."""
     single_line = " ".join(text.split())
-    escaped = "".join("\\" + ch if ch in "\\`*_{}[]()<>#+-.!|~@" else ch for ch in single_line)
-    # A backslash does not stop GitHub linking @user; a zero-width joiner after @ does.
+    # `&` too: an entity such as &#64; would otherwise render as a character (an @).
+    escaped = "".join("\\" + ch if ch in "\\`*_{}[]()<>#+-.!|~@&" else ch for ch in single_line)
+    # A backslash does not stop GitHub linking @user; a word joiner (U+2060) after @ does.
     return escaped.replace("\\@", "@\u2060")

@@ -153,7 +153,9 @@ def _apply_one(source: Source, write: PlannedWrite, store: Store, outcome: Sourc
         result = source.apply(write)
     except SourceError as error:
         outcome.write_errors.append(f"{write.target}: {error}")
-        log.error("sync.writeback_failed", source=write.source, target=write.target, error=str(error))
+        log.error(
+            "sync.writeback_failed", source=write.source, target=write.target, error=str(error)
+        )
         return
     store.save_writeback(result.target, result.content_hash, result.remote_id)
     if result.action == "created":

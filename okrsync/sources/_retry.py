@@ -54,10 +54,11 @@ class _WaitAsTold:
 
     def __call__(self, state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
-        told = getattr(error, "retry_after", None)
+        told: float | None = getattr(error, "retry_after", None)
         if told is not None:
             return min(float(told), MAX_WAIT_SECONDS)
-        return min(self.base * 2 ** (state.attempt_number - 1), MAX_WAIT_SECONDS)
+        backoff: float = self.base * 2.0 ** (state.attempt_number - 1)
+        return min(backoff, MAX_WAIT_SECONDS)
 
 
 def _log_retry(state: RetryCallState) -> None:

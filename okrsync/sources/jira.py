@@ -13,7 +13,8 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import Any, TypeVar
+from functools import partial
+from typing import Any, TypeVar, cast
 
 import requests
 import structlog
@@ -21,9 +22,20 @@ from jira import JIRA, JIRAError
 
 from okrsync.config import JiraSourceConfig
 from okrsync.domain import Bucket, WorkItem
-from okrsync.sources._base import PlannedWrite, PullResult, RequestCounter, WriteOutcome, next_bookmark
+from okrsync.sources._base import (
+    PlannedWrite,
+    PullResult,
+    RequestCounter,
+    WriteOutcome,
+    next_bookmark,
+)
 from okrsync.sources._errors import AuthError, FatalError, RetriableError, SourceError
-from okrsync.sources._retry import RETRIABLE_STATUSES, call_with_retries, epoch_ms, retry_after_seconds
+from okrsync.sources._retry import (
+    RETRIABLE_STATUSES,
+    call_with_retries,
+    epoch_ms,
+    retry_after_seconds,
+)
 
 T = TypeVar("T")
 log = structlog.get_logger(__name__)
@@ -32,7 +44,11 @@ SOURCE = "jira"
 # The managed comment carries this entity property: hidden from readers, and it survives
 # Jira Cloud's conversion between wiki markup and ADF, unlike any text marker would.
 MARKER_PROPERTY = "okrsync.managed"
-_STATUS_CATEGORY_BUCKETS = {"new": Bucket.TODO, "indeterminate": Bucket.IN_PROGRESS, "done": Bucket.DONE}
+_STATUS_CATEGORY_BUCKETS = {
+    "new": Bucket.TODO,
+    "indeterminate": Bucket.IN_PROGRESS,
+    "done": Bucket.DONE,
+}
 _JIRA_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%f%z"
 
 
@@ -95,7 +111,7 @@ class JiraSource:
         raise FatalError(SOURCE, f"no field named {name_or_id!r} on this Jira")
 
     def close(self) -> None:
-        self._client.close()
+        self._client.close()  # type: ignore[no-untyped-call]
 
     # ------------------------------------------------------------------ pull
 
@@ -133,15 +149,22 @@ class JiraSource:
     def _pages(self, jql: str) -> Iterator[dict[str, Any]]:
         fields = self.fields()
         size = self.config.page_size
+
+        def cloud_page(token: str | None) -> dict[str, Any]:
+            page = self._client.enhanced_search_issues(
+                jql, nextPageToken=token, maxResults=size, fields=list(fields), json_result=True
+            )
+            return cast(dict[str, Any], page)
+
+        def server_page(start: int) -> dict[str, Any]:
+            return self._client.search_issues(
+                jql, startAt=start, maxResults=size, fields=list(fields), json_result=True
+            )
+
         if self.is_cloud:
             token: str | None = None
             while True:
-                page = self._call(
-                    "search",
-                    lambda token=token: self._client.enhanced_search_issues(
-                        jql, nextPageToken=token, maxResults=size, fields=list(fields), json_result=True
-                    ),
-                )
+                page = self._call("search", partial(cloud_page, token))
                 yield from page.get("issues", [])
                 token = page.get("nextPageToken")
                 if not token or page.get("isLast", False):
@@ -149,12 +172,7 @@ class JiraSource:
         else:
             start = 0
             while True:
-                page = self._call(
-                    "search",
-                    lambda start=start: self._client.search_issues(
-                        jql, startAt=start, maxResults=size, fields=list(fields), json_result=True
-                    ),
-                )
+                page = self._call("search", partial(server_page, start))
                 issues = page.get("issues", [])
                 yield from issues
                 start += len(issues)
@@ -263,7 +281,9 @@ def _source_error(what: str, error: JIRAError) -> SourceError:
         headers = dict(response.headers) if response is not None else {}
         return RetriableError(SOURCE, message, status, retry_after_seconds(headers))
     if status in (401, 403):
-        return AuthError(SOURCE, f"{what}: HTTP {status}: check the token and its permissions", status)
+        return AuthError(
+            SOURCE, f"{what}: HTTP {status}: check the token and its permissions", status
+        )
     return FatalError(SOURCE, message, status)
 
 
@@ -279,4 +299,3 @@ def _error_messages(response: requests.Response | None) -> str:
     if isinstance(errors, dict):
         messages += [f"{k}: {v}" for k, v in errors.items()]
     return "; ".join(str(m) for m in messages)[:500]
-

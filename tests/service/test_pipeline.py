@@ -11,7 +11,14 @@ from structlog.testing import capture_logs
 from okrsync.config import Config
 from okrsync.domain import Bucket, MetricSample, WorkItem
 from okrsync.service import run_cycle
-from okrsync.sources import AuthError, FatalError, PlannedWrite, PullResult, RequestCounter, WriteOutcome
+from okrsync.sources import (
+    AuthError,
+    FatalError,
+    PlannedWrite,
+    PullResult,
+    RequestCounter,
+    WriteOutcome,
+)
 from okrsync.store import Store
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -24,17 +31,37 @@ def make_config(tmp_path: Path, **extra: object) -> Config:
         "cycle": {"name": "Q4", "start": "2026-10-01", "end": "2026-12-31"},
         "store": {"url": f"sqlite:///{tmp_path / 'okrsync.db'}"},
         "sources": {"jira": {"url": "https://acme.atlassian.net", "jql": "project = ONB"}},
-        "objectives": [{"id": "ONB", "title": "Onboarding", "key_results": [
-            {"id": "ONB-1", "title": "Completion 68 to 85", "baseline": 68, "target": 85}]}],
+        "objectives": [
+            {
+                "id": "ONB",
+                "title": "Onboarding",
+                "key_results": [
+                    {"id": "ONB-1", "title": "Completion 68 to 85", "baseline": 68, "target": 85}
+                ],
+            }
+        ],
     }
     raw.update(extra)
     return Config.model_validate(raw)
 
 
-def item(key: str, labels: tuple[str, ...] = (), parent: str | None = None, bucket: Bucket = Bucket.TODO) -> WorkItem:
-    return WorkItem(source="jira", key=key, title=f"Title {key}", type="Story", status=bucket.value,
-                    bucket=bucket, points=None, labels=labels, parent=parent,
-                    updated=datetime(2026, 11, 20, tzinfo=UTC), url=f"https://x/browse/{key}", remote_id=key)
+def item(
+    key: str, labels: tuple[str, ...] = (), parent: str | None = None, bucket: Bucket = Bucket.TODO
+) -> WorkItem:
+    return WorkItem(
+        source="jira",
+        key=key,
+        title=f"Title {key}",
+        type="Story",
+        status=bucket.value,
+        bucket=bucket,
+        points=None,
+        labels=labels,
+        parent=parent,
+        updated=datetime(2026, 11, 20, tzinfo=UTC),
+        url=f"https://x/browse/{key}",
+        remote_id=key,
+    )
 
 
 class FakeSource:
@@ -52,7 +79,9 @@ class FakeSource:
 
     def pull(self, bookmark_ms: int | None, started_at: datetime) -> PullResult:
         self.pulled_with.append(bookmark_ms)
-        return PullResult("jira", list(self.items), int(started_at.timestamp() * 1000), bookmark_ms is None)
+        return PullResult(
+            "jira", list(self.items), int(started_at.timestamp() * 1000), bookmark_ms is None
+        )
 
     def apply(self, write: PlannedWrite) -> WriteOutcome:
         if write.item_key in self.fail_writes_for:
@@ -76,10 +105,17 @@ def cycle(config: Config, store: Store, source: FakeSource, **options: object): 
     return run_cycle(config, store, lambda name: source, now=NOW, clock=lambda: WALL, **options)  # type: ignore[arg-type]
 
 
-def test_first_cycle_writes_one_comment_per_top_level_target_then_nothing(tmp_path: Path, store: Store) -> None:
+def test_first_cycle_writes_one_comment_per_top_level_target_then_nothing(
+    tmp_path: Path, store: Store
+) -> None:
     config = make_config(tmp_path)
-    source = FakeSource([item("ONB-1", ("okr:ONB-1",)), item("ONB-2", ("okr:ONB-1",), parent="ONB-1"),
-                         item("ONB-3")])
+    source = FakeSource(
+        [
+            item("ONB-1", ("okr:ONB-1",)),
+            item("ONB-2", ("okr:ONB-1",), parent="ONB-1"),
+            item("ONB-3"),
+        ]
+    )
 
     first = cycle(config, store, source)
     second = cycle(config, store, source)
@@ -131,7 +167,9 @@ def test_a_failing_source_is_reported_and_exits_one(tmp_path: Path, store: Store
     assert result.report.objectives[0].key_results[0].items.total == 0
 
 
-def test_a_failed_write_keeps_the_others_and_records_only_what_landed(tmp_path: Path, store: Store) -> None:
+def test_a_failed_write_keeps_the_others_and_records_only_what_landed(
+    tmp_path: Path, store: Store
+) -> None:
     config = make_config(tmp_path)
     source = FakeSource([item("ONB-1", ("okr:ONB-1",)), item("ONB-9", ("okr:ONB-1",))])
     source.fail_writes_for = {"ONB-1"}
@@ -158,11 +196,28 @@ def test_full_pull_forgets_items_that_left_the_scope(tmp_path: Path, store: Stor
     assert [i.key for i in store.items("jira")] == ["ONB-1"]
 
 
-def test_csv_metric_is_imported_every_cycle_without_duplicates(tmp_path: Path, store: Store) -> None:
+def test_csv_metric_is_imported_every_cycle_without_duplicates(
+    tmp_path: Path, store: Store
+) -> None:
     (tmp_path / "onb1.csv").write_text("at,value\n2026-10-01,68\n2026-11-20,74\n")
-    config = make_config(tmp_path, objectives=[{"id": "ONB", "title": "Onboarding", "key_results": [
-        {"id": "ONB-1", "title": "Completion", "baseline": 68, "target": 85,
-         "metric": {"type": "csv", "path": "onb1.csv"}}]}])
+    config = make_config(
+        tmp_path,
+        objectives=[
+            {
+                "id": "ONB",
+                "title": "Onboarding",
+                "key_results": [
+                    {
+                        "id": "ONB-1",
+                        "title": "Completion",
+                        "baseline": 68,
+                        "target": 85,
+                        "metric": {"type": "csv", "path": "onb1.csv"},
+                    }
+                ],
+            }
+        ],
+    )
     source = FakeSource([])
 
     cycle(config, store, source, config_dir=tmp_path)
@@ -174,9 +229,24 @@ def test_csv_metric_is_imported_every_cycle_without_duplicates(tmp_path: Path, s
 
 def test_a_broken_csv_metric_fails_the_cycle_with_exit_one(tmp_path: Path, store: Store) -> None:
     (tmp_path / "bad.csv").write_text("at,value\n2026-10-01,lots\n")
-    config = make_config(tmp_path, objectives=[{"id": "ONB", "title": "Onboarding", "key_results": [
-        {"id": "ONB-1", "title": "Completion", "baseline": 68, "target": 85,
-         "metric": {"type": "csv", "path": "bad.csv"}}]}])
+    config = make_config(
+        tmp_path,
+        objectives=[
+            {
+                "id": "ONB",
+                "title": "Onboarding",
+                "key_results": [
+                    {
+                        "id": "ONB-1",
+                        "title": "Completion",
+                        "baseline": 68,
+                        "target": 85,
+                        "metric": {"type": "csv", "path": "bad.csv"},
+                    }
+                ],
+            }
+        ],
+    )
     store.add_sample(MetricSample("ONB-1", 70.0, datetime(2026, 11, 1, tzinfo=UTC)))
 
     result = cycle(config, store, FakeSource([]), config_dir=tmp_path)

@@ -22,12 +22,18 @@ TOKEN = "s3cr3t-token-value"
 STARTED = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 FIELDS = [
     {"id": "summary", "name": "Summary", "clauseNames": ["summary"]},
-    {"id": "customfield_10026", "name": "Story Points", "clauseNames": ["cf[10026]", "Story Points"]},
+    {
+        "id": "customfield_10026",
+        "name": "Story Points",
+        "clauseNames": ["cf[10026]", "Story Points"],
+    },
     {"id": "customfield_10014", "name": "Epic Link", "clauseNames": ["cf[10014]", "Epic Link"]},
 ]
 
 
-def issue(key: str, updated: str = "2026-11-20T09:30:00.000+0000", **fields: object) -> dict[str, object]:
+def issue(
+    key: str, updated: str = "2026-11-20T09:30:00.000+0000", **fields: object
+) -> dict[str, object]:
     body: dict[str, object] = {
         "summary": f"Summary of {key}",
         "status": {"name": "In Progress", "statusCategory": {"key": "indeterminate"}},
@@ -37,17 +43,28 @@ def issue(key: str, updated: str = "2026-11-20T09:30:00.000+0000", **fields: obj
         "customfield_10026": 3.0,
     }
     body.update(fields)
-    return {"id": str(10000 + int(key.split("-")[1])), "key": key, "self": f"{API}/issue/{key}", "fields": body}
+    return {
+        "id": str(10000 + int(key.split("-")[1])),
+        "key": key,
+        "self": f"{API}/issue/{key}",
+        "fields": body,
+    }
 
 
 def config(**overrides: object) -> JiraSourceConfig:
-    values: dict[str, object] = {"url": URL, "jql": "project = ONB", "auth": {"email_env": "E", "token_env": "T"}}
+    values: dict[str, object] = {
+        "url": URL,
+        "jql": "project = ONB",
+        "auth": {"email_env": "E", "token_env": "T"},
+    }
     values.update(overrides)
     return JiraSourceConfig.model_validate(values)
 
 
 def serve_connect(rsps: responses.RequestsMock, deployment: str = "Cloud") -> None:
-    rsps.get(f"{API}/serverInfo", json={"versionNumbers": [1001, 0, 0], "deploymentType": deployment})
+    rsps.get(
+        f"{API}/serverInfo", json={"versionNumbers": [1001, 0, 0], "deploymentType": deployment}
+    )
     rsps.get(f"{API}/field", json=FIELDS)
 
 
@@ -57,14 +74,19 @@ def query(call: responses.Call) -> dict[str, list[str]]:
 
 def connect(**overrides: object) -> tuple[JiraSource, list[float]]:
     slept: list[float] = []
-    source = JiraSource(config(**overrides), token=TOKEN, email="bot@acme.example", sleep=slept.append)
+    source = JiraSource(
+        config(**overrides), token=TOKEN, email="bot@acme.example", sleep=slept.append
+    )
     return source, slept
 
 
 @responses.activate
 def test_cloud_full_pull_pages_by_token_with_only_the_needed_fields() -> None:
     serve_connect(responses.mock)
-    responses.get(f"{API}/search/jql", json={"issues": [issue("ONB-1"), issue("ONB-2")], "nextPageToken": "p2"})
+    responses.get(
+        f"{API}/search/jql",
+        json={"issues": [issue("ONB-1"), issue("ONB-2")], "nextPageToken": "p2"},
+    )
     responses.get(f"{API}/search/jql", json={"issues": [issue("ONB-3")], "isLast": True})
     source, _ = connect()
 
@@ -120,8 +142,14 @@ def test_bookmark_advances_to_newest_update_but_never_past_the_pull_start() -> N
 def test_server_pulls_with_start_at_and_epic_link_and_bearer_pat() -> None:
     serve_connect(responses.mock, deployment="Server")
     story = issue("ONB-2", customfield_10014="ONB-1")
-    responses.get(f"{API}/search", json={"startAt": 0, "maxResults": 100, "total": 101, "issues": [issue("ONB-1"), story]})
-    responses.get(f"{API}/search", json={"startAt": 2, "maxResults": 100, "total": 3, "issues": [issue("ONB-3")]})
+    responses.get(
+        f"{API}/search",
+        json={"startAt": 0, "maxResults": 100, "total": 101, "issues": [issue("ONB-1"), story]},
+    )
+    responses.get(
+        f"{API}/search",
+        json={"startAt": 2, "maxResults": 100, "total": 3, "issues": [issue("ONB-3")]},
+    )
     source = JiraSource(config(auth={"token_env": "T"}), token=TOKEN, sleep=lambda s: None)
 
     items = {item.key: item for item in source.pull(None, started_at=STARTED).items}
@@ -159,7 +187,12 @@ def test_issue_becomes_a_work_item_with_bucket_points_and_parent() -> None:
 @responses.activate
 def test_rate_limit_waits_as_told_by_retry_after_then_succeeds() -> None:
     serve_connect(responses.mock)
-    responses.get(f"{API}/search/jql", status=429, headers={"Retry-After": "7"}, json={"errorMessages": ["slow down"]})
+    responses.get(
+        f"{API}/search/jql",
+        status=429,
+        headers={"Retry-After": "7"},
+        json={"errorMessages": ["slow down"]},
+    )
     responses.get(f"{API}/search/jql", status=503, json={})
     responses.get(f"{API}/search/jql", json={"issues": [issue("ONB-1")], "isLast": True})
     source, slept = connect()
@@ -196,8 +229,14 @@ def test_bad_token_is_fatal_and_the_token_never_appears_in_the_error() -> None:
 
 def write(known: str | None = None) -> PlannedWrite:
     return PlannedWrite(
-        target="jira:ONB-1", source="jira", item_key="ONB-1", item_remote_id="10001",
-        title="Wizard", body="h3. OKR status", content_hash="abc", known_remote_id=known,
+        target="jira:ONB-1",
+        source="jira",
+        item_key="ONB-1",
+        item_remote_id="10001",
+        title="Wizard",
+        body="h3. OKR status",
+        content_hash="abc",
+        known_remote_id=known,
     )
 
 
@@ -220,9 +259,18 @@ def test_known_comment_is_edited_in_place_with_one_put() -> None:
 @responses.activate
 def test_new_comment_carries_the_hidden_marker_property() -> None:
     serve_connect(responses.mock)
-    responses.get(f"{API}/issue/ONB-1/comment", json={"startAt": 0, "maxResults": 100, "total": 1, "comments": [
-        {"id": "9", "body": "a human comment", "properties": []}]})
-    responses.post(f"{API}/issue/ONB-1/comment", status=201, json={"id": "10", "body": "h3. OKR status"})
+    responses.get(
+        f"{API}/issue/ONB-1/comment",
+        json={
+            "startAt": 0,
+            "maxResults": 100,
+            "total": 1,
+            "comments": [{"id": "9", "body": "a human comment", "properties": []}],
+        },
+    )
+    responses.post(
+        f"{API}/issue/ONB-1/comment", status=201, json={"id": "10", "body": "h3. OKR status"}
+    )
     source, _ = connect()
     responses.calls.reset()
 
@@ -239,8 +287,17 @@ def test_new_comment_carries_the_hidden_marker_property() -> None:
 def test_deleted_comment_is_found_again_by_marker_instead_of_posting_twice() -> None:
     serve_connect(responses.mock)
     responses.put(f"{API}/issue/ONB-1/comment/555", status=404, json={"errorMessages": ["gone"]})
-    responses.get(f"{API}/issue/ONB-1/comment", json={"startAt": 0, "maxResults": 100, "total": 1, "comments": [
-        {"id": "777", "body": "old", "properties": [{"key": MARKER_PROPERTY, "value": {}}]}]})
+    responses.get(
+        f"{API}/issue/ONB-1/comment",
+        json={
+            "startAt": 0,
+            "maxResults": 100,
+            "total": 1,
+            "comments": [
+                {"id": "777", "body": "old", "properties": [{"key": MARKER_PROPERTY, "value": {}}]}
+            ],
+        },
+    )
     responses.put(f"{API}/issue/ONB-1/comment/777", json={"id": "777", "body": "h3. OKR status"})
     source, _ = connect()
     responses.calls.reset()

@@ -1,0 +1,222 @@
+"""Logging: JSON lines with level and timestamp, and no secret ever printed."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import structlog
+from structlog.testing import capture_logs
+
+from okrsync import logs
+from okrsync.logs import REDACTED, RedactSecrets, configure_logging
+
+TOKEN = "ATATT3xFfGF0-s3cr3t-t0ken"
+EMAIL = "bot@acme.example"
+BASIC = base64.b64encode(f"{EMAIL}:{TOKEN}".encode()).decode()
+
+
+@pytest.fixture(autouse=True)
+def fresh_logging(monkeypatch: pytest.MonkeyPatch) -> Iterator[RedactSecrets]:
+    """A redactor of this test's own (the module's one is process-wide), and structlog's
+    defaults again afterwards so no later test logs into a closed stream."""
+    redactor = RedactSecrets()
+    monkeypatch.setattr(logs, "redact_secrets", redactor)
+    yield redactor
+    structlog.reset_defaults()
+
+
+def json_lines(stream: io.StringIO) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+# --------------------------------------------------------------------------- format
+
+
+def test_json_lines_with_level_and_utc_timestamp() -> None:
+    stream = io.StringIO()
+    configure_logging(fmt="json", stream=stream)
+    log = structlog.get_logger("okrsync.test")
+    before = datetime.now(UTC)
+    log.info("sync.source_done", source="jira", pulled=3)
+    log.warning("source.retry", attempt=2, wait_s=0.5)
+    after = datetime.now(UTC)
+
+    first, second = json_lines(stream)
+    stamp = first.pop("timestamp")
+    assert first == {"source": "jira", "pulled": 3, "event": "sync.source_done", "level": "info"}
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", stamp)
+    assert before - timedelta(seconds=1) <= datetime.fromisoformat(stamp) <= after
+    assert second["level"] == "warning"
+    assert (second["event"], second["attempt"], second["wait_s"]) == ("source.retry", 2, 0.5)
+
+
+def test_the_level_filters_events() -> None:
+    stream = io.StringIO()
+    configure_logging(level="warning", fmt="json", stream=stream)
+    log = structlog.get_logger()
+    log.debug("hidden")
+    log.info("hidden too")
+    log.warning("shown")
+    log.error("shown too")
+    assert [(e["level"], e["event"]) for e in json_lines(stream)] == [
+        ("warning", "shown"),
+        ("error", "shown too"),
+    ]
+
+
+def test_auto_is_json_when_not_on_a_terminal_and_console_is_not_json() -> None:
+    stream = io.StringIO()
+    configure_logging(fmt="auto", stream=stream)
+    structlog.get_logger().info("cycle.start")
+    assert json_lines(stream)[0]["event"] == "cycle.start"
+
+    stream = io.StringIO()
+    configure_logging(fmt="console", stream=stream)
+    structlog.get_logger().info("cycle.start", source="jira")
+    text = stream.getvalue()
+    assert "cycle.start" in text and "source" in text
+    assert not text.startswith("{")
+
+
+def test_context_variables_are_merged() -> None:
+    stream = io.StringIO()
+    configure_logging(fmt="json", stream=stream)
+    with structlog.contextvars.bound_contextvars(cycle=7):
+        structlog.get_logger().info("sync.written", target="jira:ONB-10")
+    [event] = json_lines(stream)
+    assert (event["cycle"], event["target"]) == (7, "jira:ONB-10")
+
+
+def test_an_exception_keeps_its_traceback_in_json() -> None:
+    stream = io.StringIO()
+    configure_logging(fmt="json", stream=stream)
+    try:
+        raise RuntimeError("the sandbox went away")
+    except RuntimeError:
+        structlog.get_logger().exception("cycle.crashed")
+    [event] = json_lines(stream)
+    assert event["level"] == "error"
+    assert event["exception"].startswith("Traceback (most recent call last):")
+    assert event["exception"].rstrip().endswith("RuntimeError: the sandbox went away")
+
+
+# --------------------------------------------------------------------------- redaction
+
+
+def test_a_registered_token_is_scrubbed_everywhere_it_is_logged(
+    fresh_logging: RedactSecrets,
+) -> None:
+    fresh_logging.add(TOKEN)
+    fresh_logging.add_basic_auth(EMAIL, TOKEN)
+    stream = io.StringIO()
+    configure_logging(fmt="json", stream=stream)
+    log = structlog.get_logger()
+
+    log.info(f"GET https://acme.atlassian.net/rest?token={TOKEN}")
+    log.info(
+        "request",
+        headers={"Authorization": f"Basic {BASIC}", "Accept": "application/json"},
+        history=[{"token": TOKEN}, ("x", f"Bearer {TOKEN}")],
+        attempt=1,
+    )
+    log.error("sync.source_failed", error=PermissionError(f"401 for token {TOKEN}"))
+    try:
+        raise ConnectionError(f"https://x/?api_token={TOKEN}")
+    except ConnectionError:
+        log.exception("pull.crashed")
+
+    text = stream.getvalue()
+    assert TOKEN not in text and BASIC not in text
+    message, request, failed, crashed = json_lines(stream)
+    assert message["event"] == f"GET https://acme.atlassian.net/rest?token={REDACTED}"
+    assert request["headers"] == {
+        "Authorization": f"Basic {REDACTED}",
+        "Accept": "application/json",
+    }
+    assert request["history"] == [{"token": REDACTED}, ["x", f"Bearer {REDACTED}"]]
+    assert request["attempt"] == 1
+    assert failed["error"] == f"PermissionError('401 for token {REDACTED}')"
+    assert f"ConnectionError: https://x/?api_token={REDACTED}" in crashed["exception"]
+
+
+def test_the_console_renderer_is_scrubbed_too(fresh_logging: RedactSecrets) -> None:
+    fresh_logging.add(TOKEN)
+    stream = io.StringIO()
+    configure_logging(fmt="console", stream=stream)
+    try:
+        raise ConnectionError(f"https://x/?api_token={TOKEN}")
+    except ConnectionError:
+        structlog.get_logger().exception("pull.crashed", url=f"https://x/?t={TOKEN}")
+    text = stream.getvalue()
+    assert TOKEN not in text
+    assert REDACTED in text
+
+
+def test_redaction_of_captured_events() -> None:
+    # The events as the code under test emits them, then the processor over them.
+    redactor = RedactSecrets([TOKEN])
+    with capture_logs() as captured:
+        structlog.get_logger().bind(source="jira").warning(
+            "source.retry", url=f"https://x/?t={TOKEN}", status=429, nested={"deep": [TOKEN]}
+        )
+    [event] = captured
+    assert redactor(None, "warning", event) == {
+        "source": "jira",
+        "url": f"https://x/?t={REDACTED}",
+        "status": 429,
+        "nested": {"deep": [REDACTED]},
+        "event": "source.retry",
+        "log_level": "warning",
+    }
+
+
+def test_the_processor_by_itself() -> None:
+    redactor = RedactSecrets(["abc", "s3cr3t"])  # "abc" is too short to register
+    event = {"event": "abc s3cr3t", "n": 5, "ok": True, "none": None, "ratio": 0.5}
+    assert redactor(None, "info", event) == {
+        "event": f"abc {REDACTED}",
+        "n": 5,
+        "ok": True,
+        "none": None,
+        "ratio": 0.5,
+    }
+    # A tuple stays a tuple, a key that is a secret is scrubbed, other objects pass.
+    marker = object()
+    assert redactor(None, "info", {"t": ("s3cr3t",), "d": {"s3cr3t": 1}, "o": marker}) == {
+        "t": (REDACTED,),
+        "d": {REDACTED: 1},
+        "o": marker,
+    }
+
+
+def test_nothing_registered_leaves_events_alone() -> None:
+    event = {"event": TOKEN}
+    assert RedactSecrets()(None, "info", event) is event
+    assert event == {"event": TOKEN}
+
+
+def test_a_secret_containing_another_is_replaced_whole() -> None:
+    short, long = "tok-1234", "tok-1234-and-more"
+    for order in ([short, long], [long, short]):
+        redactor = RedactSecrets(order)
+        assert redactor(None, "info", {"event": f"x {long} y {short}"}) == {
+            "event": f"x {REDACTED} y {REDACTED}"
+        }
+
+
+def test_basic_auth_form_is_registered() -> None:
+    redactor = RedactSecrets()
+    redactor.add_basic_auth(EMAIL, TOKEN)
+    header = {"Authorization": f"Basic {BASIC}"}
+    assert redactor(None, "info", {"headers": header}) == {
+        "headers": {"Authorization": f"Basic {REDACTED}"}
+    }
+    # Only the encoded pair was registered, not the token by itself.
+    assert redactor(None, "info", {"event": TOKEN}) == {"event": TOKEN}
