@@ -72,15 +72,23 @@ class Source(Protocol):
     def close(self) -> None: ...
 
 
-def next_bookmark(previous_ms: int | None, newest_seen_ms: int | None, started_ms: int) -> int:
-    """Advance only as far as what was seen, and never past the moment the pull started.
+def next_bookmark(
+    previous_ms: int | None,
+    newest_seen_ms: int | None,
+    local_started_ms: int,
+    server_started_ms: int | None = None,
+) -> int:
+    """Where the next incremental pull starts, once this one has finished.
 
-    Items updated while the pull ran may have been missed by pages already read; the
-    next pull starts from before them (minus the overlap), and upserts de-duplicate.
+    With the server's clock at the start of the pull, that instant is the bookmark:
+    everything updated before it was searchable, and it never depends on our clock
+    agreeing with theirs. Without it, the newest update seen, capped by our own start
+    time. Either way the overlap subtracted on the next pull covers index lag, upserts
+    by key de-duplicate, and the bookmark never moves backwards.
     """
-    candidate = newest_seen_ms if newest_seen_ms is not None else previous_ms
-    if candidate is None:
-        candidate = started_ms
-    if previous_ms is not None:
-        candidate = max(candidate, previous_ms)
-    return min(candidate, started_ms)
+    if server_started_ms is not None:
+        candidate = server_started_ms
+    else:
+        seen = newest_seen_ms if newest_seen_ms is not None else previous_ms
+        candidate = min(seen if seen is not None else local_started_ms, local_started_ms)
+    return candidate if previous_ms is None else max(candidate, previous_ms)

@@ -70,6 +70,9 @@ class JiraSource:
         self.requests = RequestCounter()
         self._sleep = sleep
         self._attempts = attempts
+        # The connect's serverInfo answers the first pull's clock; later pulls ask again.
+        self._connect_info_unused = True
+        self._server_time: datetime | None = None
         self._client = self._call("connect", lambda: self._connect(token, email))
         self.is_cloud = self._client.deploymentType == "Cloud"
         self._field_ids = self._call("resolve fields", lambda: dict(self._client._fields_cache))
@@ -91,6 +94,7 @@ class JiraSource:
         )
         client._session.hooks["response"].append(session_hook)
         info = client.server_info()
+        self._server_time = _server_time(info)
         client.deploymentType = info.get("deploymentType")
         client._version = tuple(info.get("versionNumbers", (0, 0, 0)))
         return client
@@ -128,7 +132,15 @@ class JiraSource:
         # Key order keeps page boundaries stable while issues change during the walk.
         return base + " ORDER BY key ASC"
 
+    def _server_clock(self) -> datetime | None:
+        """The server's time now: from the connect's serverInfo the first time, then fresh."""
+        if self._connect_info_unused:
+            self._connect_info_unused = False
+            return self._server_time
+        return _server_time(self._call("server info", self._client.server_info))
+
     def pull(self, bookmark_ms: int | None, started_at: datetime) -> PullResult:
+        server_started = self._server_clock()
         since = None if bookmark_ms is None else max(0, bookmark_ms - self.config.overlap * 1000)
         jql = self.jql(since)
         before = self.requests.total
@@ -141,7 +153,12 @@ class JiraSource:
         return PullResult(
             source=SOURCE,
             items=list(seen.values()),
-            bookmark_ms=next_bookmark(bookmark_ms, newest, epoch_ms(started_at)),
+            bookmark_ms=next_bookmark(
+                bookmark_ms,
+                newest,
+                epoch_ms(started_at),
+                None if server_started is None else epoch_ms(server_started),
+            ),
             full=bookmark_ms is None,
             requests=self.requests.total - before,
         )
@@ -258,6 +275,14 @@ class JiraSource:
         return call_with_retries(
             lambda: _translated(what, action), attempts=self._attempts, sleep=self._sleep
         )
+
+
+def _server_time(info: dict[str, Any]) -> datetime | None:
+    text = info.get("serverTime")
+    try:
+        return datetime.strptime(text, _JIRA_TIME_FORMAT) if isinstance(text, str) else None
+    except ValueError:
+        return None
 
 
 def _translated(what: str, action: Callable[[], T]) -> T:

@@ -306,3 +306,35 @@ def test_deleted_comment_is_found_again_by_marker_instead_of_posting_twice() -> 
 
     assert [c.request.method for c in responses.calls] == ["PUT", "GET", "PUT"]
     assert (outcome.remote_id, outcome.action) == ("777", "edited")
+
+
+@responses.activate
+def test_bookmark_is_the_servers_clock_at_the_start_of_each_pull() -> None:
+    responses.get(
+        f"{API}/serverInfo",
+        json={
+            "versionNumbers": [1001, 0, 0],
+            "deploymentType": "Cloud",
+            "serverTime": "2026-11-24T09:58:00.000+0000",
+        },
+    )
+    responses.get(f"{API}/field", json=FIELDS)
+    responses.get(f"{API}/search/jql", json={"issues": [issue("ONB-1")], "isLast": True})
+    source, _ = connect()
+
+    first = source.pull(None, started_at=STARTED)
+    responses.replace(
+        responses.GET,
+        f"{API}/serverInfo",
+        json={
+            "versionNumbers": [1001, 0, 0],
+            "deploymentType": "Cloud",
+            "serverTime": "2026-11-24T10:20:00.000+0000",
+        },
+    )
+    second = source.pull(first.bookmark_ms, started_at=STARTED)
+
+    assert first.bookmark_ms == int(datetime(2026, 11, 24, 9, 58, tzinfo=UTC).timestamp() * 1000)
+    assert second.bookmark_ms == int(datetime(2026, 11, 24, 10, 20, tzinfo=UTC).timestamp() * 1000)
+    info_calls = [c for c in responses.calls if c.request.url.endswith("/serverInfo")]
+    assert len(info_calls) == 2  # the connect's answer serves the first pull; the second asks again
