@@ -25,7 +25,7 @@ def jira(request: pytest.FixtureRequest) -> Iterator[JiraSandbox]:
         assert sandbox.violations == []  # every request and response matched the description
 
 
-def write_config(tmp_path: Path, jira: JiraSandbox) -> Path:
+def write_config(tmp_path: Path, jira: JiraSandbox, store_url: str | None = None) -> Path:
     auth = (
         "{email_env: OKR_JIRA_EMAIL, token_env: OKR_JIRA_TOKEN}"
         if jira.mode == "cloud"
@@ -35,7 +35,7 @@ def write_config(tmp_path: Path, jira: JiraSandbox) -> Path:
     path.write_text(f"""\
 version: 1
 cycle: {{name: 2026-Q4, start: 2026-10-01, end: 2026-12-31}}
-store: {{url: "sqlite:///{tmp_path / "okrsync.db"}"}}
+store: {{url: "{store_url or "sqlite:///" + str(tmp_path / "okrsync.db")}"}}
 sources:
   jira:
     url: {jira.url}
@@ -137,6 +137,7 @@ def status_json(config: Path, capsys: pytest.CaptureFixture[str]) -> dict:  # ty
 
 def test_three_cycles_post_once_then_stay_quiet_then_edit_in_place(
     tmp_path: Path,
+    store_url: str,
     jira: JiraSandbox,
     seeded: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
@@ -144,7 +145,7 @@ def test_three_cycles_post_once_then_stay_quiet_then_edit_in_place(
 ) -> None:
     monkeypatch.setenv("OKR_JIRA_EMAIL", EMAIL)
     monkeypatch.setenv("OKR_JIRA_TOKEN", TOKEN)
-    config = write_config(tmp_path, jira)
+    config = write_config(tmp_path, jira, store_url)
     assert run(config, "metric", "set", "ONB-1", "74", "--at", "2026-11-20T00:00:00Z") == 0
 
     # Cycle 1: one comment per top-level mapped epic; the labelled story under an epic gets none.
