@@ -148,21 +148,26 @@ class JiraAuthConfig(_Strict):
     token_env: EnvName = "JIRA_API_TOKEN"
 
 
-class JiraSourceConfig(_Strict):
+class _SourceConfig(_Strict):
+    """What every source has: where it is and how long a request may take."""
+
     url: str
-    auth: JiraAuthConfig = JiraAuthConfig()
-    jql: str
-    story_points_field: str | None = "Story Points"
-    epic_link_field: str = "Epic Link"
-    interval: Interval = Field(default="5m", validate_default=True)
     timeout: Seconds = 30
-    page_size: int = Field(default=100, ge=1, le=100)
-    overlap: Seconds = 120
 
     @field_validator("url")
     @classmethod
     def _http_url(cls, url: str) -> str:
         return _require_http_url(url)
+
+
+class JiraSourceConfig(_SourceConfig):
+    auth: JiraAuthConfig = JiraAuthConfig()
+    jql: str
+    story_points_field: str | None = "Story Points"
+    epic_link_field: str = "Epic Link"
+    interval: Interval = Field(default="5m", validate_default=True)
+    page_size: int = Field(default=100, ge=1, le=100)
+    overlap: Seconds = 120
 
     @field_validator("jql")
     @classmethod
@@ -178,19 +183,13 @@ class GithubAppConfig(_Strict):
     installation_id: int
 
 
-class GithubSourceConfig(_Strict):
+class GithubSourceConfig(_SourceConfig):
     url: str = "https://api.github.com"
     token_env: EnvName | None = "GITHUB_TOKEN"
     app: GithubAppConfig | None = None
     repos: list[Annotated[str, Field(pattern=r"^[\w.-]+/[\w.-]+$")]] = Field(min_length=1)
     points_label_pattern: str = r"^(?:points|sp)[:=](?P<points>\d+(?:\.\d+)?)$"
     interval: Interval = Field(default="5m", validate_default=True)
-    timeout: Seconds = 30
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, url: str) -> str:
-        return _require_http_url(url)
 
     @field_validator("points_label_pattern")
     @classmethod
@@ -206,18 +205,12 @@ class GithubSourceConfig(_Strict):
         return pattern
 
 
-class AsanaSourceConfig(_Strict):
+class AsanaSourceConfig(_SourceConfig):
     url: str = "https://app.asana.com/api/1.0"
     token_env: EnvName = "ASANA_TOKEN"
     projects: list[str] = Field(min_length=1)
     points_field: str | None = None
     interval: Interval = Field(default="10m", validate_default=True)
-    timeout: Seconds = 30
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, url: str) -> str:
-        return _require_http_url(url)
 
 
 class SourcesConfig(_Strict):
