@@ -67,6 +67,9 @@ class WorkItem:
     updated: datetime
     url: str
     remote_id: str = ""
+    # How many children the source says the item has (GitHub sub-issues, Asana
+    # subtasks), or None where the source does not say (Jira).
+    child_count: int | None = None
 
     @property
     def ref(self) -> ItemRef:

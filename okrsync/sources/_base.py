@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from okrsync.domain import WorkItem
@@ -66,6 +67,14 @@ class Source(Protocol):
     requests: RequestCounter
 
     def pull(self, bookmark_ms: int | None, started_at: datetime) -> PullResult: ...
+
+    def children(
+        self, parents: Sequence[WorkItem], known: Mapping[str, Sequence[WorkItem]]
+    ) -> list[WorkItem]:
+        """Children the listing cannot show (Asana subtasks, GitHub sub-issues in other
+        repositories), looked up only for the mapped `parents` that need it. `known` holds
+        the children already stored, by parent key."""
+        ...
 
     def apply(self, write: PlannedWrite) -> WriteOutcome: ...
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar, cast
@@ -218,6 +218,12 @@ class JiraSource:
             url=f"{self.config.url}/browse/{raw['key']}",
             remote_id=str(raw.get("id", "")),
         )
+
+    def children(
+        self, parents: Sequence[WorkItem], known: Mapping[str, Sequence[WorkItem]]
+    ) -> list[WorkItem]:
+        # Stories and sub-tasks sit in the JQL's scope and arrive with their parent link.
+        return []
 
     # ------------------------------------------------------------------ write-back
 

@@ -327,6 +327,7 @@ def _item_from_row(row: WorkItemRow) -> WorkItem:
         updated=row.updated,
         url=row.url,
         remote_id=row.remote_id,
+        child_count=row.child_count,
     )
 
 

@@ -55,6 +55,7 @@ class WorkItemRow(SQLModel, table=True):
     updated: datetime = Field(sa_type=UtcDateTime)
     url: str
     remote_id: str = ""
+    child_count: int | None = None
     seen_at: datetime = Field(sa_type=UtcDateTime)
 
 
