@@ -153,6 +153,8 @@ class _SourceConfig(_Strict):
 
     url: str
     timeout: Seconds = 30
+    # Re-read this much before the bookmark: covers search-index lag and clock rounding.
+    overlap: Seconds = 120
 
     @field_validator("url")
     @classmethod
@@ -167,7 +169,6 @@ class JiraSourceConfig(_SourceConfig):
     epic_link_field: str = "Epic Link"
     interval: Interval = Field(default="5m", validate_default=True)
     page_size: int = Field(default=100, ge=1, le=100)
-    overlap: Seconds = 120
 
     @field_validator("jql")
     @classmethod
@@ -189,6 +190,10 @@ class GithubSourceConfig(_SourceConfig):
     app: GithubAppConfig | None = None
     repos: list[Annotated[str, Field(pattern=r"^[\w.-]+/[\w.-]+$")]] = Field(min_length=1)
     points_label_pattern: str = r"^(?:points|sp)[:=](?P<points>\d+(?:\.\d+)?)$"
+    # PyGithub's own spacing between calls (its defaults); GitHub asks integrations to
+    # leave a second between writes to stay clear of the secondary rate limit.
+    seconds_between_requests: float = Field(default=0.25, ge=0)
+    seconds_between_writes: float = Field(default=1.0, ge=0)
     interval: Interval = Field(default="5m", validate_default=True)
 
     @field_validator("points_label_pattern")

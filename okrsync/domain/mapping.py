@@ -250,3 +250,16 @@ def subtree_leaves(mapped: MappedItems, ref: ItemRef) -> tuple[MappedItem, ...]:
 def unmapped_items(mapped: MappedItems) -> tuple[MappedItem, ...]:
     """Non-excluded items, at any level, that map to no KR."""
     return tuple(entry for entry in mapped.items.values() if not entry.kr_ids)
+
+
+def mapped_parents(
+    items: Iterable[WorkItem], objectives: Iterable[Objective], rules: Rules, source: str
+) -> tuple[WorkItem, ...]:
+    """Mapped items of `source` that say they have children: the only ones whose children
+    are worth a look-up (an unmapped parent's children cannot move any KR)."""
+    mapped = map_items(items, KRIndex.from_objectives(objectives), rules)
+    return tuple(
+        entry.item
+        for ref, entry in sorted(mapped.items.items(), key=lambda pair: ref_sort_key(pair[0]))
+        if ref.source == source and entry.kr_ids and entry.item.child_count
+    )

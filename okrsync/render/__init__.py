@@ -1,5 +1,6 @@
 """Bodies for each target's markup, and the status report in every output format."""
 
+from okrsync.render.github import render_github_comment
 from okrsync.render.jira import escape_wiki, render_jira_comment
 from okrsync.render.status import (
     escape_markdown,
@@ -10,6 +11,7 @@ from okrsync.render.status import (
 )
 
 __all__ = [
+    "render_github_comment",
     "escape_markdown",
     "escape_wiki",
     "render_jira_comment",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from okrsync.domain import SHIPPING_WITHOUT_IMPACT, Cycle, Health, KRStatus, Target
-from okrsync.render._numbers import HEALTH_WORDS, metric, percent
+from okrsync.domain import Cycle, Health, KRStatus, Target
+from okrsync.render._comment import COLUMNS, FOOTER_NOTE, HEADING, comment_content
 
 _HEALTH_ICONS = {
     Health.ON_TRACK: "(/)",
@@ -29,54 +29,19 @@ def escape_wiki(text: str) -> str:
 
 
 def render_jira_comment(target: Target, statuses: list[KRStatus], cycle: Cycle) -> str:
-    lines = [
-        "h3. OKR status",
-        "||Key result||Outcome||Delivery||Expected by now||Health||Forecast at cycle end||",
-    ]
-    for status in statuses:
-        kr = status.kr
-        lines.append(
-            "|"
-            + "|".join(
-                [
-                    f"*{escape_wiki(kr.id)}* {escape_wiki(kr.title)}",
-                    escape_wiki(
-                        f"{percent(status.outcome_progress)} "
-                        f"(now {metric(status.current, kr.unit)}; "
-                        f"{metric(kr.baseline, kr.unit)} to {metric(kr.target, kr.unit)})"
-                    ),
-                    escape_wiki(percent(status.delivery_progress)),
-                    escape_wiki(percent(status.expected_progress)),
-                    f"{_HEALTH_ICONS[status.health]} {HEALTH_WORDS[status.health]}",
-                    escape_wiki(metric(status.forecast, kr.unit)),
-                ]
-            )
-            + "|"
-        )
-    counts = target.leaves
-    lines.append("")
-    lines.append(
-        escape_wiki(
-            f"This issue: {counts.done} of {counts.total} work items done, "
-            f"{counts.in_progress} in progress, {counts.todo} to do."
-        )
-    )
-    for status in statuses:
-        if SHIPPING_WITHOUT_IMPACT in status.flags:
-            gap = (status.delivery_progress or 0.0) - max(
-                0.0, min(1.0, status.outcome_progress or 0.0)
-            )
-            lines.append(
-                "(!) "
-                + escape_wiki(
-                    f"{status.kr.id}: shipping without impact, delivery is {gap * 100:.0f} "
-                    "points ahead of the metric."
-                )
-            )
-    lines.append("----")
-    lines.append(
-        "_"
-        + escape_wiki(f"Cycle {cycle.name}, {cycle.start} to {cycle.end}.")
-        + " Kept up to date by okrsync; edits to this comment are overwritten._"
-    )
+    content = comment_content(target, statuses, cycle)
+    lines = [f"h3. {HEADING}", "||" + "||".join(COLUMNS) + "||"]
+    for line in content.lines:
+        cells = [
+            f"*{escape_wiki(line.kr_id)}* {escape_wiki(line.title)}",
+            escape_wiki(line.outcome),
+            escape_wiki(line.delivery),
+            escape_wiki(line.expected),
+            f"{_HEALTH_ICONS[line.health]} {line.health_word}",
+            escape_wiki(line.forecast),
+        ]
+        lines.append("|" + "|".join(cells) + "|")
+    lines += ["", escape_wiki(content.summary)]
+    lines += [f"(!) {escape_wiki(warning)}" for warning in content.warnings]
+    lines += ["----", f"_{escape_wiki(content.cycle)} {FOOTER_NOTE}_"]
     return "\n".join(lines)

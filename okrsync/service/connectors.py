@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 
 from okrsync.config import Config
 from okrsync.logs import redact_secrets
-from okrsync.sources import FatalError, JiraSource, Source
+from okrsync.sources import FatalError, GithubSource, JiraSource, Source
 
 SourceFactory = Callable[[str], Source]
 
@@ -24,6 +24,12 @@ def source_factory(config: Config, environ: Mapping[str, str] | None = None) -> 
             if email:
                 redact_secrets.add_basic_auth(email, token)
             return JiraSource(jira, token=token, email=email)
+        if name == "github" and config.sources.github is not None:
+            github = config.sources.github
+            github_token = env.get(github.token_env) if github.token_env else None
+            if github_token:
+                redact_secrets.add(github_token)
+            return GithubSource(github, token=github_token)
         raise FatalError(name, "this source is not supported yet")
 
     return connect

@@ -16,17 +16,19 @@ from pathlib import Path
 import structlog
 
 from okrsync.config import Config
-from okrsync.domain import Report, Target, compute_report
+from okrsync.domain import Report, Target, WorkItem, compute_report, mapped_parents
 from okrsync.metrics import read_csv_samples
 from okrsync.metrics.csv import MetricFileError
-from okrsync.render import render_jira_comment
+from okrsync.render import render_github_comment, render_jira_comment
 from okrsync.service.connectors import SourceFactory
 from okrsync.sources import PlannedWrite, Source, SourceError
 from okrsync.store import Store
 
 log = structlog.get_logger(__name__)
 
-_RENDERERS = {"jira": render_jira_comment}
+_RENDERERS = {"jira": render_jira_comment, "github": render_github_comment}
+# Sub-issues of sub-issues: how deep a cycle follows children the listing did not bring.
+MAX_CHILD_DEPTH = 3
 
 
 @dataclass
@@ -94,6 +96,7 @@ def run_cycle(
             source = _pull_one(name, connect, store, outcomes[name], full, clock)
             if source is not None:
                 connected[name] = source
+                _complete_children(config, store, source, outcomes[name])
         metric_errors = import_metric_files(config, store, config_dir)
         report = current_report(config, store, now)
         plan = plan_writes(config, store, report, sources=connected.keys())
@@ -146,6 +149,30 @@ def _pull_one(
         log.error("sync.source_failed", source=name, stage="pull", error=str(error))
         source.close()
         return None
+
+
+def _complete_children(
+    config: Config, store: Store, source: Source, outcome: SourceOutcome
+) -> None:
+    """Fetch children that only a look-up shows (Asana subtasks, cross-repo sub-issues),
+    for mapped parents only, following grandchildren a few levels down."""
+    parents = mapped_parents(store.items(), config.domain_objectives(), config.rules(), source.name)
+    for _ in range(MAX_CHILD_DEPTH):
+        if not parents:
+            return
+        known: dict[str, list[WorkItem]] = {}
+        for item in store.items(source.name):
+            if item.parent is not None:
+                known.setdefault(item.parent, []).append(item)
+        try:
+            children = source.children(parents, known)
+        except SourceError as error:
+            outcome.error = str(error)
+            log.error("sync.source_failed", source=source.name, stage="children", error=str(error))
+            return
+        store.upsert_items(children)
+        outcome.pulled += len(children)
+        parents = tuple(child for child in children if child.child_count)
 
 
 def _apply_one(source: Source, write: PlannedWrite, store: Store, outcome: SourceOutcome) -> None:

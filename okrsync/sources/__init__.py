@@ -2,11 +2,13 @@
 
 from okrsync.sources._base import PlannedWrite, PullResult, RequestCounter, Source, WriteOutcome
 from okrsync.sources._errors import AuthError, FatalError, RetriableError, SourceError
+from okrsync.sources.github import GithubSource
 from okrsync.sources.jira import JiraSource
 
 __all__ = [
     "AuthError",
     "FatalError",
+    "GithubSource",
     "JiraSource",
     "PlannedWrite",
     "PullResult",

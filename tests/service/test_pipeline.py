@@ -83,6 +83,9 @@ class FakeSource:
             "jira", list(self.items), int(started_at.timestamp() * 1000), bookmark_ms is None
         )
 
+    def children(self, parents: object, known: object) -> list[WorkItem]:
+        return []
+
     def apply(self, write: PlannedWrite) -> WriteOutcome:
         if write.item_key in self.fail_writes_for:
             raise FatalError("jira", "boom")

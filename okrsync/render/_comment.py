@@ -1,0 +1,85 @@
+"""What a managed comment says, as plain text: each target markup only formats and escapes it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from okrsync.domain import SHIPPING_WITHOUT_IMPACT, Cycle, Health, KRStatus, Target
+from okrsync.render._numbers import HEALTH_WORDS, metric, percent
+
+HEADING = "OKR status"
+COLUMNS = (
+    "Key result",
+    "Outcome",
+    "Delivery",
+    "Expected by now",
+    "Health",
+    "Forecast at cycle end",
+)
+FOOTER_NOTE = "Kept up to date by okrsync; edits to this comment are overwritten."
+
+
+@dataclass(frozen=True)
+class KRLine:
+    kr_id: str
+    title: str
+    outcome: str
+    delivery: str
+    expected: str
+    health: Health
+    forecast: str
+
+    @property
+    def health_word(self) -> str:
+        return HEALTH_WORDS[self.health]
+
+
+@dataclass(frozen=True)
+class CommentContent:
+    lines: tuple[KRLine, ...]
+    summary: str
+    warnings: tuple[str, ...]
+    cycle: str
+
+
+def comment_content(target: Target, statuses: list[KRStatus], cycle: Cycle) -> CommentContent:
+    """Deterministic for the same numbers: no clock in it, so the content hash is stable."""
+    counts = target.leaves
+    return CommentContent(
+        lines=tuple(_kr_line(status) for status in statuses),
+        summary=(
+            f"This issue: {counts.done} of {counts.total} work items done, "
+            f"{counts.in_progress} in progress, {counts.todo} to do."
+        ),
+        warnings=tuple(
+            _shipping_warning(status)
+            for status in statuses
+            if SHIPPING_WITHOUT_IMPACT in status.flags
+        ),
+        cycle=f"Cycle {cycle.name}, {cycle.start} to {cycle.end}.",
+    )
+
+
+def _kr_line(status: KRStatus) -> KRLine:
+    kr = status.kr
+    return KRLine(
+        kr_id=kr.id,
+        title=kr.title,
+        outcome=(
+            f"{percent(status.outcome_progress)} (now {metric(status.current, kr.unit)}; "
+            f"{metric(kr.baseline, kr.unit)} to {metric(kr.target, kr.unit)})"
+        ),
+        delivery=percent(status.delivery_progress),
+        expected=percent(status.expected_progress),
+        health=status.health,
+        forecast=metric(status.forecast, kr.unit),
+    )
+
+
+def _shipping_warning(status: KRStatus) -> str:
+    outcome = max(0.0, min(1.0, status.outcome_progress or 0.0))
+    gap = (status.delivery_progress or 0.0) - outcome
+    return (
+        f"{status.kr.id}: shipping without impact, delivery is {gap * 100:.0f} "
+        "points ahead of the metric."
+    )

@@ -1,0 +1,262 @@
+"""Exact request shapes of the GitHub connector, pinned with `responses` under PyGithub."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import responses
+
+from okrsync.config import GithubSourceConfig
+from okrsync.domain import Bucket
+from okrsync.sources import AuthError, PlannedWrite
+from okrsync.sources.github import MARKER, GithubSource
+
+API = "https://api.github.com:443"  # PyGithub spells out the port it connects to
+TOKEN = "ghp_s3cr3tt0ken"
+STARTED = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+DATE = "Tue, 24 Nov 2026 09:58:00 GMT"
+
+
+def issue(repo: str, number: int, **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": 1000 + number,
+        "number": number,
+        "title": f"Issue {number}",
+        "state": "open",
+        "state_reason": None,
+        "labels": [{"id": 1, "name": "okr:ONB-1"}],
+        "updated_at": "2026-11-20T09:30:00Z",
+        "html_url": f"https://github.com/{repo}/issues/{number}",
+        "repository_url": f"{API}/repos/{repo}",
+        "parent_issue_url": None,
+        "sub_issues_summary": {"total": 0, "completed": 0, "percent_completed": 0},
+    }
+    body.update(extra)
+    return body
+
+
+def config(**overrides: Any) -> GithubSourceConfig:
+    values: dict[str, Any] = {
+        "repos": ["acme/web"],
+        "seconds_between_requests": 0,
+        "seconds_between_writes": 0,
+    }
+    values.update(overrides)
+    return GithubSourceConfig.model_validate(values)
+
+
+def connect(**overrides: Any) -> tuple[GithubSource, list[float]]:
+    slept: list[float] = []
+    return GithubSource(config(**overrides), TOKEN, sleep=slept.append), slept
+
+
+def query(call: Any) -> dict[str, list[str]]:
+    return parse_qs(urlsplit(call.request.url).query)
+
+
+@responses.activate
+def test_full_pull_lists_every_state_by_update_in_pages_of_100_and_follows_link() -> None:
+    first = f"{API}/repos/acme/web/issues"
+    # GitHub's Link URLs name no port; the requests PyGithub makes do.
+    second = "/repositories/1/issues?state=all&sort=updated&direction=asc&per_page=100&page=2"
+    link = f"https://api.github.com{second}"
+    responses.get(
+        first,
+        json=[issue("acme/web", 1), issue("acme/web", 2, pull_request={"url": "x"})],
+        headers={"Link": f'<{link}>; rel="next", <{link}>; rel="last"', "Date": DATE},
+    )
+    responses.get(f"{API}{second}", json=[issue("acme/web", 3)])
+    source, _ = connect()
+
+    result = source.pull(None, started_at=STARTED)
+
+    assert len(responses.calls) == 2  # two pages, nothing per issue
+    assert query(responses.calls[0]) == {
+        "state": ["all"],
+        "sort": ["updated"],
+        "direction": ["asc"],
+        "per_page": ["100"],
+    }
+    assert query(responses.calls[1])["page"] == ["2"]
+    assert [item.key for item in result.items] == ["acme/web#1", "acme/web#3"]  # the PR is skipped
+    assert responses.calls[0].request.headers["Authorization"] == f"token {TOKEN}"
+    assert result.bookmark_ms == int(datetime(2026, 11, 24, 9, 58, tzinfo=UTC).timestamp() * 1000)
+
+
+@responses.activate
+def test_incremental_pull_sends_since_as_the_bookmark_minus_overlap() -> None:
+    for repo in ("acme/web", "acme/api"):
+        responses.get(f"{API}/repos/{repo}/issues", json=[], headers={"Date": DATE})
+    source, _ = connect(repos=["acme/web", "acme/api"], overlap="2m")
+    bookmark = int(datetime(2026, 11, 24, 9, 0, tzinfo=UTC).timestamp() * 1000)
+
+    source.pull(bookmark, started_at=STARTED)
+
+    assert [urlsplit(c.request.url).path for c in responses.calls] == [
+        "/repos/acme/web/issues",
+        "/repos/acme/api/issues",
+    ]
+    assert all(query(c)["since"] == ["2026-11-24T08:58:00Z"] for c in responses.calls)
+
+
+@responses.activate
+def test_issue_fields_become_a_work_item_without_extra_requests() -> None:
+    raw = [
+        issue(
+            "acme/web",
+            7,
+            state="closed",
+            state_reason="completed",
+            labels=[{"name": "okr:ONB-1"}, {"name": "points:5"}],
+            parent_issue_url=f"{API}/repos/acme/web/issues/2",
+        ),
+        issue("acme/web", 8, state="closed", state_reason="not_planned"),
+        issue(
+            "acme/web", 2, sub_issues_summary={"total": 3, "completed": 1, "percent_completed": 33}
+        ),
+    ]
+    responses.get(f"{API}/repos/acme/web/issues", json=raw)
+    source, _ = connect()
+
+    items = {item.key: item for item in source.pull(None, started_at=STARTED).items}
+
+    done, dropped, parent = items["acme/web#7"], items["acme/web#8"], items["acme/web#2"]
+    assert (done.bucket, done.points, done.parent) == (Bucket.DONE, 5.0, "acme/web#2")
+    assert done.updated == datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
+    assert dropped.bucket is Bucket.EXCLUDED
+    assert parent.child_count == 3 and parent.points is None
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_sub_issues_are_looked_up_only_where_the_listing_cannot_have_them() -> None:
+    responses.get(
+        f"{API}/repos/acme/web/issues/2/sub_issues",
+        json=[issue("acme/api", 9, state="closed", state_reason="completed")],
+    )
+    source, _ = connect()
+    parent = source.work_item(issue("acme/web", 2, sub_issues_summary={"total": 2}))
+    complete = source.work_item(issue("acme/web", 5, sub_issues_summary={"total": 1}))
+    child = source.work_item(
+        issue("acme/web", 6, parent_issue_url=f"{API}/repos/acme/web/issues/5")
+    )
+    listed_child = source.work_item(
+        issue("acme/web", 3, parent_issue_url=f"{API}/repos/acme/web/issues/2")
+    )
+
+    found = source.children(
+        [parent, complete], {"acme/web#2": [listed_child], "acme/web#5": [child]}
+    )
+
+    assert [c.request.url.split("?")[0] for c in responses.calls] == [
+        f"{API}/repos/acme/web/issues/2/sub_issues"
+    ]
+    assert [(item.key, item.parent, item.bucket) for item in found] == [
+        ("acme/api#9", "acme/web#2", Bucket.DONE)
+    ]
+
+
+@responses.activate
+def test_primary_rate_limit_waits_until_the_reset_time() -> None:
+    reset = int(time.time()) + 30
+    responses.get(
+        f"{API}/repos/acme/web/issues",
+        status=403,
+        json={"message": "API rate limit exceeded"},
+        headers={"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)},
+    )
+    responses.get(f"{API}/repos/acme/web/issues", json=[issue("acme/web", 1)])
+    source, slept = connect()
+
+    result = source.pull(None, started_at=STARTED)
+
+    assert len(result.items) == 1
+    assert len(slept) == 1 and 25 <= slept[0] <= 30
+
+
+@responses.activate
+def test_secondary_rate_limit_honours_retry_after() -> None:
+    responses.get(
+        f"{API}/repos/acme/web/issues",
+        status=429,
+        json={"message": "slow down"},
+        headers={"Retry-After": "4"},
+    )
+    responses.get(f"{API}/repos/acme/web/issues", json=[])
+    source, slept = connect()
+    source.pull(None, started_at=STARTED)
+    assert slept == [4.0]
+
+
+@responses.activate
+def test_bad_token_is_fatal_and_never_printed() -> None:
+    responses.get(f"{API}/repos/acme/web/issues", status=401, json={"message": "Bad credentials"})
+    source, slept = connect()
+    with pytest.raises(AuthError) as raised:
+        source.pull(None, started_at=STARTED)
+    assert "401" in str(raised.value) and TOKEN not in str(raised.value)
+    assert slept == [] and len(responses.calls) == 1
+
+
+def write(known: str | None = None) -> PlannedWrite:
+    return PlannedWrite(
+        target="github:acme/web#2",
+        source="github",
+        item_key="acme/web#2",
+        item_remote_id="1002",
+        title="Wizard",
+        body="### OKR status",
+        content_hash="h",
+        known_remote_id=known,
+    )
+
+
+@responses.activate
+def test_known_comment_is_patched_in_place_with_the_marker() -> None:
+    responses.patch(f"{API}/repos/acme/web/issues/comments/55", json={"id": 55, "body": "x"})
+    source, _ = connect()
+
+    outcome = source.apply(write(known="55"))
+
+    (call,) = responses.calls
+    assert call.request.method == "PATCH"
+    assert json.loads(call.request.body) == {"body": f"{MARKER}\n### OKR status"}
+    assert (outcome.remote_id, outcome.action) == ("55", "edited")
+
+
+@responses.activate
+def test_deleted_comment_is_found_by_marker_or_posted_once() -> None:
+    responses.patch(
+        f"{API}/repos/acme/web/issues/comments/55", status=404, json={"message": "Not Found"}
+    )
+    responses.get(f"{API}/repos/acme/web/issues/2/comments", json=[{"id": 9, "body": "human"}])
+    responses.post(
+        f"{API}/repos/acme/web/issues/2/comments", status=201, json={"id": 77, "body": "x"}
+    )
+    source, _ = connect()
+
+    outcome = source.apply(write(known="55"))
+
+    assert [c.request.method for c in responses.calls] == ["PATCH", "GET", "POST"]
+    assert query(responses.calls[1])["per_page"] == ["100"]
+    assert (outcome.remote_id, outcome.action) == ("77", "created")
+
+
+@responses.activate
+def test_a_comment_with_the_marker_is_adopted_instead_of_posting_a_second() -> None:
+    responses.get(
+        f"{API}/repos/acme/web/issues/2/comments",
+        json=[{"id": 9, "body": "human"}, {"id": 31, "body": f"{MARKER}\nold"}],
+    )
+    responses.patch(f"{API}/repos/acme/web/issues/comments/31", json={"id": 31, "body": "x"})
+    source, _ = connect()
+
+    outcome = source.apply(write())
+
+    assert [c.request.method for c in responses.calls] == ["GET", "PATCH"]
+    assert (outcome.remote_id, outcome.action) == ("31", "edited")
