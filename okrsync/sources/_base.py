@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from okrsync.domain import WorkItem
