@@ -1,5 +1,6 @@
 """Bodies for each target's markup, and the status report in every output format."""
 
+from okrsync.render.asana import render_asana_comment
 from okrsync.render.github import render_github_comment
 from okrsync.render.jira import escape_wiki, render_jira_comment
 from okrsync.render.status import (
@@ -11,6 +12,7 @@ from okrsync.render.status import (
 )
 
 __all__ = [
+    "render_asana_comment",
     "render_github_comment",
     "escape_markdown",
     "escape_wiki",

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 
 from okrsync.config import Config
 from okrsync.logs import redact_secrets
-from okrsync.sources import FatalError, GithubSource, JiraSource, Source
+from okrsync.sources import AsanaSource, FatalError, GithubSource, JiraSource, Source
 
 SourceFactory = Callable[[str], Source]
 
@@ -30,6 +30,11 @@ def source_factory(config: Config, environ: Mapping[str, str] | None = None) -> 
             if github_token:
                 redact_secrets.add(github_token)
             return GithubSource(github, token=github_token)
-        raise FatalError(name, "this source is not supported yet")
+        if name == "asana" and config.sources.asana is not None:
+            asana = config.sources.asana
+            asana_token = env.get(asana.token_env, "")
+            redact_secrets.add(asana_token)
+            return AsanaSource(asana, token=asana_token)
+        raise FatalError(name, f"no source named {name!r} is configured")
 
     return connect

@@ -19,14 +19,18 @@ from okrsync.config import Config
 from okrsync.domain import Report, Target, WorkItem, compute_report, mapped_parents
 from okrsync.metrics import read_csv_samples
 from okrsync.metrics.csv import MetricFileError
-from okrsync.render import render_github_comment, render_jira_comment
+from okrsync.render import render_asana_comment, render_github_comment, render_jira_comment
 from okrsync.service.connectors import SourceFactory
 from okrsync.sources import PlannedWrite, Source, SourceError
 from okrsync.store import Store
 
 log = structlog.get_logger(__name__)
 
-_RENDERERS = {"jira": render_jira_comment, "github": render_github_comment}
+_RENDERERS = {
+    "jira": render_jira_comment,
+    "github": render_github_comment,
+    "asana": render_asana_comment,
+}
 # Sub-issues of sub-issues: how deep a cycle follows children the listing did not bring.
 MAX_CHILD_DEPTH = 3
 

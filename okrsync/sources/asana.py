@@ -1,0 +1,382 @@
+"""Asana: pull a project's tasks incrementally, fetch subtasks, keep one managed comment each.
+
+Plain `requests` behind one seam, `send`: everything else builds requests and reads
+responses, so tests and benchmarks see every request and its status. Pages of 100 follow
+`next_page.offset`; Asana's offsets expire "as data may have changed", and an expired
+one restarts that walk from the first page once.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, TypeVar
+
+import requests
+import structlog
+
+from okrsync.config import AsanaSourceConfig
+from okrsync.domain import Bucket, WorkItem
+from okrsync.sources._base import (
+    PlannedWrite,
+    PullResult,
+    RequestCounter,
+    WriteOutcome,
+    next_bookmark,
+)
+from okrsync.sources._errors import AuthError, FatalError, RetriableError, SourceError
+from okrsync.sources._retry import (
+    RETRIABLE_STATUSES,
+    call_with_retries,
+    epoch_ms,
+    retry_after_seconds,
+    utc_from_epoch_ms,
+)
+
+T = TypeVar("T")
+log = structlog.get_logger(__name__)
+
+SOURCE = "asana"
+# A link to a `.invalid` address (which never resolves): the marker of the managed comment.
+MARKER_URL = "https://okrsync.invalid/managed"
+MARKER_LINK = f'<a href="{MARKER_URL}">okrsync</a>'
+PAGE_SIZE = 100
+_TASK_FIELDS = (
+    "name",
+    "completed",
+    "modified_at",
+    "tags.name",
+    "parent.gid",
+    "num_subtasks",
+    "permalink_url",
+    "resource_subtype",
+)
+_POINTS_FIELDS = ("custom_fields.name", "custom_fields.number_value")
+STORY_FIELDS = "html_text,resource_subtype,type"
+# Task kinds worth telling apart; default_task (and anything new) reads as a plain task.
+_TASK_TYPES = {"milestone": "milestone", "approval": "approval"}
+# How Asana words a 400 for an offset that is too old: it names the offset or the token.
+_EXPIRED_OFFSET = re.compile(r"offset|pagination token", re.IGNORECASE)
+
+
+class OffsetExpired(FatalError):
+    """A 400 for the `offset` we sent: fatal for that request, but the walk can restart."""
+
+
+@dataclass(frozen=True)
+class Page:
+    records: list[dict[str, Any]]
+    next_offset: str | None
+    server_date: datetime | None  # the HTTP `Date`: the server's clock when it answered
+
+
+PageFetch = Callable[[str, Mapping[str, str]], Page]
+
+
+class OffsetPaginator:
+    """Follows `next_page.offset` until there is none; yields each record (by gid) once."""
+
+    def __init__(self, fetch: PageFetch):
+        self._fetch = fetch
+        self.first_date: datetime | None = None
+
+    def records(self, path: str, params: Mapping[str, str]) -> Iterator[dict[str, Any]]:
+        seen: set[str] = set()
+        offset: str | None = None
+        restarted = False
+        while True:
+            query = dict(params) if offset is None else {**params, "offset": offset}
+            try:
+                page = self._fetch(path, query)
+            except OffsetExpired:
+                if restarted:
+                    raise
+                # Once only: an offset that expires again means pages take too long to read.
+                restarted, offset = True, None
+                log.warning("asana.offset_expired", path=path, restart="first page")
+                continue
+            if self.first_date is None:
+                self.first_date = page.server_date
+            for record in page.records:
+                gid = str(record.get("gid"))
+                if gid not in seen:  # the restarted walk repeats what was already yielded
+                    seen.add(gid)
+                    yield record
+            offset = page.next_offset
+            if not offset:
+                return
+
+
+class AsanaSource:
+    """An Asana connection for one sync cycle: pages of 100, comments edited in place."""
+
+    name = SOURCE
+
+    def __init__(
+        self,
+        config: AsanaSourceConfig,
+        token: str,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        attempts: int = 5,
+        session: requests.Session | None = None,
+    ):
+        self.config = config
+        self.requests = RequestCounter()
+        self._sleep = sleep
+        self._attempts = attempts
+        self._owns_session = session is None
+        self._session = session if session is not None else requests.Session()
+        # On each request rather than the session: a session passed in may be shared.
+        self._headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        fields = _TASK_FIELDS + (_POINTS_FIELDS if config.points_field else ())
+        self.opt_fields = ",".join(sorted(fields))
+        self._points_field = (config.points_field or "").strip().casefold()
+
+    def close(self) -> None:
+        if self._owns_session:
+            self._session.close()
+
+    # ------------------------------------------------------------------ pull
+
+    def pull(self, bookmark_ms: int | None, started_at: datetime) -> PullResult:
+        since = None if bookmark_ms is None else max(0, bookmark_ms - self.config.overlap * 1000)
+        before = self.requests.total
+        seen: dict[str, WorkItem] = {}
+        server_started: datetime | None = None
+        for project in self.config.projects:
+            paginator = OffsetPaginator(self._get_page)
+            for raw in paginator.records("/tasks", self.tasks_query(project, since)):
+                item = self.work_item(raw)
+                seen[item.key] = item  # a task in two projects is one task
+            # The first answer's Date is the server's clock at the start of the pull.
+            server_started = server_started or paginator.first_date
+        newest = max((epoch_ms(item.updated) for item in seen.values()), default=None)
+        log.info("asana.pulled", items=len(seen), full=bookmark_ms is None, since_ms=since)
+        return PullResult(
+            source=SOURCE,
+            items=list(seen.values()),
+            bookmark_ms=next_bookmark(
+                bookmark_ms,
+                newest,
+                epoch_ms(started_at),
+                None if server_started is None else epoch_ms(server_started),
+            ),
+            full=bookmark_ms is None,
+            requests=self.requests.total - before,
+        )
+
+    def tasks_query(self, project: str, since_ms: int | None) -> dict[str, str]:
+        query = {"project": project, "opt_fields": self.opt_fields, "limit": str(PAGE_SIZE)}
+        if since_ms is not None:
+            query["modified_since"] = _iso_utc(since_ms)
+        return query
+
+    def work_item(self, raw: dict[str, Any], parent: str | None = None) -> WorkItem:
+        gid = str(raw["gid"])
+        completed = bool(raw.get("completed"))
+        num_subtasks = raw.get("num_subtasks")
+        return WorkItem(
+            source=SOURCE,
+            key=gid,
+            title=raw.get("name") or "",
+            type=_TASK_TYPES.get(raw.get("resource_subtype") or "", "task"),
+            status="completed" if completed else "incomplete",
+            bucket=Bucket.DONE if completed else Bucket.TODO,
+            points=self._points(raw.get("custom_fields") or []),
+            labels=tuple(tag["name"] for tag in raw.get("tags") or [] if tag.get("name")),
+            parent=parent or (raw.get("parent") or {}).get("gid"),
+            updated=_utc(raw["modified_at"]),
+            url=raw.get("permalink_url") or "",
+            remote_id=gid,
+            child_count=num_subtasks if isinstance(num_subtasks, int) else None,
+        )
+
+    def _points(self, custom_fields: list[dict[str, Any]]) -> float | None:
+        if not self._points_field:
+            return None
+        for field in custom_fields:
+            if (field.get("name") or "").strip().casefold() == self._points_field:
+                value = field.get("number_value")
+                return float(value) if isinstance(value, int | float) else None
+        return None
+
+    def children(
+        self, parents: Sequence[WorkItem], known: Mapping[str, Sequence[WorkItem]]
+    ) -> list[WorkItem]:
+        """Subtasks of every parent that has any, fetched every cycle.
+
+        `known` cannot save a request here: subtasks are never in the project listing, and
+        `modified_since` does not see a subtask change, so what is stored may be stale.
+        """
+        found: list[WorkItem] = []
+        for parent in parents:
+            if not parent.child_count:
+                continue
+            query = {"opt_fields": self.opt_fields, "limit": str(PAGE_SIZE)}
+            records = OffsetPaginator(self._get_page).records(
+                f"/tasks/{parent.key}/subtasks", query
+            )
+            found += [self.work_item(raw, parent=parent.key) for raw in records]
+        return found
+
+    # ------------------------------------------------------------------ write-back
+
+    def apply(self, write: PlannedWrite) -> WriteOutcome:
+        """Bring the one managed comment (a story) of a task up to date."""
+        body = _with_marker(write.body)
+        known = write.known_remote_id
+        if known is not None and self._retried(lambda: self._edit(known, body)):
+            return WriteOutcome(write.target, write.content_hash, known, "edited")
+        # Look for the marker inside the retried call: a POST that timed out may have landed.
+        story_id, action = self._retried(lambda: self._adopt_or_create(write.item_key, body))
+        return WriteOutcome(write.target, write.content_hash, story_id, action)
+
+    def _edit(self, story_id: str, body: str) -> bool:
+        """PUT the new text; False when someone deleted the comment meanwhile."""
+        try:
+            self._request("PUT", f"/stories/{story_id}", body={"data": {"html_text": body}})
+        except FatalError as error:
+            if error.status == 404:
+                return False
+            raise
+        return True
+
+    def _adopt_or_create(self, task_gid: str, body: str) -> tuple[str, str]:
+        query = {"opt_fields": STORY_FIELDS, "limit": str(PAGE_SIZE)}
+        for story in OffsetPaginator(self._page).records(f"/tasks/{task_gid}/stories", query):
+            if _is_managed(story) and self._edit(str(story["gid"]), body):
+                return str(story["gid"]), "edited"
+        response = self._request(
+            "POST", f"/tasks/{task_gid}/stories", body={"data": {"html_text": body}}
+        )
+        created = _json(f"POST /tasks/{task_gid}/stories", response).get("data") or {}
+        return str(created["gid"]), "created"
+
+    # ------------------------------------------------------------------ transport
+
+    def send(self, request: requests.PreparedRequest) -> requests.Response:
+        """The one place a request leaves; every answer is counted by method and status."""
+        # What `Session.request` would add: proxies and CA bundle from the environment.
+        settings = self._session.merge_environment_settings(request.url, {}, None, None, None)
+        response = self._session.send(request, timeout=self.config.timeout, **settings)
+        self.requests.record(request.method or "GET", response.status_code)
+        return response
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str] | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> requests.Response:
+        """One request, checked: our errors come out, never the library's (they show headers)."""
+        what = f"{method} {path}"
+        prepared = self._session.prepare_request(
+            requests.Request(
+                method, self.config.url + path, params=params, json=body, headers=self._headers
+            )
+        )
+        try:
+            response = self.send(prepared)
+        except requests.Timeout:
+            raise RetriableError(SOURCE, f"{what}: timed out") from None
+        except requests.ConnectionError:
+            raise RetriableError(SOURCE, f"{what}: connection failed") from None
+        except requests.RequestException as error:
+            raise FatalError(SOURCE, f"{what}: {type(error).__name__}") from None
+        if response.status_code >= 400:
+            raise _source_error(what, response, offset_sent="offset" in (params or {}))
+        return response
+
+    def _page(self, path: str, params: Mapping[str, str]) -> Page:
+        response = self._request("GET", path, params)
+        body = _json(f"GET {path}", response)
+        return Page(
+            records=list(body.get("data") or []),
+            next_offset=(body.get("next_page") or {}).get("offset"),
+            server_date=_server_date(response.headers),
+        )
+
+    def _get_page(self, path: str, params: Mapping[str, str]) -> Page:
+        """One page, retried on its own: a retry never re-reads the pages before it."""
+        return self._retried(lambda: self._page(path, params))
+
+    def _retried(self, action: Callable[[], T]) -> T:
+        return call_with_retries(action, attempts=self._attempts, sleep=self._sleep)
+
+
+def _with_marker(body: str) -> str:
+    """The body with the marker link before `</body>`: Asana strips HTML comments, but a
+    link survives its sanitising, and it is how the comment is found again."""
+    if MARKER_URL in body or "</body>" not in body:
+        return body
+    head, _, tail = body.rpartition("</body>")
+    return f"{head}\n{MARKER_LINK}</body>{tail}"
+
+
+def _is_managed(story: Mapping[str, Any]) -> bool:
+    # Asana adds attributes to links it stores, so look for the address, not the whole tag.
+    is_comment = story.get("type") == "comment" or story.get("resource_subtype") == "comment_added"
+    return is_comment and MARKER_URL in (story.get("html_text") or "")
+
+
+def _iso_utc(epoch_milliseconds: int) -> str:
+    moment = utc_from_epoch_ms(epoch_milliseconds)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _utc(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _server_date(headers: Mapping[str, str]) -> datetime | None:
+    value = headers.get("Date")
+    try:
+        moment = parsedate_to_datetime(value) if value else None
+    except (TypeError, ValueError):
+        return None
+    if moment is not None and moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)  # "-0000": UTC with no claim about local time
+    return moment
+
+
+def _json(what: str, response: requests.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        raise FatalError(SOURCE, f"{what}: the answer is not JSON", response.status_code) from None
+    if not isinstance(body, dict):
+        raise FatalError(SOURCE, f"{what}: unexpected answer", response.status_code)
+    return body
+
+
+def _source_error(what: str, response: requests.Response, offset_sent: bool) -> SourceError:
+    status = response.status_code
+    detail = _error_messages(response)
+    message = f"{what}: HTTP {status}" + (f": {detail}" if detail else "")
+    if status in RETRIABLE_STATUSES:
+        return RetriableError(SOURCE, message, status, retry_after_seconds(response.headers))
+    if status in (401, 403):
+        return AuthError(
+            SOURCE, f"{what}: HTTP {status}: check the token and its permissions", status
+        )
+    if status == 400 and offset_sent and _EXPIRED_OFFSET.search(detail):
+        return OffsetExpired(SOURCE, message, status)
+    return FatalError(SOURCE, message, status)
+
+
+def _error_messages(response: requests.Response) -> str:
+    """Asana's `errors[].message`, joined; nothing else of the answer (no headers)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    errors = body.get("errors") if isinstance(body, dict) else None
+    messages = [e.get("message") for e in errors or [] if isinstance(e, dict)]
+    return "; ".join(str(m) for m in messages if m)[:500]
