@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from structlog.testing import capture_logs
 
 from okrsync.config import Config
-from okrsync.domain import Bucket, MetricSample, WorkItem
+from okrsync.domain import Bucket, ItemCounts, MetricSample, WorkItem
 from okrsync.service import run_cycle
 from okrsync.sources import (
     AuthError,
@@ -256,3 +258,86 @@ def test_a_broken_csv_metric_fails_the_cycle_with_exit_one(tmp_path: Path, store
 
     assert result.exit_code == 1 and "bad.csv:2" in result.metric_errors[0]
     assert result.report.kr_status("ONB-1").current == 70.0
+
+
+class ChildrenSource(FakeSource):
+    """A source whose children only a look-up shows, like Asana subtasks."""
+
+    name = "asana"
+
+    def __init__(self, items: list[WorkItem], children_of: dict[str, list[WorkItem]]):
+        super().__init__(items)
+        self.children_of = children_of
+        self.asked: list[list[str]] = []
+
+    def pull(self, bookmark_ms: int | None, started_at: datetime) -> PullResult:
+        result = super().pull(bookmark_ms, started_at)
+        result.source = "asana"
+        return result
+
+    def children(self, parents: Any, known: Any) -> list[WorkItem]:
+        self.asked.append([parent.key for parent in parents])
+        return [child for parent in parents for child in self.children_of.get(parent.key, [])]
+
+
+def asana_item(
+    key: str,
+    labels: tuple[str, ...] = (),
+    parent: str | None = None,
+    bucket: Bucket = Bucket.TODO,
+    child_count: int | None = None,
+) -> WorkItem:
+    return replace(item(key, labels, parent, bucket), source="asana", child_count=child_count)
+
+
+def two_source_config(tmp_path: Path) -> Config:
+    return make_config(
+        tmp_path,
+        sources={
+            "jira": {"url": "https://acme.atlassian.net", "jql": "project = ONB"},
+            "asana": {"projects": ["1204"]},
+        },
+    )
+
+
+def test_children_are_looked_up_for_mapped_parents_only_down_to_grandchildren(
+    tmp_path: Path, store: Store
+) -> None:
+    config = make_config(tmp_path, sources={"asana": {"projects": ["1204"]}})
+    mapped = asana_item("T1", ("okr:ONB-1",), child_count=1)
+    unmapped = asana_item("T2", child_count=5)
+    source = ChildrenSource(
+        [mapped, unmapped],
+        {
+            "T1": [asana_item("S1", parent="T1", child_count=1)],
+            "S1": [asana_item("S2", parent="S1", bucket=Bucket.DONE)],
+        },
+    )
+
+    result = run_cycle(config, store, lambda name: source, now=NOW, clock=lambda: WALL)  # type: ignore[arg-type, return-value]
+
+    assert source.asked == [["T1"], ["S1"]]  # T2 is unmapped: its subtasks cannot move a KR
+    assert result.report.kr_status("ONB-1").items == ItemCounts(
+        total=1, done=1, in_progress=0, todo=0
+    )
+    assert result.sources[0].pulled == 4
+
+
+def test_one_failing_source_does_not_stop_the_others_from_writing_back(
+    tmp_path: Path, store: Store
+) -> None:
+    config = two_source_config(tmp_path)
+    jira = FakeSource([item("ONB-1", ("okr:ONB-1",))])
+
+    def connect(name: str) -> FakeSource:
+        if name == "asana":
+            raise AuthError("asana", "connect: HTTP 401: check the token and its permissions", 401)
+        return jira
+
+    result = run_cycle(config, store, connect, now=NOW, clock=lambda: WALL)  # type: ignore[arg-type]
+
+    outcomes = {outcome.name: outcome for outcome in result.sources}
+    assert result.exit_code == 1
+    assert outcomes["jira"].ok and outcomes["jira"].created == 1
+    assert not outcomes["asana"].ok and "401" in (outcomes["asana"].error or "")
+    assert len(jira.writes) == 1
