@@ -12,12 +12,16 @@ from okrsync.sandbox._server import (
     RecordedRequest,
     SandboxServer,
 )
+from okrsync.sandbox.asana import AsanaSandbox
+from okrsync.sandbox.github import GitHubSandbox
 from okrsync.sandbox.jira import EPIC_LINK_FIELD, STORY_POINTS_FIELD, JiraSandbox
 
 __all__ = [
     "EPIC_LINK_FIELD",
     "STORY_POINTS_FIELD",
     "ApiError",
+    "AsanaSandbox",
+    "GitHubSandbox",
     "HttpRequest",
     "HttpResponse",
     "JiraSandbox",

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from openapi_core import Config, OpenAPI
 from openapi_core.datatypes import RequestParameters
@@ -100,8 +101,9 @@ class SpecValidator:
 
     `path_prefix_map` rewrites request paths before lookup, e.g. serve Jira's v2 API
     against its v3 description with {"/rest/api/2/": "/rest/api/3/"}. `relax` lists the
-    tolerated differences. The description's first server URL stands in for the sandbox's
-    own host, since the sandbox runs wherever the test puts it.
+    tolerated differences. The scheme and host of the description's first server URL
+    stand in for the sandbox's own, since the sandbox runs wherever the test puts it; a
+    path in that URL (Asana's /api/1.0) stays, and the sandbox serves under it.
     """
 
     def __init__(
@@ -117,7 +119,9 @@ class SpecValidator:
                 relaxation.patch(spec)
         formats = {name: check for r in relax for name, check in r.formats.items()}
         self.relaxations = tuple(relax)
-        self._host_url: str = spec["servers"][0]["url"]
+        # openapi-core joins host_url and the request path, then matches the server URL.
+        server = urlsplit(spec["servers"][0]["url"])
+        self._host_url = f"{server.scheme}://{server.netloc}"
         self._path_prefix_map = dict(path_prefix_map or {})
         self._openapi = OpenAPI.from_dict(
             spec,

@@ -13,6 +13,7 @@ lock, so handlers and the test-facing methods that change state never race.
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import functools
 import json
 import re
@@ -20,13 +21,15 @@ import socket
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, ClassVar, Protocol, Self
 from urllib.parse import parse_qs, unquote, urlsplit
 
 WRITE_METHODS = frozenset({"POST", "PUT", "DELETE", "PATCH"})
+JSON_MEDIA_TYPE = "application/json;charset=utf-8"
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,10 +89,11 @@ class HttpResponse:
     status: int
     body: Any = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    media_type: str = JSON_MEDIA_TYPE  # of a JSON body; the sandbox sets its vendor's
 
     @property
     def content_type(self) -> str:
-        return "application/json;charset=utf-8" if self.body is not None else ""
+        return self.media_type if self.body is not None else ""
 
     def payload(self) -> bytes:
         return b"" if self.body is None else json.dumps(self.body).encode("utf-8")
@@ -157,17 +161,27 @@ class ExchangeValidator(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class _Fault:
+class Fault:
+    """An injected failure. `message` (default: the vendor's rate-limit message for a 429,
+    else the status phrase) and `headers` let a vendor answer the way it really fails."""
+
     status: int
-    retry_after: str | None
+    retry_after: str | None = None
+    message: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 class SandboxServer:
     """Base of every vendor sandbox: lifecycle, pipeline, request log, faults, violations.
 
     `strict` (the default) answers a request that breaks the contract with 400 instead of
-    serving it; either way the violation is recorded in `violations`.
+    serving it; either way the violation is recorded in `violations`. `now` is the
+    sandbox's clock: vendors stamp their data with it, and the `Date` header follows it.
     """
+
+    # How the vendor labels JSON bodies, and what its 429 says (faults use it).
+    json_media_type: ClassVar[str] = JSON_MEDIA_TYPE
+    rate_limit_message: ClassVar[str] = "Rate limit exceeded."
 
     def __init__(
         self, *, validator: ExchangeValidator | None = None, strict: bool = True, port: int = 0
@@ -175,11 +189,12 @@ class SandboxServer:
         self.router = Router()
         self.port = port  # 0: any free port
         self.strict = strict
+        self.now: Callable[[], datetime] = _utc_now
         self._validator = validator
         self._lock = threading.RLock()
         self._requests: list[RecordedRequest] = []
         self._violations: list[str] = []
-        self._faults: list[_Fault] = []
+        self._faults: list[Fault] = []
         self._httpd: _HttpServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -191,6 +206,15 @@ class SandboxServer:
     def error_body(self, error: ApiError) -> Any:
         """The vendor's JSON error body for `error`."""
         return {"message": "; ".join(error.messages) or HTTPStatus(error.status).phrase}
+
+    def invalid_request_error(self, problems: list[str]) -> ApiError:
+        """What a strict sandbox answers to a request that breaks the contract."""
+        return ApiError(HTTPStatus.BAD_REQUEST, *problems)
+
+    def finish_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        """The response as sent, e.g. with the headers the vendor puts on every answer.
+        Called for every response, before it is checked against the contract."""
+        return response
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -260,7 +284,12 @@ class SandboxServer:
     def fail_next(self, n: int, status: int = 429, retry_after: str | None = "1") -> None:
         """Answer the next `n` API requests with `status` (and Retry-After, unless None)."""
         with self._lock:
-            self._faults.extend(_Fault(status, retry_after) for _ in range(n))
+            self._faults.extend(Fault(status, retry_after) for _ in range(n))
+
+    def inject_faults(self, n: int, fault: Fault) -> None:
+        """Answer the next `n` API requests with `fault` (for vendors' own `fail_next`)."""
+        with self._lock:
+            self._faults.extend(fault for _ in range(n))
 
     # --- the pipeline -------------------------------------------------------------------
 
@@ -268,6 +297,9 @@ class SandboxServer:
         """Answer one request: route, fault, auth, check request, handle, check response."""
         with self._lock:
             response, request, checked = self._answer(request)
+            response = self.finish_response(request, response)
+            if response.media_type != self.json_media_type:
+                response = replace(response, media_type=self.json_media_type)
             if checked and self._validator is not None:
                 self._violations.extend(self._validator.validate_response(request, response))
             self._requests.append(
@@ -297,7 +329,7 @@ class SandboxServer:
             problems = self._validator.validate_request(request) if self._validator else []
             self._violations.extend(problems)
             if problems and self.strict:
-                return self._error(ApiError(HTTPStatus.BAD_REQUEST, *problems)), request, False
+                return self._error(self.invalid_request_error(problems)), request, False
             return match.handler(request), request, True
         except ApiError as error:
             return self._error(error), request, True
@@ -310,10 +342,16 @@ class SandboxServer:
     def _error(self, error: ApiError) -> HttpResponse:
         return HttpResponse(error.status, self.error_body(error), error.headers)
 
-    def _fault_response(self, fault: _Fault) -> HttpResponse:
-        headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
-        reason = "Rate limit exceeded." if fault.status == 429 else HTTPStatus(fault.status).phrase
-        return self._error(ApiError(fault.status, reason, headers=headers))
+    def _fault_response(self, fault: Fault) -> HttpResponse:
+        headers = dict(fault.headers)
+        if fault.retry_after is not None:
+            headers["Retry-After"] = fault.retry_after
+        reason = self.rate_limit_message if fault.status == 429 else HTTPStatus(fault.status).phrase
+        return self._error(ApiError(fault.status, fault.message or reason, headers=headers))
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 class _HttpServer(ThreadingHTTPServer):
@@ -394,6 +432,14 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
 
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The `Date` header on the sandbox's clock: clients that bookmark by the server's
+        time must see the clock that stamps the data, not the wall clock."""
+        if timestamp is not None:
+            return super().date_time_string(timestamp)
+        moment = self.server.sandbox.now().astimezone(UTC)
+        return email.utils.format_datetime(moment, usegmt=True)
+
     def log_message(self, format: str, *args: Any) -> None:
         """Silent: tests read `SandboxServer.requests` instead of stderr."""
 
@@ -401,6 +447,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
 __all__ = [
     "ApiError",
     "ExchangeValidator",
+    "Fault",
     "HttpRequest",
     "HttpResponse",
     "RecordedRequest",

@@ -1,0 +1,237 @@
+"""The HTTP server on a free port, hit with real requests."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from okrsync.service.http import ServiceHttp, parse_listen
+from okrsync.service.telemetry import Telemetry
+from okrsync.service.webhooks import MemorySecretBook, Webhooks
+
+SECRET = "gh-webhook-secret"
+
+
+class Daemonish:
+    """What the daemon hands the server: a readiness answer and a change queue."""
+
+    def __init__(self) -> None:
+        self.ready = True
+        self.changes: list[list[tuple[str, str]]] = []
+        self.telemetry = Telemetry()
+
+    def readiness(self) -> tuple[bool, dict[str, Any]]:
+        return self.ready, {"store": "ok" if self.ready else "unreachable"}
+
+    def on_change(self, changed: list[tuple[str, str]]) -> None:
+        self.changes.append(changed)
+
+
+@pytest.fixture
+def daemon() -> Daemonish:
+    return Daemonish()
+
+
+@pytest.fixture
+def server(daemon: Daemonish) -> Iterator[ServiceHttp]:
+    webhooks = Webhooks(
+        github_secret=SECRET,
+        jira_secret=None,
+        asana_enabled=False,
+        asana_secrets=MemorySecretBook(),
+        max_body=10_000,
+    )
+    http = ServiceHttp(
+        "127.0.0.1:0",
+        telemetry=daemon.telemetry,
+        webhooks=webhooks,
+        readiness=daemon.readiness,
+        on_change=daemon.on_change,
+    )
+    http.start()
+    yield http
+    http.stop()
+
+
+def url(server: ServiceHttp, path: str) -> str:
+    assert server.bound is not None
+    host, port = server.bound
+    return f"http://{host}:{port}{path}"
+
+
+def github_issue(number: int) -> bytes:
+    return json.dumps(
+        {"action": "edited", "issue": {"number": number}, "repository": {"full_name": "acme/web"}}
+    ).encode()
+
+
+def signed(body: bytes) -> dict[str, str]:
+    digest = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    return {
+        "X-GitHub-Event": "issues",
+        "X-Hub-Signature-256": f"sha256={digest}",
+        "Content-Type": "application/json",
+    }
+
+
+def test_healthz(server: ServiceHttp) -> None:
+    response = requests.get(url(server, "/healthz"), timeout=5)
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_readyz_follows_the_readiness_check(server: ServiceHttp, daemon: Daemonish) -> None:
+    ready = requests.get(url(server, "/readyz"), timeout=5)
+    assert (ready.status_code, ready.json()) == (200, {"ready": True, "store": "ok"})
+    daemon.ready = False
+    not_ready = requests.get(url(server, "/readyz"), timeout=5)
+    assert (not_ready.status_code, not_ready.json()["store"]) == (503, "unreachable")
+
+
+def test_readyz_is_503_when_the_check_itself_fails(server: ServiceHttp) -> None:
+    def broken() -> tuple[bool, dict[str, Any]]:
+        raise RuntimeError("database exploded")
+
+    server.readiness = broken
+    response = requests.get(url(server, "/readyz"), timeout=5)
+    assert (response.status_code, response.json()) == (503, {"ready": False})
+
+
+def test_metrics_are_prometheus_text(server: ServiceHttp) -> None:
+    response = requests.get(url(server, "/metrics"), timeout=5)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    assert "okrsync_webhooks_total" in response.text
+
+
+def test_metrics_negotiate_openmetrics_for_scrapers_that_ask(server: ServiceHttp) -> None:
+    accept = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"
+    response = requests.get(url(server, "/metrics"), headers={"Accept": accept}, timeout=5)
+    assert response.headers["Content-Type"].startswith("application/openmetrics-text")
+    assert response.text.endswith("# EOF\n")
+
+
+def test_signed_webhook_queues_the_pull(server: ServiceHttp, daemon: Daemonish) -> None:
+    body = github_issue(7)
+    response = requests.post(
+        url(server, "/webhooks/github"), data=body, headers=signed(body), timeout=5
+    )
+    assert response.status_code == 200
+    assert daemon.changes == [[("github", "acme/web#7")]]
+    metrics = requests.get(url(server, "/metrics"), timeout=5).text
+    assert 'okrsync_webhooks_total{source="github",status="200"} 1.0' in metrics
+
+
+def test_unsigned_webhook_is_refused_and_queues_nothing(
+    server: ServiceHttp, daemon: Daemonish
+) -> None:
+    body = github_issue(7)
+    response = requests.post(
+        url(server, "/webhooks/github"), data=body, headers={"X-GitHub-Event": "issues"}, timeout=5
+    )
+    assert response.status_code == 401
+    assert daemon.changes == []
+    metrics = requests.get(url(server, "/metrics"), timeout=5).text
+    assert 'okrsync_webhooks_total{source="github",status="401"} 1.0' in metrics
+
+
+def test_unconfigured_webhook_is_not_found(server: ServiceHttp) -> None:
+    response = requests.post(url(server, "/webhooks/jira"), data=b"{}", timeout=5)
+    assert response.status_code == 404
+
+
+def test_declared_oversize_body_is_refused_unread(server: ServiceHttp, daemon: Daemonish) -> None:
+    body = b"x" * 20_000
+    response = requests.post(
+        url(server, "/webhooks/github"), data=body, headers=signed(body), timeout=5
+    )
+    assert response.status_code == 413
+    assert daemon.changes == []
+
+
+def test_chunked_webhook_needs_a_length(server: ServiceHttp, daemon: Daemonish) -> None:
+    body = github_issue(7)
+    response = requests.post(
+        url(server, "/webhooks/github"), data=iter([body]), headers=signed(body), timeout=5
+    )
+    assert response.status_code == 411
+    assert daemon.changes == []
+
+
+def test_webhook_answer_survives_a_failing_queue(server: ServiceHttp) -> None:
+    def full(changed: list[tuple[str, str]]) -> None:
+        raise RuntimeError("queue full")
+
+    server.on_change = full
+    body = github_issue(8)
+    response = requests.post(
+        url(server, "/webhooks/github"), data=body, headers=signed(body), timeout=5
+    )
+    assert response.status_code == 500
+
+
+def test_wrong_method_and_unknown_path(server: ServiceHttp) -> None:
+    wrong_get = requests.get(url(server, "/webhooks/github"), timeout=5)
+    assert (wrong_get.status_code, wrong_get.headers["Allow"]) == (405, "POST")
+    assert requests.post(url(server, "/healthz"), timeout=5).status_code == 405
+    assert requests.delete(url(server, "/metrics"), timeout=5).status_code == 405
+    assert requests.get(url(server, "/nope"), timeout=5).status_code == 404
+    assert requests.post(url(server, "/webhooks/trello"), data=b"{}", timeout=5).status_code == 404
+
+
+def test_query_strings_are_ignored_for_routing(server: ServiceHttp) -> None:
+    assert requests.get(url(server, "/healthz?verbose=1"), timeout=5).status_code == 200
+
+
+def make_server(daemon: Daemonish, listen: str = "127.0.0.1:0") -> ServiceHttp:
+    webhooks = Webhooks(
+        github_secret=None, jira_secret=None, asana_enabled=False, asana_secrets=MemorySecretBook()
+    )
+    return ServiceHttp(
+        listen,
+        telemetry=daemon.telemetry,
+        webhooks=webhooks,
+        readiness=daemon.readiness,
+        on_change=daemon.on_change,
+    )
+
+
+def test_stop_frees_the_port(daemon: Daemonish) -> None:
+    first = make_server(daemon)
+    host, port = first.start()
+    assert host == "127.0.0.1" and port > 0
+    assert requests.get(f"http://{host}:{port}/healthz", timeout=5).status_code == 200
+    first.stop()
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"http://{host}:{port}/healthz", timeout=5)
+    first.stop()  # stopping twice is harmless
+
+    # A restarted daemon (a config reload, a new process) binds the same port again.
+    second = make_server(daemon, f"{host}:{port}")
+    try:
+        assert second.start() == (host, port)
+        assert requests.get(f"http://{host}:{port}/healthz", timeout=5).status_code == 200
+    finally:
+        second.stop()
+
+
+def test_start_twice_is_an_error(daemon: Daemonish) -> None:
+    http = make_server(daemon)
+    http.start()
+    try:
+        with pytest.raises(RuntimeError):
+            http.start()
+    finally:
+        http.stop()
+
+
+@pytest.mark.parametrize("listen", ["localhost", ":8787", "host:99999", "host:port"])
+def test_listen_must_be_host_and_port(listen: str) -> None:
+    with pytest.raises(ValueError):
+        parse_listen(listen)
