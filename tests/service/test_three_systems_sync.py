@@ -78,28 +78,58 @@ objectives:
 def seed(jira: JiraSandbox, github: GitHubSandbox, asana: AsanaSandbox) -> dict[str, str]:
     keys: dict[str, str] = {}
     # Jira: an epic with 3 done + 5 to-do points.
-    keys["epic"] = jira.add_issue(project="ONB", summary="Wizard", issuetype="Epic", status="In Progress",
-                                  labels=["okr:ONB-1"])
-    jira.add_issue(project="ONB", summary="Step one", issuetype="Story", status="Done", parent=keys["epic"], story_points=3)
-    jira.add_issue(project="ONB", summary="Step two", issuetype="Story", status="To Do", parent=keys["epic"], story_points=5)
+    keys["epic"] = jira.add_issue(
+        project="ONB",
+        summary="Wizard",
+        issuetype="Epic",
+        status="In Progress",
+        labels=["okr:ONB-1"],
+    )
+    jira.add_issue(
+        project="ONB",
+        summary="Step one",
+        issuetype="Story",
+        status="Done",
+        parent=keys["epic"],
+        story_points=3,
+    )
+    jira.add_issue(
+        project="ONB",
+        summary="Step two",
+        issuetype="Story",
+        status="To Do",
+        parent=keys["epic"],
+        story_points=5,
+    )
     # GitHub: an issue with sub-issues (2 done, 2 open points), one in a repository okrsync
     # does not list (1 done point), plus a PR and a not-planned issue that count nowhere.
     github.add_repo("acme/web")
     github.add_repo("acme/api")
     parent = github.add_issue("acme/web", "Checklist", labels=["okr:ONB-1"])
-    done = github.add_issue("acme/web", "Widget", labels=["points:2"], state="closed", state_reason="completed")
+    done = github.add_issue(
+        "acme/web", "Widget", labels=["points:2"], state="closed", state_reason="completed"
+    )
     todo = github.add_issue("acme/web", "Events", labels=["points:2"])
-    remote = github.add_issue("acme/api", "API for the checklist", labels=["points:1"], state="closed")
+    remote = github.add_issue(
+        "acme/api", "API for the checklist", labels=["points:1"], state="closed"
+    )
     for child_repo, child in (("acme/web", done), ("acme/web", todo), ("acme/api", remote)):
         github.add_sub_issue("acme/web", parent, child_repo, child)
     github.add_pull_request("acme/web", "Checklist PR", labels=["okr:ONB-1"])
-    github.add_issue("acme/web", "Dropped idea", labels=["okr:ONB-1", "points:8"], state="closed",
-                     state_reason="not_planned")
+    github.add_issue(
+        "acme/web",
+        "Dropped idea",
+        labels=["okr:ONB-1", "points:8"],
+        state="closed",
+        state_reason="not_planned",
+    )
     keys["gh_parent"] = str(parent)
     # Asana: a tagged task whose subtasks (2 done, 1 to-do points) carry the work.
     keys["project"] = asana.add_project("Onboarding")
     asana.add_number_field("Story Points")
-    keys["task"] = asana.add_task(keys["project"], "Onboarding emails", tags=["okr:ONB-1"], points=3)
+    keys["task"] = asana.add_task(
+        keys["project"], "Onboarding emails", tags=["okr:ONB-1"], points=3
+    )
     asana.add_task(None, "Welcome email", parent=keys["task"], completed=True, points=2)
     keys["subtask"] = asana.add_task(None, "Nudge email", parent=keys["task"], points=1)
     return keys
@@ -116,8 +146,11 @@ def onb1(world: World, capsys: pytest.CaptureFixture[str]) -> dict:  # type: ign
 
 
 def all_writes(world: World) -> list[str]:
-    return [f"{name}:{r.method}" for name, box in (("jira", world.jira), ("github", world.github),
-                                                   ("asana", world.asana)) for r in box.writes]
+    return [
+        f"{name}:{r.method}"
+        for name, box in (("jira", world.jira), ("github", world.github), ("asana", world.asana))
+        for r in box.writes
+    ]
 
 
 def reset(world: World) -> None:
@@ -137,7 +170,8 @@ def test_one_kr_across_three_systems_posts_once_stays_quiet_then_edits(
     asana_comments = [s for s in world.asana.stories(world.keys["task"]) if s["type"] == "comment"]
     assert len(asana_comments) == 1
     assert gh_comment["body"].startswith("<!-- okrsync:managed -->")
-    # Leaves: Jira 3 done + 5 todo; GitHub 2 done + 2 todo + 1 done (acme/api); Asana 2 done + 1 todo.
+    # Leaves: Jira 3 done + 5 todo; GitHub 2 done + 2 todo + 1 done (acme/api);
+    # Asana 2 done + 1 todo.
     kr = onb1(world, capsys)
     assert kr["items"] == {"total": 7, "done": 4, "in_progress": 0, "todo": 3}
     assert kr["delivery_progress"] == 0.5  # 8 of 16 points
@@ -156,9 +190,9 @@ def test_one_kr_across_three_systems_posts_once_stays_quiet_then_edits(
     assert onb1(world, capsys)["delivery_progress"] == 0.562  # 9 of 16 points
     assert [c["id"] for c in world.github.comments("acme/web", parent)] == [gh_comment["id"]]
     assert [c["id"] for c in world.jira.comments(world.keys["epic"])] == [jira_comment["id"]]
-    assert [s["gid"] for s in world.asana.stories(world.keys["task"]) if s["type"] == "comment"] == [
-        asana_comments[0]["gid"]
-    ]
+    assert [
+        s["gid"] for s in world.asana.stories(world.keys["task"]) if s["type"] == "comment"
+    ] == [asana_comments[0]["gid"]]
 
 
 def test_a_failing_github_leaves_jira_and_asana_written_and_exits_one(
