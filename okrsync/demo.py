@@ -43,7 +43,8 @@ CHECK_INS = [
 
 JIRA_EPICS: list[tuple[str, str, list[str], list[tuple[str, str, float]]]] = [
     ("ONB", "Guided setup wizard", ["okr:ONB-1"], [
-        ("Wizard: connect data source step", "Done", 3), ("Wizard: invite teammates step", "Done", 5),
+        ("Wizard: connect data source step", "Done", 3),
+        ("Wizard: invite teammates step", "Done", 5),
         ("Wizard: progress persistence", "Done", 2), ("Wizard: skip and resume", "In Progress", 8),
         ("Wizard: localisation", "To Do", 3)]),
     ("ONB", "Progress checklist on the dashboard", ["onboarding-completion"], [
@@ -52,7 +53,8 @@ JIRA_EPICS: list[tuple[str, str, list[str], list[tuple[str, str, float]]]] = [
     ("ONB", "Sample data on signup", ["kr:ONB-2"], [
         ("Seed sample project", "Done", 5), ("Sample dashboards", "In Progress", 3),
         ("Sample data cleanup job", "To Do", 2), ("Sample data for EU region", "Won't Do", 5)]),
-    ("ONB", "Billing page redesign", [], [("New plan picker", "In Progress", 5), ("Invoice history", "To Do", 3)]),
+    ("ONB", "Billing page redesign", [], [
+        ("New plan picker", "In Progress", 5), ("Invoice history", "To Do", 3)]),
     ("SEC", "SAML SSO for all plans", ["okr:SEC-1"], [
         ("SAML metadata upload", "Done", 5), ("SCIM provisioning", "Done", 8),
         ("SSO enforcement toggle", "Done", 3), ("SSO audit log", "In Review", 2)]),
@@ -202,7 +204,8 @@ def run_demo(keep: Path | None = None) -> int:
                     console.print(f"[bold]{title}[/] ({seconds:.2f} s)")
                     for (label, box), outcome in zip(boxes.all(), result.sources, strict=True):
                         console.print(
-                            f"  {label:7} pulled {outcome.pulled:3} items, {len(box.requests):2} requests, "
+                            f"  {label:7} pulled {outcome.pulled:3} items, "
+                            f"{len(box.requests):2} requests, "
                             f"{len(box.writes)} writes: {outcome.created} comments created, "
                             f"{outcome.edited} edited, {outcome.skipped} unchanged"
                         )
@@ -224,7 +227,8 @@ def run_demo(keep: Path | None = None) -> int:
                 wizard = boxes.keys["Guided setup wizard"]
                 console.print(
                     f"ONB-1 delivery now {status.delivery_progress:.0%} across the three systems; "
-                    f"{wizard} still has {len(boxes.jira.comments(wizard))} managed comment, edited in place."
+                    f"{wizard} still has {len(boxes.jira.comments(wizard))} managed comment, "
+                    "edited in place."
                 )
             finally:
                 store.close()
