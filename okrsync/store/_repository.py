@@ -1,7 +1,7 @@
 """The `Store`: the pipeline's only door to the database.
 
-One code path serves SQLite and PostgreSQL; the only dialect-specific code is the engine
-set-up for SQLite (pragmas on connect, a shared connection for in-memory databases).
+One code path serves SQLite and PostgreSQL; the dialect-specific code is the engine
+set-up (`_engine`) and the schema lock (`_locks`).
 """
 
 from __future__ import annotations
@@ -9,32 +9,32 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
-from sqlalchemy import Engine, bindparam, event, text, tuple_
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy import Engine, bindparam, text, tuple_
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.pool import StaticPool
-from sqlmodel import Session, col, create_engine, delete, insert, select, update
+from sqlmodel import Session, col, delete, insert, select, update
 
 from okrsync.domain.models import Bucket, MetricSample, WorkItem
+from okrsync.store import _locks
+from okrsync.store._engine import create_store_engine
+from okrsync.store._schema import require_head, upgrade_engine
 from okrsync.store._tables import (
     MetricSampleRow,
     SyncCursorRow,
+    WebhookSecretRow,
     WorkItemRow,
     WritebackRow,
-    metadata,
+    webhook_secrets,
     work_items,
 )
 
 # Keys per `IN (...)` query: two bound parameters each, far below SQLite's 32,766 and
 # PostgreSQL's 65,535 parameter limits, while keeping 1,000 items to two queries.
 KEYS_PER_QUERY = 500
-
-SQLITE_BUSY_TIMEOUT_MS = 5_000
 
 _ITEM_FIELDS = tuple(field.name for field in dataclasses.fields(WorkItem))
 
@@ -70,15 +70,27 @@ class _UpsertPlan:
 
 
 class Store:
-    """Work items, metric samples, sync cursors and write-back records.
+    """Work items, metric samples, sync cursors, write-back records, job leases and
+    webhook secrets.
 
     `url` is a SQLAlchemy URL: `sqlite:///path/okrsync.db`, `sqlite://` (in memory) or
-    `postgresql+psycopg://user@host:port/db`. Tables are created when missing.
+    `postgresql+psycopg://user@host:port/db`. Opening migrates the database to the
+    newest schema (see `okrsync.store.upgrade`); with `migrate=False` it only checks
+    that it is there, for deployments that migrate in a separate step
+    (`okrsync db upgrade`) or connect without DDL rights. A database migrated by a
+    newer okrsync raises `SchemaTooNewError` either way.
     """
 
-    def __init__(self, url: str) -> None:
-        self._engine = _create_engine(make_url(url))
-        metadata.create_all(self._engine)
+    def __init__(self, url: str, *, migrate: bool = True) -> None:
+        self._engine = create_store_engine(make_url(url))
+        try:
+            if migrate:
+                upgrade_engine(self._engine)
+            else:
+                require_head(self._engine)
+        except BaseException:
+            self._engine.dispose()
+            raise
 
     @property
     def engine(self) -> Engine:
@@ -183,6 +195,54 @@ class Store:
         with self._session() as session, session.begin():
             session.merge(record)
 
+    # -- job leases ---------------------------------------------------------------------
+
+    def acquire_lease(
+        self, name: str, owner: str, ttl_seconds: float, now: datetime | None = None
+    ) -> bool:
+        """Take the lease `name` for `owner` until `now + ttl_seconds`, atomically.
+
+        True when it was free, expired or already `owner`'s (then renewed); False while
+        another owner holds it. Holders renew well before the TTL runs out.
+
+        `now` defaults to this machine's UTC clock, and leases compare the clocks of the
+        replicas: they need NTP-synced clocks, and the TTL must exceed the expected skew
+        plus the longest pause between renewals (see `okrsync.store._locks`).
+        """
+        if ttl_seconds <= 0:
+            raise ValueError(f"ttl_seconds must be positive, got {ttl_seconds}")
+        ttl = timedelta(seconds=ttl_seconds)
+        return _locks.acquire_lease(self._engine, name, owner, ttl, _now_or_clock(now))
+
+    def release_lease(self, name: str, owner: str) -> None:
+        """Give the lease up, if `owner` holds it; someone else's lease stays."""
+        _locks.release_lease(self._engine, name, owner)
+
+    def lease_holder(self, name: str, now: datetime | None = None) -> str | None:
+        """Who holds the lease at `now` (default: this machine's clock), if anyone."""
+        return _locks.lease_holder(self._engine, name, _now_or_clock(now))
+
+    # -- webhook secrets ----------------------------------------------------------------
+
+    def webhook_secret(self, name: str) -> str | None:
+        """A secret a webhook negotiated (e.g. "asana:<webhook gid>"), if saved."""
+        with self._session() as session:
+            row = session.get(WebhookSecretRow, name)
+            return None if row is None else row.secret
+
+    def save_webhook_secret(self, name: str, secret: str) -> None:
+        """Save or replace it; the last save wins when two replicas save at once."""
+        values = {"secret": secret, "saved_at": _utcnow()}
+        by_name = update(webhook_secrets).where(webhook_secrets.c.name == name).values(values)
+        try:
+            with self._engine.begin() as connection:
+                if connection.execute(by_name).rowcount == 0:
+                    connection.execute(insert(webhook_secrets).values(name=name, **values))
+        except IntegrityError:
+            # Another replica inserted it between our UPDATE and INSERT: overwrite theirs.
+            with self._engine.begin() as connection:
+                connection.execute(by_name)
+
     # -- lifecycle ----------------------------------------------------------------------
 
     def ping(self) -> None:
@@ -207,40 +267,6 @@ class Store:
     def _session(self) -> Session:
         # Rows are turned into domain objects inside the session; nothing needs reloading.
         return Session(self._engine, expire_on_commit=False)
-
-
-# -- engine set-up ----------------------------------------------------------------------
-
-
-def _create_engine(url: URL) -> Engine:
-    if url.get_backend_name() == "sqlite":
-        return _create_sqlite_engine(url)
-    # pre_ping: a daemon outlives server restarts and idle-connection reaping.
-    return create_engine(url, pool_pre_ping=True)
-
-
-def _create_sqlite_engine(url: URL) -> Engine:
-    if url.database in (None, "", ":memory:"):
-        # Each connection to ":memory:" is a separate, empty database: share one.
-        engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
-    else:
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url)
-    event.listen(engine, "connect", _apply_sqlite_pragmas)
-    return engine
-
-
-def _apply_sqlite_pragmas(dbapi_connection: Any, _connection_record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    try:
-        # WAL lets the CLI read while the daemon writes; busy_timeout makes a second
-        # writer wait instead of failing at once; synchronous=NORMAL is durable in WAL mode.
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-    finally:
-        cursor.close()
 
 
 # -- upsert helpers ---------------------------------------------------------------------
@@ -350,3 +376,7 @@ def _chunked(values: Sequence[_T], size: int) -> Iterator[Sequence[_T]]:
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def _now_or_clock(now: datetime | None) -> datetime:
+    return _utcnow() if now is None else now

@@ -91,7 +91,32 @@ class WritebackRow(SQLModel, table=True):
     written_at: datetime = Field(sa_type=UtcDateTime)
 
 
+class JobLeaseRow(SQLModel, table=True):
+    """Which replica runs a job until when; see `Store.acquire_lease`."""
+
+    __tablename__ = "job_leases"
+
+    name: str = Field(primary_key=True)
+    owner: str
+    expires_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class WebhookSecretRow(SQLModel, table=True):
+    """A secret a webhook negotiated at run time (Asana's X-Hook-Secret handshake).
+
+    Stored as is: the secret verifies signatures, so it must be readable back.
+    """
+
+    __tablename__ = "webhook_secrets"
+
+    name: str = Field(primary_key=True)
+    secret: str
+    saved_at: datetime = Field(sa_type=UtcDateTime)
+
+
 metadata = SQLModel.metadata
 
-# The Core table, for bulk statements that bypass the ORM's per-row bookkeeping.
+# The Core tables, for statements that bypass the ORM's per-row bookkeeping.
 work_items = metadata.tables["work_items"]
+job_leases = metadata.tables["job_leases"]
+webhook_secrets = metadata.tables["webhook_secrets"]

@@ -1,0 +1,45 @@
+"""Engine set-up: the only dialect-specific code besides the locks (SQLite pragmas on
+connect, one shared connection for in-memory databases)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, event
+from sqlalchemy.engine import URL
+from sqlalchemy.pool import StaticPool
+from sqlmodel import create_engine
+
+SQLITE_BUSY_TIMEOUT_MS = 5_000
+
+
+def create_store_engine(url: URL) -> Engine:
+    if url.get_backend_name() == "sqlite":
+        return _create_sqlite_engine(url)
+    # pre_ping: a daemon outlives server restarts and idle-connection reaping.
+    return create_engine(url, pool_pre_ping=True)
+
+
+def _create_sqlite_engine(url: URL) -> Engine:
+    if url.database in (None, "", ":memory:"):
+        # Each connection to ":memory:" is a separate, empty database: share one.
+        engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
+    else:
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url)
+    event.listen(engine, "connect", _apply_sqlite_pragmas)
+    return engine
+
+
+def _apply_sqlite_pragmas(dbapi_connection: Any, _connection_record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        # WAL lets the CLI read while the daemon writes; busy_timeout makes a second
+        # writer wait instead of failing at once; synchronous=NORMAL is durable in WAL mode.
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+    finally:
+        cursor.close()
