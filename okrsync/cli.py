@@ -71,6 +71,21 @@ def _parser() -> argparse.ArgumentParser:
     sync.add_argument("--now", type=_instant, help="evaluate the cycle as of this ISO-8601 instant")
     sync.set_defaults(handler=_sync)
 
+    run = commands.add_parser("run", help="the daemon: scheduled cycles, HTTP endpoint, webhooks")
+    run.add_argument(
+        "--shutdown-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="on SIGTERM, how long the cycle in flight may take to finish",
+    )
+    run.set_defaults(handler=_run)
+
+    db = commands.add_parser("db", help="the store's schema")
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    db_upgrade = db_commands.add_parser("upgrade", help="apply migrations up to the newest")
+    db_upgrade.set_defaults(handler=_db_upgrade)
+
     status = commands.add_parser("status", help="show OKR status from the store")
     status.add_argument("--format", default="table", choices=["table", "json", "markdown"])
     status.add_argument(
@@ -90,9 +105,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--keep", metavar="DIR", help="keep the demo's config and store in DIR")
     demo.set_defaults(handler=_demo)
 
-    sandbox = commands.add_parser("sandbox", help="serve the demo sandbox until interrupted")
-    sandbox.add_argument("--mode", default="cloud", choices=["cloud", "server"])
-    sandbox.add_argument("--port", type=int, default=0)
+    sandbox = commands.add_parser("sandbox", help="serve the seeded sandboxes until interrupted")
+    sandbox.add_argument("--mode", default="cloud", choices=["cloud", "server"], help="Jira's mode")
     sandbox.set_defaults(handler=_sandbox)
     return parser
 
@@ -175,6 +189,20 @@ def _print_cycle(result: CycleResult, dry_run: bool) -> None:
         print(f"metric: FAILED: {error}")
 
 
+def _run(args: argparse.Namespace) -> int:
+    from okrsync.service.daemon import Daemon
+
+    return Daemon(resolve_config_path(args.config), shutdown_timeout=args.shutdown_timeout).run()
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from okrsync.store import upgrade
+
+    url = _load(args).config.store.url
+    print(f"store at revision {upgrade(url)}")
+    return EXIT_OK
+
+
 def _status(args: argparse.Namespace) -> int:
     config = _load(args).config
     store = Store(config.store.url)
@@ -217,7 +245,7 @@ def _demo(args: argparse.Namespace) -> int:
 def _sandbox(args: argparse.Namespace) -> int:
     from okrsync.demo import serve_sandbox
 
-    return serve_sandbox(args.mode, args.port)
+    return serve_sandbox(args.mode)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,332 @@
+"""`okrsync run`: scheduled cycles per source, an HTTP endpoint, webhooks, clean shutdown.
+
+Each source has its own job (pull, then compute and write back that source's targets),
+so a slow or failing source never delays another. Before a job runs, it takes a lease
+on its name in the database: with several replicas on one PostgreSQL database, each job
+runs in one replica at a time, and when the holder dies its lease expires and another
+replica's next tick takes the job over.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import structlog
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from okrsync.config import Config, ConfigError, LoadedConfig, Schedule, load_config, missing_secrets
+from okrsync.service.connectors import source_factory
+from okrsync.service.http import ServiceHttp
+from okrsync.service.pipeline import import_metric_files, run_cycle
+from okrsync.service.telemetry import Telemetry
+from okrsync.service.webhooks import Webhooks
+from okrsync.store import Store
+
+log = structlog.get_logger(__name__)
+
+# A lease outlives its job's interval by this much, so a holder that runs a little late
+# keeps it, and a dead holder's jobs move on soon after.
+LEASE_GRACE_SECONDS = 30.0
+METRICS_JOB_SECONDS = 300
+CONFIG_POLL_SECONDS = 2.0
+
+
+@dataclass
+class _Shared:
+    """What jobs read at their start; swapped whole on reload, so a job in flight keeps
+    the config it started with and the next one sees the new config."""
+
+    loaded: LoadedConfig
+    schedules: dict[str, Schedule] = field(default_factory=dict)
+
+
+class _StoreSecrets:
+    """Asana's handshake secret lives in the database, so it survives restarts and is
+    shared by replicas."""
+
+    def __init__(self, store: Store):
+        self._store = store
+
+    def get(self, name: str) -> str | None:
+        return self._store.webhook_secret(name)
+
+    def save(self, name: str, secret: str) -> None:
+        self._store.save_webhook_secret(name, secret)
+
+
+class Daemon:
+    def __init__(
+        self,
+        config_path: Path,
+        *,
+        shutdown_timeout: float = 60.0,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ):
+        self.config_path = config_path
+        self.shutdown_timeout = shutdown_timeout
+        self.clock = clock
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.telemetry = Telemetry()
+        self._stop = threading.Event()
+        self._reload = threading.Event()
+        self._config_mtime = 0.0
+        self._shared: _Shared | None = None
+        self._store: Store | None = None
+        self._scheduler: BackgroundScheduler | None = None
+        self._http: ServiceHttp | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def run(self) -> int:
+        """Serve until SIGTERM/SIGINT; 0 on a clean stop, 2 when the config is unusable."""
+        loaded = self._load_or_raise()
+        self._shared = _Shared(loaded)
+        self._store = Store(loaded.config.store.url)
+        self._scheduler = BackgroundScheduler(
+            timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1}
+        )
+        self._http = ServiceHttp(
+            loaded.config.service.listen,
+            telemetry=self.telemetry,
+            webhooks=self._webhooks(loaded.config),
+            readiness=self.readiness,
+            on_change=self.on_change,
+        )
+        host, port = self._http.start()
+        self._schedule_all(loaded.config)
+        self._scheduler.start()
+        self._install_signal_handlers()
+        log.info(
+            "daemon.started",
+            listen=f"{host}:{port}",
+            owner=self.owner,
+            config=str(self.config_path),
+        )
+        try:
+            while not self._stop.wait(CONFIG_POLL_SECONDS):
+                if self._reload.is_set() or self._config_changed():
+                    self._reload.clear()
+                    self.reload()
+        finally:
+            self._shutdown()
+        return 0
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _shutdown(self) -> None:
+        """Take no new jobs, let the cycle in flight finish (bounded), then close up."""
+        log.info("daemon.stopping", timeout_s=self.shutdown_timeout)
+        scheduler = self._scheduler
+        if scheduler is not None:
+            finisher = threading.Thread(
+                target=scheduler.shutdown, kwargs={"wait": True}, daemon=True
+            )
+            finisher.start()
+            finisher.join(self.shutdown_timeout)
+            if finisher.is_alive():
+                log.error("daemon.cycle_abandoned", timeout_s=self.shutdown_timeout)
+        if self._http is not None:
+            self._http.stop()
+        if self._store is not None:
+            self._store_release_leases()
+            self._store.close()
+        log.info("daemon.stopped")
+
+    def _install_signal_handlers(self) -> None:
+        def stop(signum: int, frame: FrameType | None) -> None:
+            self._stop.set()
+
+        def reload(signum: int, frame: FrameType | None) -> None:
+            self._reload.set()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGHUP, reload)
+
+    # ------------------------------------------------------------------ config
+
+    def _load_or_raise(self) -> LoadedConfig:
+        loaded = load_config(self.config_path)
+        missing = missing_secrets(loaded, loaded.config.sources.enabled())
+        if missing:
+            raise ConfigError(missing)
+        self._config_mtime = self._mtime()
+        return loaded
+
+    def _mtime(self) -> float:
+        try:
+            return self.config_path.stat().st_mtime
+        except OSError:
+            return self._config_mtime
+
+    def _config_changed(self) -> bool:
+        return self._mtime() != self._config_mtime
+
+    def reload(self) -> bool:
+        """Apply a valid new config between cycles; keep the old one when it is invalid."""
+        try:
+            loaded = self._load_or_raise()
+        except ConfigError as error:
+            self._config_mtime = self._mtime()  # report once per change, not every poll
+            for problem in error.problems:
+                log.error("config.invalid", problem=str(problem))
+            log.error("config.reload_rejected", kept="previous config")
+            return False
+        assert self._shared is not None and self._scheduler is not None
+        old = self._shared.loaded.config
+        if loaded.config.store.url != old.store.url:
+            log.warning("config.store_url_changed", note="restart okrsync to use the new store")
+        self._shared = _Shared(loaded)
+        if self._http is not None:
+            self._http.webhooks = self._webhooks(loaded.config)
+        for job in self._scheduler.get_jobs():
+            job.remove()
+        self._schedule_all(loaded.config)
+        log.info("config.reloaded", sources=loaded.config.sources.enabled())
+        return True
+
+    def _webhooks(self, config: Config) -> Webhooks:
+        hooks = config.service.webhooks
+        return Webhooks(
+            github_secret=os.environ.get(hooks.github_secret_env)
+            if hooks.github_secret_env
+            else None,
+            jira_secret=os.environ.get(hooks.jira_secret_env) if hooks.jira_secret_env else None,
+            asana_enabled=hooks.asana,
+            asana_secrets=_StoreSecrets(self._require_store()),
+        )
+
+    # ------------------------------------------------------------------ jobs
+
+    def _schedule_all(self, config: Config) -> None:
+        assert self._scheduler is not None and self._shared is not None
+        for name in config.sources.enabled():
+            schedule: Schedule = getattr(config.sources, name).interval
+            self._shared.schedules[name] = schedule
+            self._scheduler.add_job(
+                self.sync_source,
+                trigger=_trigger(schedule),
+                args=[name],
+                id=f"pull:{name}",
+                next_run_time=datetime.now(UTC),  # a first cycle right away
+                misfire_grace_time=None,
+            )
+        if any(kr.metric.type == "csv" for o in config.objectives for kr in o.key_results):
+            self._scheduler.add_job(
+                self.import_metrics,
+                trigger=IntervalTrigger(seconds=METRICS_JOB_SECONDS, jitter=10),
+                id="metrics:csv",
+                next_run_time=datetime.now(UTC),
+            )
+
+    def sync_source(self, name: str) -> None:
+        """One cycle of one source, in the one replica that holds its lease."""
+        shared, store = self._shared, self._require_store()
+        assert shared is not None
+        lease, ttl = f"pull:{name}", _lease_seconds(shared.schedules.get(name))
+        if not store.acquire_lease(lease, self.owner, ttl):
+            log.debug("job.skipped", job=lease, holder=store.lease_holder(lease))
+            return
+        started = time.perf_counter()
+        config = shared.loaded.config
+        result = run_cycle(
+            config,
+            store,
+            source_factory(config),
+            now=self.clock(),
+            only=[name],
+            config_dir=shared.loaded.path.parent,
+        )
+        self.telemetry.record_cycle(result, time.perf_counter() - started)
+        # Renewed at the end too: a long cycle must not let the lease lapse mid-interval.
+        store.acquire_lease(lease, self.owner, ttl)
+
+    def import_metrics(self) -> None:
+        shared, store = self._shared, self._require_store()
+        assert shared is not None
+        if not store.acquire_lease(
+            "metrics:csv", self.owner, METRICS_JOB_SECONDS + LEASE_GRACE_SECONDS
+        ):
+            return
+        before = len(store.samples())
+        import_metric_files(shared.loaded.config, store, shared.loaded.path.parent)
+        if len(store.samples()) != before:
+            # New outcome values move every source's comments: run their cycles now.
+            for name in shared.loaded.config.sources.enabled():
+                self._run_soon(name)
+
+    def on_change(self, changed: list[tuple[str, str]]) -> None:
+        """A webhook said these items changed: pull their sources now, not at the next
+        interval. The incremental pull reads them (and little else) from the bookmark;
+        the scheduled pull stays the reconciliation, so a lost webhook loses nothing."""
+        for source in sorted({source for source, _ in changed}):
+            log.info(
+                "webhook.pull", source=source, items=[key for s, key in changed if s == source]
+            )
+            self._run_soon(source)
+
+    def _run_soon(self, name: str) -> None:
+        assert self._scheduler is not None
+        job = self._scheduler.get_job(f"pull:{name}")
+        if job is not None:
+            job.modify(next_run_time=datetime.now(UTC))
+
+    # ------------------------------------------------------------------ health
+
+    def readiness(self) -> tuple[bool, dict[str, Any]]:
+        store_ok, error = True, None
+        try:
+            self._require_store().ping()
+        except Exception as problem:  # any database failure means not ready
+            store_ok, error = False, type(problem).__name__
+        now = time.time()
+        cycles = {
+            source: {"ok": ok, "age_seconds": round(now - finished, 1)}
+            for source, (finished, ok) in self.telemetry.last_cycle.items()
+        }
+        body: dict[str, Any] = {
+            "config": str(self.config_path),
+            "store": "ok" if store_ok else f"unreachable ({error})",
+            "last_cycles": cycles,
+        }
+        return store_ok and self._shared is not None, body
+
+    def _require_store(self) -> Store:
+        if self._store is None:
+            raise RuntimeError("the store is not open")
+        return self._store
+
+    def _store_release_leases(self) -> None:
+        """Hand our jobs to another replica at once rather than after the lease expires."""
+        if self._store is None or self._shared is None:
+            return
+        for name in self._shared.loaded.config.sources.enabled():
+            self._store.release_lease(f"pull:{name}", self.owner)
+        self._store.release_lease("metrics:csv", self.owner)
+
+
+def _trigger(schedule: Schedule) -> IntervalTrigger | CronTrigger:
+    # Jitter spreads replicas and sources so they do not hit an API in the same second.
+    if schedule.cron is not None:
+        return CronTrigger.from_crontab(schedule.cron, timezone=UTC, jitter=5)
+    seconds = schedule.seconds or 300
+    return IntervalTrigger(seconds=seconds, jitter=min(30, max(1, seconds // 10)))
+
+
+def _lease_seconds(schedule: Schedule | None) -> float:
+    period = schedule.seconds if schedule is not None and schedule.seconds else 300
+    return period + min(LEASE_GRACE_SECONDS, float(period))

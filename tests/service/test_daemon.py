@@ -1,0 +1,263 @@
+"""`okrsync run` as a real subprocess against the Jira sandbox: schedule, endpoints,
+webhooks, reload, SIGTERM, and two replicas sharing one PostgreSQL database."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+from okrsync.sandbox import JiraSandbox
+from okrsync.store import Store
+
+pytestmark = pytest.mark.integration
+
+EMAIL, TOKEN, HOOK_SECRET = "bot@acme.example", "daemon-secret-token", "jira-hook-secret"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for(what: str, check: Callable[[], bool], timeout: float = 15.0) -> float:
+    """Poll until `check()`; returns the seconds it took."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        try:
+            if check():
+                return time.monotonic() - started
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+@dataclass
+class Daemon:
+    process: subprocess.Popen[bytes]
+    port: int
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def logs(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        return self.process.wait(timeout)
+
+
+def write_config(
+    path: Path, jira: JiraSandbox, store_url: str, port: int, interval: str, title: str
+) -> None:
+    path.write_text(f"""\
+version: 1
+cycle: {{name: 2026-Q4, start: 2026-10-01, end: 2026-12-31}}
+store: {{url: "{store_url}"}}
+sources:
+  jira:
+    url: {jira.url}
+    auth: {{email_env: OKR_JIRA_EMAIL, token_env: OKR_JIRA_TOKEN}}
+    jql: "project = ONB"
+    interval: {interval}
+objectives:
+  - id: ONB
+    title: Onboarding
+    key_results:
+      - id: ONB-1
+        title: {title}
+        baseline: 68
+        target: 85
+service:
+  listen: 127.0.0.1:{port}
+  webhooks: {{jira_secret_env: OKR_JIRA_HOOK_SECRET}}
+""")
+
+
+def start_daemon(config: Path, log: Path, port: int) -> Daemon:
+    env = dict(
+        os.environ, OKR_JIRA_EMAIL=EMAIL, OKR_JIRA_TOKEN=TOKEN, OKR_JIRA_HOOK_SECRET=HOOK_SECRET
+    )
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "okrsync.cli", "--config", str(config), "--log-format", "json",
+             "run", "--shutdown-timeout", "20"],
+            stdout=sink, stderr=subprocess.STDOUT, env=env,
+        )  # fmt: skip
+    daemon = Daemon(process, port, log)
+    wait_for(
+        "/healthz", lambda: requests.get(f"{daemon.url}/healthz", timeout=1).status_code == 200
+    )
+    return daemon
+
+
+@pytest.fixture
+def jira() -> Iterator[JiraSandbox]:
+    with JiraSandbox(mode="cloud", email=EMAIL, token=TOKEN) as sandbox:
+        epic = sandbox.add_issue(
+            project="ONB",
+            summary="Wizard",
+            issuetype="Epic",
+            status="In Progress",
+            labels=["okr:ONB-1"],
+        )
+        sandbox.add_issue(
+            project="ONB", summary="Step one", issuetype="Story", status="Done", parent=epic
+        )
+        sandbox.add_issue(
+            project="ONB", summary="Step two", issuetype="Story", status="To Do", parent=epic
+        )
+        yield sandbox
+        assert sandbox.violations == []
+
+
+def managed_body(jira: JiraSandbox) -> str:
+    comments = jira.comments("ONB-1")
+    assert len(comments) <= 1, "a second managed comment"
+    return comments[0]["body"] if comments else ""
+
+
+def signed(body: bytes, secret: str = HOOK_SECRET) -> dict[str, str]:
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return {"X-Hub-Signature": f"sha256={digest}", "Content-Type": "application/json"}
+
+
+def test_daemon_syncs_serves_reacts_to_webhooks_reloads_and_stops_cleanly(
+    tmp_path: Path, jira: JiraSandbox
+) -> None:
+    port = free_port()
+    config = tmp_path / "okrsync.yaml"
+    write_config(
+        config, jira, f"sqlite:///{tmp_path / 'okrsync.db'}", port, "1h", "Completion 68 to 85"
+    )
+    daemon = start_daemon(config, tmp_path / "daemon.log", port)
+    try:
+        # The first scheduled cycle runs at start.
+        wait_for("the first comment", lambda: "1 of 2 work items done" in managed_body(jira))
+        ready = requests.get(f"{daemon.url}/readyz", timeout=2)
+        assert ready.status_code == 200 and ready.json()["store"] == "ok"
+        wait_for(
+            "a recorded cycle",
+            lambda: "jira" in requests.get(f"{daemon.url}/readyz", timeout=2).json()["last_cycles"],
+        )
+        metrics = requests.get(f"{daemon.url}/metrics", timeout=2).text
+        assert 'okrsync_cycles_total{result="ok",source="jira"} 1.0' in metrics
+
+        # A signed webhook makes the change show within seconds, not at the hourly interval.
+        jira.set_status("ONB-3", "Done")
+        payload = json.dumps(
+            {"webhookEvent": "jira:issue_updated", "issue": {"key": "ONB-3"}}
+        ).encode()
+        answer = requests.post(
+            f"{daemon.url}/webhooks/jira", data=payload, headers=signed(payload), timeout=2
+        )
+        assert answer.status_code < 300
+        took = wait_for(
+            "the webhook's edit", lambda: "2 of 2 work items done" in managed_body(jira), timeout=5
+        )
+        assert took < 5
+
+        # An unsigned one is refused and changes nothing.
+        writes_before = len(jira.writes)
+        forged = requests.post(
+            f"{daemon.url}/webhooks/jira",
+            data=payload,
+            headers=signed(payload, "wrong-secret"),
+            timeout=2,
+        )
+        assert forged.status_code == 401
+        time.sleep(1)
+        assert len(jira.writes) == writes_before
+
+        # A changed config file is picked up; an invalid one is reported and the old one kept.
+        write_config(
+            config, jira, f"sqlite:///{tmp_path / 'okrsync.db'}", port, "1h", "Completion 68 to 90"
+        )
+        wait_for(
+            "the reloaded title", lambda: "Completion 68 to 90" in managed_body(jira), timeout=10
+        )
+        config.write_text(config.read_text().replace("version: 1", "version: 1\nbogus_key: 1"))
+        wait_for("the rejection", lambda: "config.reload_rejected" in daemon.logs(), timeout=10)
+        assert f"{config}:2: bogus_key: unknown key" in daemon.logs()
+        assert requests.get(f"{daemon.url}/healthz", timeout=2).status_code == 200
+    finally:
+        code = daemon.stop()
+    assert code == 0
+    assert TOKEN not in daemon.logs() and HOOK_SECRET not in daemon.logs()
+    assert len(jira.comments("ONB-1")) == 1
+
+
+def test_sigterm_mid_cycle_finishes_the_cycle_and_keeps_its_writes(
+    tmp_path: Path, jira: JiraSandbox
+) -> None:
+    port = free_port()
+    config = tmp_path / "okrsync.yaml"
+    store_url = f"sqlite:///{tmp_path / 'okrsync.db'}"
+    write_config(config, jira, store_url, port, "1h", "Completion 68 to 85")
+    jira.fail_next(1, status=429, retry_after="3")  # holds the first cycle in flight for 3 s
+    daemon = start_daemon(config, tmp_path / "daemon.log", port)
+    wait_for("the rate-limited request", lambda: any(r.status == 429 for r in jira.requests))
+
+    code = daemon.stop(signal.SIGTERM)
+
+    assert code == 0
+    assert "1 of 2 work items done" in managed_body(jira)  # the cycle finished before the exit
+    with Store(store_url) as store:
+        assert store.writeback("jira:ONB-1") is not None  # and its record was saved
+        assert store.lease_holder("pull:jira") is None  # the lease was handed back
+
+
+@pytest.mark.postgres
+def test_two_replicas_on_postgres_never_write_twice_and_take_over_when_one_dies(
+    tmp_path: Path, jira: JiraSandbox, postgres_url: str
+) -> None:
+    daemons = []
+    for name in ("a", "b"):
+        port = free_port()
+        config = tmp_path / f"{name}.yaml"
+        write_config(config, jira, postgres_url, port, "1s", "Completion 68 to 85")
+        daemons.append(start_daemon(config, tmp_path / f"{name}.log", port))
+    try:
+        wait_for("the first comment", lambda: "1 of 2 work items done" in managed_body(jira))
+        time.sleep(4)  # several intervals in which both replicas try the job
+        assert [r.method for r in jira.writes] == ["POST"]  # one comment, written once
+        with Store(postgres_url) as store:
+            holder = store.lease_holder("pull:jira")
+        assert holder is not None
+        holder_pid = int(holder.split(":")[1])
+        victim = next(d for d in daemons if d.process.pid == holder_pid)
+        survivor = next(d for d in daemons if d is not victim)
+        survivor_log_before = survivor.logs().count('"event": "sync.source_done"')
+
+        victim.stop(signal.SIGKILL)  # no chance to hand the lease back
+        jira.set_status("ONB-3", "Done")
+
+        took = wait_for(
+            "the survivor's edit",
+            lambda: "2 of 2 work items done" in managed_body(jira),
+            timeout=15,
+        )
+        assert took < 8  # the lease (interval + grace = 2 s) lapses; the next tick (≤ 2 s) takes it
+        assert survivor.logs().count('"event": "sync.source_done"') > survivor_log_before
+        assert [r.method for r in jira.writes].count("POST") == 1
+    finally:
+        for daemon in daemons:
+            daemon.stop(signal.SIGKILL) if daemon.process.poll() is None else None
