@@ -21,7 +21,7 @@ from okrsync.metrics import read_csv_samples
 from okrsync.metrics.csv import MetricFileError
 from okrsync.render import render_asana_comment, render_github_comment, render_jira_comment
 from okrsync.service.connectors import SourceFactory
-from okrsync.sources import PlannedWrite, Source, SourceError
+from okrsync.sources import PlannedWrite, RequestCounter, Source, SourceError
 from okrsync.store import Store
 
 log = structlog.get_logger(__name__)
@@ -48,6 +48,8 @@ class SourceOutcome:
     skipped: int = 0
     requests: int = 0
     write_errors: list[str] = field(default_factory=list)
+    # What the connector counted: requests by (method, status), and each retry's wait.
+    counter: RequestCounter = field(default_factory=RequestCounter)
 
     @property
     def ok(self) -> bool:
@@ -112,7 +114,8 @@ def run_cycle(
             planned = sum(1 for write in plan if write.source == name)
             outcome.skipped = _targets_with_comments(config, report, name) - planned
             if name in connected:
-                outcome.requests = connected[name].requests.total
+                outcome.counter = connected[name].requests
+                outcome.requests = outcome.counter.total
             log.info("sync.source_done", **_outcome_fields(outcome))
         return result
     finally:

@@ -128,6 +128,11 @@ class Telemetry:
             ("skipped", outcome.skipped),
         ):
             self.writebacks.labels(source=name, action=action).inc(max(count, 0))
+        for (method, status), count in outcome.counter.by_status.items():
+            self.api_requests.labels(source=name, method=method, status=str(status)).inc(count)
+        if outcome.counter.waits:
+            self.retries.labels(source=name).inc(len(outcome.counter.waits))
+            self.rate_limit_wait.labels(source=name).inc(sum(outcome.counter.waits))
         self.last_cycle_timestamp.labels(source=name).set(finished)
         self.last_cycle_ok.labels(source=name).set(1 if outcome.ok else 0)
         self._last_cycle[name] = (finished, outcome.ok)

@@ -49,9 +49,13 @@ class RequestCounter:
     """Counts HTTP requests a connector made, by method and status, for logs and benchmarks."""
 
     by_status: Counter[tuple[str, int]] = field(default_factory=Counter)
+    waits: list[float] = field(default_factory=list)  # seconds slept before each retry
 
     def record(self, method: str, status: int) -> None:
         self.by_status[(method.upper(), status)] += 1
+
+    def record_wait(self, seconds: float) -> None:
+        self.waits.append(seconds)
 
     @property
     def total(self) -> int:

@@ -307,7 +307,9 @@ class AsanaSource:
         return self._retried(lambda: self._page(path, params))
 
     def _retried(self, action: Callable[[], T]) -> T:
-        return call_with_retries(action, attempts=self._attempts, sleep=self._sleep)
+        return call_with_retries(
+            action, attempts=self._attempts, sleep=self._sleep, on_wait=self.requests.record_wait
+        )
 
 
 def _with_marker(body: str) -> str:

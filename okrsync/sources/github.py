@@ -258,7 +258,10 @@ class GithubSource:
 
     def _call(self, what: str, action: Callable[[], T]) -> T:
         return call_with_retries(
-            lambda: _translated(what, action), attempts=self._attempts, sleep=self._sleep
+            lambda: _translated(what, action),
+            attempts=self._attempts,
+            sleep=self._sleep,
+            on_wait=self.requests.record_wait,
         )
 
 

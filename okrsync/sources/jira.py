@@ -279,7 +279,10 @@ class JiraSource:
 
     def _call(self, what: str, action: Callable[[], T]) -> T:
         return call_with_retries(
-            lambda: _translated(what, action), attempts=self._attempts, sleep=self._sleep
+            lambda: _translated(what, action),
+            attempts=self._attempts,
+            sleep=self._sleep,
+            on_wait=self.requests.record_wait,
         )
 
 

@@ -160,6 +160,7 @@ def test_daemon_syncs_serves_reacts_to_webhooks_reloads_and_stops_cleanly(
         )
         metrics = requests.get(f"{daemon.url}/metrics", timeout=2).text
         assert 'okrsync_cycles_total{result="ok",source="jira"} 1.0' in metrics
+        assert 'okrsync_api_requests_total{method="POST",source="jira",status="201"} 1.0' in metrics
 
         # A signed webhook makes the change show within seconds, not at the hourly interval.
         jira.set_status("ONB-3", "Done")
@@ -256,7 +257,11 @@ def test_two_replicas_on_postgres_never_write_twice_and_take_over_when_one_dies(
             timeout=15,
         )
         assert took < 8  # the lease (interval + grace = 2 s) lapses; the next tick (≤ 2 s) takes it
-        assert survivor.logs().count('"event": "sync.source_done"') > survivor_log_before
+        wait_for(  # the survivor wrote it: its cycle log follows the write by a moment
+            "the survivor's cycle log",
+            lambda: survivor.logs().count('"event": "sync.source_done"') > survivor_log_before,
+            timeout=5,
+        )
         assert [r.method for r in jira.writes].count("POST") == 1
     finally:
         for daemon in daemons:

@@ -12,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from okrsync.domain import Bucket, Report, Rules, compute_report
 from okrsync.service.pipeline import CycleResult, SourceOutcome
 from okrsync.service.telemetry import Telemetry
+from okrsync.sources import RequestCounter
 
 NOW = utc(2026, 11, 15)
 
@@ -143,3 +144,19 @@ def test_each_telemetry_has_its_own_registry() -> None:
     assert value(second, "okrsync_webhooks_total", source="jira", status="200") is None
     assert first.registry is not REGISTRY
     assert REGISTRY.get_sample_value("okrsync_webhooks_total") is None
+
+
+def test_a_cycle_carries_the_connectors_request_and_retry_counts(telemetry: Telemetry) -> None:
+    counter = RequestCounter()
+    for method, status in (("GET", 200), ("GET", 200), ("GET", 429), ("PUT", 200)):
+        counter.record(method, status)
+    counter.record_wait(7.0)
+
+    telemetry.record_cycle(cycle(SourceOutcome("jira", counter=counter)), seconds=1)
+
+    requests = "okrsync_api_requests_total"
+    assert value(telemetry, requests, source="jira", method="GET", status="200") == 2
+    assert value(telemetry, requests, source="jira", method="GET", status="429") == 1
+    assert value(telemetry, requests, source="jira", method="PUT", status="200") == 1
+    assert value(telemetry, "okrsync_retries_total", source="jira") == 1
+    assert value(telemetry, "okrsync_rate_limit_wait_seconds_total", source="jira") == 7.0
