@@ -12,13 +12,19 @@ from sqlalchemy.pool import StaticPool
 from sqlmodel import create_engine
 
 SQLITE_BUSY_TIMEOUT_MS = 5_000
+# An unreachable database host must fail a readiness probe, not hang it (probes time out
+# after 5 s); a URL's own `connect_timeout` wins.
+POSTGRES_CONNECT_TIMEOUT_S = 4
 
 
 def create_store_engine(url: URL) -> Engine:
     if url.get_backend_name() == "sqlite":
         return _create_sqlite_engine(url)
     # pre_ping: a daemon outlives server restarts and idle-connection reaping.
-    return create_engine(url, pool_pre_ping=True)
+    connect_args = (
+        {} if "connect_timeout" in url.query else {"connect_timeout": POSTGRES_CONNECT_TIMEOUT_S}
+    )
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
 
 
 def _create_sqlite_engine(url: URL) -> Engine:
