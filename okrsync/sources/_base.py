@@ -85,6 +85,30 @@ class Source(Protocol):
     def close(self) -> None: ...
 
 
+def finished_pull(
+    source: str,
+    seen: Mapping[str, WorkItem],
+    bookmark_ms: int | None,
+    started_at: datetime,
+    server_started: datetime | None,
+    requests: int,
+) -> PullResult:
+    """The result of a pull that read every page: its items and the next bookmark."""
+    newest = max((_epoch_ms(item.updated) for item in seen.values()), default=None)
+    server_ms = None if server_started is None else _epoch_ms(server_started)
+    return PullResult(
+        source=source,
+        items=list(seen.values()),
+        bookmark_ms=next_bookmark(bookmark_ms, newest, _epoch_ms(started_at), server_ms),
+        full=bookmark_ms is None,
+        requests=requests,
+    )
+
+
+def _epoch_ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
 def next_bookmark(
     previous_ms: int | None,
     newest_seen_ms: int | None,

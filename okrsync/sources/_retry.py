@@ -12,6 +12,7 @@ import structlog
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from okrsync.sources._errors import RetriableError
+from okrsync.sources._headers import header
 
 T = TypeVar("T")
 log = structlog.get_logger(__name__)
@@ -23,7 +24,7 @@ RETRIABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) -> float | None:
     """Seconds to wait from `Retry-After` (seconds or HTTP date) or a rate-limit reset header."""
     now = time.time() if now is None else now
-    value = _header(headers, "Retry-After")
+    value = header(headers, "Retry-After")
     if value:
         value = value.strip()
         if value.replace(".", "", 1).isdigit():
@@ -32,17 +33,10 @@ def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) ->
             return max(0.0, parsedate_to_datetime(value).timestamp() - now)
         except (TypeError, ValueError):
             return None
-    remaining = _header(headers, "X-RateLimit-Remaining")
-    reset = _header(headers, "X-RateLimit-Reset")
+    remaining = header(headers, "X-RateLimit-Remaining")
+    reset = header(headers, "X-RateLimit-Reset")
     if remaining == "0" and reset and reset.isdigit():
         return max(0.0, float(reset) - now)
-    return None
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    for key, value in headers.items():
-        if key.lower() == name.lower():
-            return value
     return None
 
 

@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 import requests
@@ -26,13 +25,13 @@ from okrsync.sources._base import (
     PullResult,
     RequestCounter,
     WriteOutcome,
-    next_bookmark,
+    finished_pull,
 )
 from okrsync.sources._errors import AuthError, FatalError, RetriableError, SourceError
+from okrsync.sources._headers import server_date
 from okrsync.sources._retry import (
     RETRIABLE_STATUSES,
     call_with_retries,
-    epoch_ms,
     retry_after_seconds,
     utc_from_epoch_ms,
 )
@@ -155,19 +154,9 @@ class AsanaSource:
                 seen[item.key] = item  # a task in two projects is one task
             # The first answer's Date is the server's clock at the start of the pull.
             server_started = server_started or paginator.first_date
-        newest = max((epoch_ms(item.updated) for item in seen.values()), default=None)
         log.info("asana.pulled", items=len(seen), full=bookmark_ms is None, since_ms=since)
-        return PullResult(
-            source=SOURCE,
-            items=list(seen.values()),
-            bookmark_ms=next_bookmark(
-                bookmark_ms,
-                newest,
-                epoch_ms(started_at),
-                None if server_started is None else epoch_ms(server_started),
-            ),
-            full=bookmark_ms is None,
-            requests=self.requests.total - before,
+        return finished_pull(
+            SOURCE, seen, bookmark_ms, started_at, server_started, self.requests.total - before
         )
 
     def tasks_query(self, project: str, since_ms: int | None) -> dict[str, str]:
@@ -299,7 +288,7 @@ class AsanaSource:
         return Page(
             records=list(body.get("data") or []),
             next_offset=(body.get("next_page") or {}).get("offset"),
-            server_date=_server_date(response.headers),
+            server_date=server_date(response.headers),
         )
 
     def _get_page(self, path: str, params: Mapping[str, str]) -> Page:
@@ -335,17 +324,6 @@ def _iso_utc(epoch_milliseconds: int) -> str:
 def _utc(text: str) -> datetime:
     moment = datetime.fromisoformat(text)
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def _server_date(headers: Mapping[str, str]) -> datetime | None:
-    value = headers.get("Date")
-    try:
-        moment = parsedate_to_datetime(value) if value else None
-    except (TypeError, ValueError):
-        return None
-    if moment is not None and moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)  # "-0000": UTC with no claim about local time
-    return moment
 
 
 def _json(what: str, response: requests.Response) -> dict[str, Any]:

@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -28,13 +27,13 @@ from okrsync.sources._base import (
     PullResult,
     RequestCounter,
     WriteOutcome,
-    next_bookmark,
+    finished_pull,
 )
 from okrsync.sources._errors import AuthError, FatalError, RetriableError, SourceError
+from okrsync.sources._headers import header, server_date
 from okrsync.sources._retry import (
     RETRIABLE_STATUSES,
     call_with_retries,
-    epoch_ms,
     retry_after_seconds,
     utc_from_epoch_ms,
 )
@@ -80,7 +79,7 @@ class LinkPaginator:
             if not self.first_headers:
                 self.first_headers = headers
             yield list(data or [])
-            match = _NEXT_LINK.search(_header(headers, "link") or "")
+            match = _NEXT_LINK.search(header(headers, "link") or "")
             url, query = (match.group(1), None) if match else (None, None)
 
 
@@ -133,20 +132,10 @@ class GithubSource:
                         continue  # the issues list includes pull requests; they count nowhere
                     item = self.work_item(raw)
                     seen[item.key] = item  # sorted by updated: a change mid-walk repeats it
-            server_started = server_started or _server_date(paginator.first_headers)
-        newest = max((epoch_ms(item.updated) for item in seen.values()), default=None)
+            server_started = server_started or server_date(paginator.first_headers)
         log.info("github.pulled", items=len(seen), full=bookmark_ms is None, since_ms=since)
-        return PullResult(
-            source=SOURCE,
-            items=list(seen.values()),
-            bookmark_ms=next_bookmark(
-                bookmark_ms,
-                newest,
-                epoch_ms(started_at),
-                None if server_started is None else epoch_ms(server_started),
-            ),
-            full=bookmark_ms is None,
-            requests=self.requests.total - before,
+        return finished_pull(
+            SOURCE, seen, bookmark_ms, started_at, server_started, self.requests.total - before
         )
 
     def work_item(self, raw: dict[str, Any], parent: str | None = None) -> WorkItem:
@@ -292,21 +281,6 @@ def _parent_key(url: str | None) -> str | None:
     return f"{match['repo']}#{match['number']}" if match else None
 
 
-def _header(headers: Mapping[str, Any], name: str) -> str | None:
-    for key, value in headers.items():
-        if key.lower() == name:
-            return str(value)
-    return None
-
-
-def _server_date(headers: Mapping[str, Any]) -> datetime | None:
-    value = _header(headers, "date")
-    try:
-        return parsedate_to_datetime(value) if value else None
-    except (TypeError, ValueError):
-        return None
-
-
 def _translated(what: str, action: Callable[[], T]) -> T:
     """Run a client call, turning library errors into ours, with no credentials in them."""
     try:
@@ -325,7 +299,7 @@ def _source_error(what: str, error: GithubException) -> SourceError:
     message = error.data.get("message") if isinstance(error.data, dict) else None
     text = f"{what}: HTTP {status}" + (f": {str(message)[:300]}" if message else "")
     rate_limited = status == 429 or (
-        status == 403 and _header(headers, "x-ratelimit-remaining") == "0"
+        status == 403 and header(headers, "x-ratelimit-remaining") == "0"
     )
     if rate_limited or status in RETRIABLE_STATUSES:
         return RetriableError(SOURCE, text, status, retry_after_seconds(headers))

@@ -27,13 +27,12 @@ from okrsync.sources._base import (
     PullResult,
     RequestCounter,
     WriteOutcome,
-    next_bookmark,
+    finished_pull,
 )
 from okrsync.sources._errors import AuthError, FatalError, RetriableError, SourceError
 from okrsync.sources._retry import (
     RETRIABLE_STATUSES,
     call_with_retries,
-    epoch_ms,
     retry_after_seconds,
 )
 
@@ -148,19 +147,9 @@ class JiraSource:
         for raw in self._pages(jql):
             item = self.work_item(raw)
             seen[item.key] = item  # a page boundary shift may repeat an issue: keep one
-        newest = max((epoch_ms(item.updated) for item in seen.values()), default=None)
         log.info("jira.pulled", items=len(seen), full=bookmark_ms is None, since_ms=since)
-        return PullResult(
-            source=SOURCE,
-            items=list(seen.values()),
-            bookmark_ms=next_bookmark(
-                bookmark_ms,
-                newest,
-                epoch_ms(started_at),
-                None if server_started is None else epoch_ms(server_started),
-            ),
-            full=bookmark_ms is None,
-            requests=self.requests.total - before,
+        return finished_pull(
+            SOURCE, seen, bookmark_ms, started_at, server_started, self.requests.total - before
         )
 
     def _pages(self, jql: str) -> Iterator[dict[str, Any]]:
