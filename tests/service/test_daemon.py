@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from okrsync.sandbox import JiraSandbox
+from okrsync.sandbox import GitHubSandbox, JiraSandbox
 from okrsync.store import Store
 
 pytestmark = pytest.mark.integration
@@ -266,3 +266,44 @@ def test_two_replicas_on_postgres_never_write_twice_and_take_over_when_one_dies(
     finally:
         for daemon in daemons:
             daemon.stop(signal.SIGKILL) if daemon.process.poll() is None else None
+
+
+def test_a_slow_source_does_not_hold_up_another(
+    tmp_path: Path, jira: JiraSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with GitHubSandbox(token="ghp_daemontoken") as github:
+        github.add_repo("acme/web")
+        number = github.add_issue("acme/web", "Checklist", labels=["okr:ONB-1"])
+        port = free_port()
+        config = tmp_path / "okrsync.yaml"
+        write_config(config, jira, f"sqlite:///{tmp_path / 'okrsync.db'}", port, "1h", "Completion")
+        config.write_text(
+            config.read_text().replace(
+                "objectives:",
+                f"""\
+  github:
+    url: {github.url}
+    token_env: OKR_GITHUB_TOKEN
+    repos: [acme/web]
+    interval: 1h
+    seconds_between_requests: 0
+    seconds_between_writes: 0
+objectives:""",
+            )
+        )
+        os.environ["OKR_GITHUB_TOKEN"] = "ghp_daemontoken"
+        github.fail_next(1, status=429, retry_after="6")  # GitHub's first cycle waits 6 s
+        try:
+            daemon = start_daemon(config, tmp_path / "daemon.log", port)
+            try:
+                took = wait_for(
+                    "Jira's comment", lambda: "1 of 2 work items done" in managed_body(jira)
+                )
+                assert took < 4  # Jira did not wait for GitHub's rate limit
+                assert github.comments("acme/web", number) == []  # GitHub is still waiting
+                wait_for("GitHub's comment", lambda: len(github.comments("acme/web", number)) == 1)
+            finally:
+                assert daemon.stop() == 0
+        finally:
+            del os.environ["OKR_GITHUB_TOKEN"]
+        assert github.violations == []
