@@ -163,13 +163,16 @@ def _complete_children(
 ) -> None:
     """Fetch children that only a look-up shows (Asana subtasks, cross-repo sub-issues),
     for mapped parents only, following grandchildren a few levels down."""
-    parents = mapped_parents(store.items(), config.domain_objectives(), config.rules(), source.name)
+    items = {item.ref: item for item in store.items()}  # read once; children are added below
+    parents = mapped_parents(
+        items.values(), config.domain_objectives(), config.rules(), source.name
+    )
     for _ in range(MAX_CHILD_DEPTH):
         if not parents:
             return
         known: dict[str, list[WorkItem]] = {}
-        for item in store.items(source.name):
-            if item.parent is not None:
+        for item in items.values():
+            if item.source == source.name and item.parent is not None:
                 known.setdefault(item.parent, []).append(item)
         try:
             children = source.children(parents, known)
@@ -178,6 +181,7 @@ def _complete_children(
             log.error("sync.source_failed", source=source.name, stage="children", error=str(error))
             return
         store.upsert_items(children)
+        items.update((child.ref, child) for child in children)
         outcome.pulled += len(children)
         parents = tuple(child for child in children if child.child_count)
 
