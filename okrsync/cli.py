@@ -237,6 +237,9 @@ def _metric_set(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    # The demo narrates each cycle itself; per-request logs would bury that unless asked for.
+    if args.log_level == "info":
+        configure_logging("warning", args.log_format)
     from okrsync.demo import run_demo
 
     return run_demo(Path(args.keep) if args.keep else None)
