@@ -1,10 +1,13 @@
 """`okrsync run`: scheduled cycles per source, an HTTP endpoint, webhooks, clean shutdown.
 
 Each source has its own job (pull, then compute and write back that source's targets),
-so a slow or failing source never delays another. Before a job runs, it takes a lease
-on its name in the database: with several replicas on one PostgreSQL database, each job
-runs in one replica at a time, and when the holder dies its lease expires and another
-replica's next tick takes the job over.
+so a slow or failing source never delays another. Replicas on one PostgreSQL database
+coordinate through two leases per job in the database: `pull:<source>` is held only
+while a cycle runs, so a source is never pulled and written by two replicas at once;
+`ran:<source>` is taken when a cycle ends and lasts most of an interval, so the other
+replicas' scheduled ticks skip it. Any replica can act on a webhook at once (it only
+needs the first lease), and when a replica dies, its `ran:` lease lapses and another
+replica's next tick runs the job.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -25,6 +28,7 @@ from typing import Any
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from okrsync.config import Config, ConfigError, LoadedConfig, Schedule, load_config, missing_secrets
@@ -37,9 +41,13 @@ from okrsync.store import Store
 
 log = structlog.get_logger(__name__)
 
-# A lease outlives its job's interval by this much, so a holder that runs a little late
-# keeps it, and a dead holder's jobs move on soon after.
+# A running cycle's lease outlives the interval by this much: a replica that dies mid-cycle
+# frees the job soon after, while a slow cycle keeps it.
 LEASE_GRACE_SECONDS = 30.0
+# After a cycle, the other replicas' ticks skip the job for this share of the interval.
+RAN_SHARE = 0.8
+# A webhook's cycle that finds another replica mid-cycle tries again this often, this long.
+URGENT_RETRY_SECONDS, URGENT_ATTEMPTS = 1.0, 30
 METRICS_JOB_SECONDS = 300
 CONFIG_POLL_SECONDS = 2.0
 
@@ -50,7 +58,7 @@ class _Shared:
     the config it started with and the next one sees the new config."""
 
     loaded: LoadedConfig
-    schedules: dict[str, Schedule] = field(default_factory=dict)
+    periods: dict[str, float] = field(default_factory=dict)  # seconds between a job's runs
 
 
 class _StoreSecrets:
@@ -87,6 +95,8 @@ class Daemon:
         self._store: Store | None = None
         self._scheduler: BackgroundScheduler | None = None
         self._http: ServiceHttp | None = None
+        # A scheduled and a webhook cycle of one source must not run side by side here.
+        self._running: dict[str, threading.Lock] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -196,6 +206,8 @@ class Daemon:
         for job in self._scheduler.get_jobs():
             job.remove()
         self._schedule_all(loaded.config)
+        for name in loaded.config.sources.enabled():
+            self._run_soon(name)  # new mappings or titles show now, whatever ran recently
         log.info("config.reloaded", sources=loaded.config.sources.enabled())
         return True
 
@@ -216,10 +228,12 @@ class Daemon:
         assert self._scheduler is not None and self._shared is not None
         for name in config.sources.enabled():
             schedule: Schedule = getattr(config.sources, name).interval
-            self._shared.schedules[name] = schedule
+            trigger = _trigger(schedule)
+            self._shared.periods[name] = _period_seconds(schedule, trigger)
+            self._running.setdefault(name, threading.Lock())
             self._scheduler.add_job(
                 self.sync_source,
-                trigger=_trigger(schedule),
+                trigger=trigger,
                 args=[name],
                 id=f"pull:{name}",
                 next_run_time=datetime.now(UTC),  # a first cycle right away
@@ -233,27 +247,62 @@ class Daemon:
                 next_run_time=datetime.now(UTC),
             )
 
-    def sync_source(self, name: str) -> None:
-        """One cycle of one source, in the one replica that holds its lease."""
+    def sync_source(self, name: str, urgent: bool = False, attempt: int = 1) -> None:
+        """One cycle of one source, in one replica at a time. A scheduled tick skips it when
+        any replica ran it recently; an `urgent` one (a webhook) runs it regardless."""
         shared, store = self._shared, self._require_store()
         assert shared is not None
-        lease, ttl = f"pull:{name}", _lease_seconds(shared.schedules.get(name))
-        if not store.acquire_lease(lease, self.owner, ttl):
-            log.debug("job.skipped", job=lease, holder=store.lease_holder(lease))
+        period = shared.periods.get(name, 300.0)
+        running, ran = f"pull:{name}", f"ran:{name}"
+        if not urgent and store.lease_holder(ran) is not None:
+            log.debug("job.skipped", job=running, reason="ran recently", by=store.lease_holder(ran))
             return
+        local = self._running.setdefault(name, threading.Lock())
+        if not local.acquire(blocking=False):
+            self._retry_urgent(name, urgent, attempt)
+            return
+        try:
+            if not store.acquire_lease(
+                running, self.owner, period + min(LEASE_GRACE_SECONDS, period)
+            ):
+                log.debug("job.skipped", job=running, reason="running elsewhere")
+                self._retry_urgent(name, urgent, attempt)
+                return
+            try:
+                self._cycle(name, shared)
+            finally:
+                # `ran:` before letting go of `pull:`, so no replica's tick slips in between.
+                store.acquire_lease(ran, self.owner, period * RAN_SHARE)
+                store.release_lease(running, self.owner)
+        finally:
+            local.release()
+
+    def _cycle(self, name: str, shared: _Shared) -> None:
         started = time.perf_counter()
         config = shared.loaded.config
         result = run_cycle(
             config,
-            store,
+            self._require_store(),
             source_factory(config),
             now=self.clock(),
             only=[name],
             config_dir=shared.loaded.path.parent,
         )
         self.telemetry.record_cycle(result, time.perf_counter() - started)
-        # Renewed at the end too: a long cycle must not let the lease lapse mid-interval.
-        store.acquire_lease(lease, self.owner, ttl)
+
+    def _retry_urgent(self, name: str, urgent: bool, attempt: int) -> None:
+        """A webhook's cycle found the source busy: try again shortly, so the change it
+        announced still shows within seconds once the running cycle ends."""
+        if not urgent or self._scheduler is None or attempt >= URGENT_ATTEMPTS:
+            return
+        self._scheduler.add_job(
+            self.sync_source,
+            trigger=DateTrigger(datetime.now(UTC) + timedelta(seconds=URGENT_RETRY_SECONDS)),
+            args=[name],
+            kwargs={"urgent": True, "attempt": attempt + 1},
+            id=f"urgent:{name}",
+            replace_existing=True,
+        )
 
     def import_metrics(self) -> None:
         shared, store = self._shared, self._require_store()
@@ -280,10 +329,17 @@ class Daemon:
             self._run_soon(source)
 
     def _run_soon(self, name: str) -> None:
-        assert self._scheduler is not None
-        job = self._scheduler.get_job(f"pull:{name}")
-        if job is not None:
-            job.modify(next_run_time=datetime.now(UTC))
+        assert self._scheduler is not None and self._shared is not None
+        if name not in self._shared.periods:
+            return  # a webhook for a source this config does not pull
+        self._scheduler.add_job(
+            self.sync_source,
+            trigger=DateTrigger(datetime.now(UTC)),
+            args=[name],
+            kwargs={"urgent": True},
+            id=f"urgent:{name}",
+            replace_existing=True,
+        )
 
     # ------------------------------------------------------------------ health
 
@@ -316,6 +372,7 @@ class Daemon:
             return
         for name in self._shared.loaded.config.sources.enabled():
             self._store.release_lease(f"pull:{name}", self.owner)
+            self._store.release_lease(f"ran:{name}", self.owner)
         self._store.release_lease("metrics:csv", self.owner)
 
 
@@ -327,6 +384,10 @@ def _trigger(schedule: Schedule) -> IntervalTrigger | CronTrigger:
     return IntervalTrigger(seconds=seconds, jitter=min(30, max(1, seconds // 10)))
 
 
-def _lease_seconds(schedule: Schedule | None) -> float:
-    period = schedule.seconds if schedule is not None and schedule.seconds else 300
-    return period + min(LEASE_GRACE_SECONDS, float(period))
+def _period_seconds(schedule: Schedule, trigger: IntervalTrigger | CronTrigger) -> float:
+    """Seconds between runs: the interval, or the gap between a cron's next two times."""
+    if schedule.seconds:
+        return float(schedule.seconds)
+    first = trigger.get_next_fire_time(None, datetime.now(UTC))
+    second = trigger.get_next_fire_time(first, first + timedelta(seconds=1)) if first else None
+    return (second - first).total_seconds() if first and second else 300.0

@@ -226,29 +226,37 @@ def test_sigterm_mid_cycle_finishes_the_cycle_and_keeps_its_writes(
         assert store.lease_holder("pull:jira") is None  # the lease was handed back
 
 
-@pytest.mark.postgres
-def test_two_replicas_on_postgres_never_write_twice_and_take_over_when_one_dies(
-    tmp_path: Path, jira: JiraSandbox, postgres_url: str
-) -> None:
+def start_replicas(
+    tmp_path: Path, jira: JiraSandbox, store_url: str, interval: str
+) -> list[Daemon]:
     daemons = []
     for name in ("a", "b"):
         port = free_port()
         config = tmp_path / f"{name}.yaml"
-        write_config(config, jira, postgres_url, port, "1s", "Completion 68 to 85")
+        write_config(config, jira, store_url, port, interval, "Completion 68 to 85")
         daemons.append(start_daemon(config, tmp_path / f"{name}.log", port))
+    return daemons
+
+
+def cycles_logged(daemon: Daemon) -> int:
+    return daemon.logs().count('"event": "sync.source_done"')
+
+
+@pytest.mark.postgres
+def test_two_replicas_on_postgres_never_write_twice_and_go_on_when_one_dies(
+    tmp_path: Path, jira: JiraSandbox, postgres_url: str
+) -> None:
+    daemons = start_replicas(tmp_path, jira, postgres_url, "1s")
     try:
         wait_for("the first comment", lambda: "1 of 2 work items done" in managed_body(jira))
-        time.sleep(4)  # several intervals in which both replicas try the job
+        time.sleep(4)  # several intervals in which both replicas tick
         assert [r.method for r in jira.writes] == ["POST"]  # one comment, written once
-        with Store(postgres_url) as store:
-            holder = store.lease_holder("pull:jira")
-        assert holder is not None
-        holder_pid = int(holder.split(":")[1])
-        victim = next(d for d in daemons if d.process.pid == holder_pid)
-        survivor = next(d for d in daemons if d is not victim)
-        survivor_log_before = survivor.logs().count('"event": "sync.source_done"')
+        total = sum(cycles_logged(d) for d in daemons)
+        assert 2 <= total <= 7  # about one cycle an interval between them, not one each
+        victim, survivor = daemons
+        survivor_before = cycles_logged(survivor)
 
-        victim.stop(signal.SIGKILL)  # no chance to hand the lease back
+        victim.stop(signal.SIGKILL)  # no chance to hand anything back
         jira.set_status("ONB-3", "Done")
 
         took = wait_for(
@@ -256,13 +264,44 @@ def test_two_replicas_on_postgres_never_write_twice_and_take_over_when_one_dies(
             lambda: "2 of 2 work items done" in managed_body(jira),
             timeout=15,
         )
-        assert took < 8  # the lease (interval + grace = 2 s) lapses; the next tick (≤ 2 s) takes it
+        assert took < 8  # the dead replica's leases lapse within an interval
         wait_for(  # the survivor wrote it: its cycle log follows the write by a moment
             "the survivor's cycle log",
-            lambda: survivor.logs().count('"event": "sync.source_done"') > survivor_log_before,
+            lambda: cycles_logged(survivor) > survivor_before,
             timeout=5,
         )
         assert [r.method for r in jira.writes].count("POST") == 1
+    finally:
+        for daemon in daemons:
+            daemon.stop(signal.SIGKILL) if daemon.process.poll() is None else None
+
+
+@pytest.mark.postgres
+def test_a_webhook_to_the_replica_that_did_not_run_last_is_acted_on_at_once(
+    tmp_path: Path, jira: JiraSandbox, postgres_url: str
+) -> None:
+    daemons = start_replicas(tmp_path, jira, postgres_url, "1h")
+    try:
+        wait_for("the first comment", lambda: "1 of 2 work items done" in managed_body(jira))
+        with Store(postgres_url) as store:
+            last = wait_for("the ran lease", lambda: store.lease_holder("ran:jira") is not None)
+            holder = store.lease_holder("ran:jira")
+        assert last < 5 and holder is not None
+        other = next(d for d in daemons if d.process.pid != int(holder.split(":")[1]))
+        jira.set_status("ONB-3", "Done")
+        payload = json.dumps(
+            {"webhookEvent": "jira:issue_updated", "issue": {"key": "ONB-3"}}
+        ).encode()
+
+        answer = requests.post(
+            f"{other.url}/webhooks/jira", data=payload, headers=signed(payload), timeout=2
+        )
+
+        assert answer.status_code < 300
+        took = wait_for(
+            "the edit", lambda: "2 of 2 work items done" in managed_body(jira), timeout=5
+        )
+        assert took < 5 and len(jira.comments("ONB-1")) == 1
     finally:
         for daemon in daemons:
             daemon.stop(signal.SIGKILL) if daemon.process.poll() is None else None
