@@ -223,8 +223,6 @@ def plan_writes(
                 target=target_id(target),
                 source=source,
                 item_key=target.item.key,
-                item_remote_id=target.item.remote_id,
-                title=target.item.title,
                 body=body,
                 content_hash=digest,
                 known_remote_id=record.remote_id if record else None,

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Protocol
 
 from okrsync.domain import WorkItem
@@ -29,8 +29,6 @@ class PlannedWrite:
     target: str
     source: str
     item_key: str
-    item_remote_id: str
-    title: str
     body: str
     content_hash: str
     known_remote_id: str | None
@@ -94,19 +92,43 @@ def finished_pull(
     requests: int,
 ) -> PullResult:
     """The result of a pull that read every page: its items and the next bookmark."""
-    newest = max((_epoch_ms(item.updated) for item in seen.values()), default=None)
-    server_ms = None if server_started is None else _epoch_ms(server_started)
+    newest = max((epoch_ms(item.updated) for item in seen.values()), default=None)
+    server_ms = None if server_started is None else epoch_ms(server_started)
     return PullResult(
         source=source,
         items=list(seen.values()),
-        bookmark_ms=next_bookmark(bookmark_ms, newest, _epoch_ms(started_at), server_ms),
+        bookmark_ms=next_bookmark(bookmark_ms, newest, epoch_ms(started_at), server_ms),
         full=bookmark_ms is None,
         requests=requests,
     )
 
 
-def _epoch_ms(moment: datetime) -> int:
+def epoch_ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
+
+
+def utc_from_epoch_ms(milliseconds: int) -> datetime:
+    return datetime.fromtimestamp(milliseconds / 1000, tz=UTC)
+
+
+def write_managed_comment(
+    write: PlannedWrite,
+    edit: Callable[[str], bool],
+    adopt_or_create: Callable[[], tuple[str, str]],
+) -> WriteOutcome:
+    """Bring a target's one managed comment up to date, never posting a second one.
+
+    `edit(comment_id)` edits the comment the store knows and answers False when someone
+    deleted it; `adopt_or_create()` finds the comment by its marker (edits it) or posts
+    it, answering (id, "edited" | "created"). Each connector passes them wrapped in its
+    retries: the marker search sits inside the retried call, so a POST that timed out but
+    landed is adopted on the retry rather than posted twice.
+    """
+    known = write.known_remote_id
+    if known is not None and edit(known):
+        return WriteOutcome(write.target, write.content_hash, known, "edited")
+    comment_id, action = adopt_or_create()
+    return WriteOutcome(write.target, write.content_hash, comment_id, action)
 
 
 def next_bookmark(

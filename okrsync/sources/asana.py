@@ -26,6 +26,8 @@ from okrsync.sources._base import (
     RequestCounter,
     WriteOutcome,
     finished_pull,
+    utc_from_epoch_ms,
+    write_managed_comment,
 )
 from okrsync.sources._errors import AuthError, FatalError, RetriableError, SourceError
 from okrsync.sources._headers import server_date
@@ -33,7 +35,6 @@ from okrsync.sources._retry import (
     RETRIABLE_STATUSES,
     call_with_retries,
     retry_after_seconds,
-    utc_from_epoch_ms,
 )
 
 T = TypeVar("T")
@@ -218,12 +219,11 @@ class AsanaSource:
     def apply(self, write: PlannedWrite) -> WriteOutcome:
         """Bring the one managed comment (a story) of a task up to date."""
         body = _with_marker(write.body)
-        known = write.known_remote_id
-        if known is not None and self._retried(lambda: self._edit(known, body)):
-            return WriteOutcome(write.target, write.content_hash, known, "edited")
-        # Look for the marker inside the retried call: a POST that timed out may have landed.
-        story_id, action = self._retried(lambda: self._adopt_or_create(write.item_key, body))
-        return WriteOutcome(write.target, write.content_hash, story_id, action)
+        return write_managed_comment(
+            write,
+            lambda known: self._retried(lambda: self._edit(known, body)),
+            lambda: self._retried(lambda: self._adopt_or_create(write.item_key, body)),
+        )
 
     def _edit(self, story_id: str, body: str) -> bool:
         """PUT the new text; False when someone deleted the comment meanwhile."""

@@ -28,6 +28,8 @@ from okrsync.sources._base import (
     RequestCounter,
     WriteOutcome,
     finished_pull,
+    utc_from_epoch_ms,
+    write_managed_comment,
 )
 from okrsync.sources._errors import AuthError, FatalError, RetriableError, SourceError
 from okrsync.sources._headers import header, server_date
@@ -35,7 +37,6 @@ from okrsync.sources._retry import (
     RETRIABLE_STATUSES,
     call_with_retries,
     retry_after_seconds,
-    utc_from_epoch_ms,
 )
 
 T = TypeVar("T")
@@ -193,12 +194,11 @@ class GithubSource:
         """Bring the one managed comment of an issue up to date."""
         ref = IssueRef.parse(write.item_key)
         body = f"{MARKER}\n{write.body}"
-        known = write.known_remote_id
-        if known is not None and self._call("edit comment", lambda: self._edit(ref, known, body)):
-            return WriteOutcome(write.target, write.content_hash, known, "edited")
-        # Look for the marker inside the retried call: a POST that timed out may have landed.
-        comment_id, action = self._call("write comment", lambda: self._adopt_or_create(ref, body))
-        return WriteOutcome(write.target, write.content_hash, comment_id, action)
+        return write_managed_comment(
+            write,
+            lambda known: self._call("edit comment", lambda: self._edit(ref, known, body)),
+            lambda: self._call("write comment", lambda: self._adopt_or_create(ref, body)),
+        )
 
     def _edit(self, ref: IssueRef, comment_id: str, body: str) -> bool:
         try:

@@ -28,6 +28,7 @@ from okrsync.sources._base import (
     RequestCounter,
     WriteOutcome,
     finished_pull,
+    write_managed_comment,
 )
 from okrsync.sources._errors import AuthError, FatalError, RetriableError, SourceError
 from okrsync.sources._retry import (
@@ -218,12 +219,11 @@ class JiraSource:
 
     def apply(self, write: PlannedWrite) -> WriteOutcome:
         """Bring the one managed comment of an issue up to date."""
-        known = write.known_remote_id
-        if known is not None and self._call("edit comment", lambda: self._edit(write, known)):
-            return WriteOutcome(write.target, write.content_hash, known, "edited")
-        # Look for the marker inside the retried call: a POST that timed out may have landed.
-        comment_id, action = self._call("write comment", lambda: self._adopt_or_create(write))
-        return WriteOutcome(write.target, write.content_hash, comment_id, action)
+        return write_managed_comment(
+            write,
+            lambda known: self._call("edit comment", lambda: self._edit(write, known)),
+            lambda: self._call("write comment", lambda: self._adopt_or_create(write)),
+        )
 
     def _edit(self, write: PlannedWrite, comment_id: str) -> bool:
         """PUT the new body; False when the comment was deleted by someone meanwhile."""

@@ -57,7 +57,7 @@ def test_pull_children_and_managed_comment_round_trip(asana: AsanaSandbox) -> No
         source = connect(asana, project, session)
         pulled = {item.key: item for item in source.pull(None, asana.now()).items}
         (subtask,) = source.children([pulled[parent]], {})
-        write = PlannedWrite("okr", "asana", parent, parent, "Parent", "<body>KR</body>", "h", None)
+        write = PlannedWrite("okr", "asana", parent, "<body>KR</body>", "h", None)
         created = source.apply(write)
         edited = source.apply(write)
 

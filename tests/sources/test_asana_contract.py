@@ -422,8 +422,6 @@ def write(known: str | None = None, body: str = BODY) -> PlannedWrite:
         target="asana:42",
         source="asana",
         item_key="42",
-        item_remote_id="42",
-        title="Ship the wizard",
         body=body,
         content_hash="abc",
         known_remote_id=known,
