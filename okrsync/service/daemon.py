@@ -311,9 +311,8 @@ class Daemon:
             "metrics:csv", self.owner, METRICS_JOB_SECONDS + LEASE_GRACE_SECONDS
         ):
             return
-        before = len(store.samples())
-        import_metric_files(shared.loaded.config, store, shared.loaded.path.parent)
-        if len(store.samples()) != before:
+        imported = import_metric_files(shared.loaded.config, store, shared.loaded.path.parent)
+        if imported.added:
             # New outcome values move every source's comments: run their cycles now.
             for name in shared.loaded.config.sources.enabled():
                 self._run_soon(name)

@@ -103,7 +103,7 @@ def run_cycle(
             if source is not None:
                 connected[name] = source
                 _complete_children(config, store, source, outcomes[name])
-        metric_errors = import_metric_files(config, store, config_dir)
+        metric_errors = import_metric_files(config, store, config_dir).errors
         report = current_report(config, store, now)
         plan = plan_writes(config, store, report, sources=connected.keys())
         result = CycleResult(report, list(outcomes.values()), plan, metric_errors)
@@ -208,14 +208,18 @@ def plan_writes(
 ) -> list[PlannedWrite]:
     """What to write: only targets whose rendered content changed since the last write."""
     wanted = set(sources)
+    targets = [
+        target
+        for target in report.targets
+        if target.item.source in wanted and _comments_enabled(config, target.item.source)
+    ]
+    records = store.writebacks(target_id(target) for target in targets)
     plan = []
-    for target in report.targets:
+    for target in targets:
         source = target.item.source
-        if source not in wanted or not _comments_enabled(config, source):
-            continue
         body = render_body(report, target)
         digest = content_hash(body)
-        record = store.writeback(target_id(target))
+        record = records.get(target_id(target))
         if record is not None and record.content_hash == digest:
             continue
         plan.append(
@@ -255,9 +259,15 @@ def _targets_with_comments(config: Config, report: Report, source: str) -> int:
     return sum(1 for target in report.targets if target.item.source == source)
 
 
-def import_metric_files(config: Config, store: Store, config_dir: Path) -> list[str]:
+@dataclass
+class MetricImport:
+    errors: list[str] = field(default_factory=list)
+    added: int = 0  # samples the store did not have yet
+
+
+def import_metric_files(config: Config, store: Store, config_dir: Path) -> MetricImport:
     """Read every CSV metric into the store; a bad file is an error, not a crash."""
-    errors = []
+    result = MetricImport()
     for objective in config.objectives:
         for kr in objective.key_results:
             if kr.metric.type != "csv" or kr.metric.path is None:
@@ -266,12 +276,13 @@ def import_metric_files(config: Config, store: Store, config_dir: Path) -> list[
             try:
                 samples = read_csv_samples(path if path.is_absolute() else config_dir / path, kr.id)
             except MetricFileError as error:
-                errors.append(str(error))
+                result.errors.append(str(error))
                 log.error("metric.failed", kr=kr.id, error=str(error))
                 continue
             added = sum(store.add_sample(sample, origin="csv") for sample in samples)
+            result.added += added
             log.info("metric.imported", kr=kr.id, samples=len(samples), new=added)
-    return errors
+    return result
 
 
 def _outcome_fields(outcome: SourceOutcome) -> dict[str, object]:

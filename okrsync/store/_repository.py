@@ -188,6 +188,18 @@ class Store:
                 return None
             return WritebackRecord(row.target, row.content_hash, row.remote_id, row.written_at)
 
+    def writebacks(self, targets: Iterable[str]) -> dict[str, WritebackRecord]:
+        """The last writes to many targets at once: one query per chunk, not one each."""
+        found: dict[str, WritebackRecord] = {}
+        with self._session() as session:
+            for chunk in _chunked(list(dict.fromkeys(targets)), KEYS_PER_QUERY):
+                rows = session.exec(select(WritebackRow).where(col(WritebackRow.target).in_(chunk)))
+                for row in rows:
+                    found[row.target] = WritebackRecord(
+                        row.target, row.content_hash, row.remote_id, row.written_at
+                    )
+        return found
+
     def save_writeback(self, target: str, content_hash: str, remote_id: str) -> None:
         record = WritebackRow(
             target=target, content_hash=content_hash, remote_id=remote_id, written_at=_utcnow()

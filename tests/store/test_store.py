@@ -268,3 +268,16 @@ def test_ping_raises_when_the_database_is_unreachable(tmp_path: Path) -> None:
 
     with pytest.raises(Exception):  # noqa: B017 - any driver error means "not ready"
         store.ping()
+
+
+def test_writebacks_reads_many_targets_in_one_go(store: Store) -> None:
+    store.save_writeback("jira:ONB-1", "h1", "10")
+    store.save_writeback("github:acme/web#2", "h2", "20")
+
+    found = store.writebacks(["jira:ONB-1", "github:acme/web#2", "asana:1", "jira:ONB-1"])
+
+    assert {target: (r.content_hash, r.remote_id) for target, r in found.items()} == {
+        "jira:ONB-1": ("h1", "10"),
+        "github:acme/web#2": ("h2", "20"),
+    }
+    assert store.writebacks([]) == {}
