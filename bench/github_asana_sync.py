@@ -20,11 +20,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from okrsync.config import Config
+from okrsync.config import Config, default_model
 from okrsync.logs import configure_logging
-from okrsync.sandbox import AsanaSandbox, GitHubSandbox
 from okrsync.service import run_cycle, source_factory
 from okrsync.store import Store
+from okrsync_sandbox import AsanaSandbox, GitHubSandbox
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 OBJECTIVES = [{"id": "O", "title": "Objective", "key_results": [
@@ -32,7 +32,7 @@ OBJECTIVES = [{"id": "O", "title": "Objective", "key_results": [
 
 
 def settings(store_url: str, sources: dict[str, Any]) -> Config:
-    return Config.model_validate({
+    return default_model().model_validate({
         "version": 1,
         "cycle": {"name": "2026-Q4", "start": "2026-10-01", "end": "2026-12-31"},
         "store": {"url": store_url},

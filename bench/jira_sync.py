@@ -18,11 +18,11 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from okrsync.config import Config
+from okrsync.config import Config, default_model
 from okrsync.logs import configure_logging
-from okrsync.sandbox import JiraSandbox
 from okrsync.service import run_cycle, source_factory
 from okrsync.store import Store
+from okrsync_sandbox import JiraSandbox
 
 EMAIL, TOKEN = "bench@acme.example", "bench-token"
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -68,7 +68,7 @@ def config(jira: JiraSandbox, store_url: str) -> Config:
         if jira.mode == "cloud"
         else {"token_env": "BENCH_TOKEN"}
     )
-    return Config.model_validate(
+    return default_model().model_validate(
         {
             "version": 1,
             "cycle": {"name": "2026-Q4", "start": "2026-10-01", "end": "2026-12-31"},

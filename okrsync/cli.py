@@ -240,15 +240,32 @@ def _demo(args: argparse.Namespace) -> int:
     # The demo narrates each cycle itself; per-request logs would bury that unless asked for.
     if args.log_level == "info":
         configure_logging("warning", args.log_format)
-    from okrsync.demo import run_demo
-
+    try:
+        from okrsync_sandbox.demo import run_demo
+    except ImportError as error:
+        return _without_sandbox("demo", error)
     return run_demo(Path(args.keep) if args.keep else None)
 
 
 def _sandbox(args: argparse.Namespace) -> int:
-    from okrsync.demo import serve_sandbox
-
+    try:
+        from okrsync_sandbox.demo import serve_sandbox
+    except ImportError as error:
+        return _without_sandbox("sandbox", error)
     return serve_sandbox(args.mode)
+
+
+# The sandbox (okrsync_sandbox, with openapi-core) comes with the `demo` extra: okrsync/
+# imports it only inside the two commands above, never at module level.
+EXIT_NO_SANDBOX = 2
+
+
+def _without_sandbox(command: str, error: ImportError) -> int:
+    print(
+        f"okrsync {command} needs the sandbox: pip install 'okrsync[demo]' ({error})",
+        file=sys.stderr,
+    )
+    return EXIT_NO_SANDBOX
 
 
 if __name__ == "__main__":

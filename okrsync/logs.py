@@ -102,6 +102,6 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | N
         ),
         cache_logger_on_first_use=False,
     )
-    # The HTTP libraries below us log request details at debug level; keep them quiet.
-    for noisy in ("urllib3", "jira", "github", "requests"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # The client libraries below us (urllib3, requests, each source's client) log request
+    # details at debug level through the standard library; keep every one of them quiet.
+    logging.getLogger().setLevel(logging.WARNING)

@@ -23,11 +23,10 @@ from okrsync.config import (
     DEFAULT_LABEL_PATTERN,
     Config,
     ConfigError,
-    GithubAppConfig,
-    GithubSourceConfig,
-    JiraSourceConfig,
     LoadedConfig,
     Schedule,
+    SourceConfig,
+    default_model,
     json_schema,
     load_config,
     missing_secrets,
@@ -35,6 +34,8 @@ from okrsync.config import (
     resolve_config_path,
 )
 from okrsync.domain import Bucket, Cycle, KeyResult, Objective, Rules
+from okrsync.sources.github import GithubAppConfig, GithubSourceConfig
+from okrsync.sources.jira import JiraSourceConfig
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "config" / "okrsync.example.yaml"
 
@@ -85,6 +86,16 @@ def problems(path: Path, environ: dict[str, str] | None = None) -> list[str]:
     return [str(problem) for problem in caught.value.problems]
 
 
+S = typing.TypeVar("S", bound=SourceConfig)
+
+
+def source(config: Config, kind: type[S]) -> S:
+    """The config of the source `kind` configures, typed (the registry names the key)."""
+    found = [value for _, value in config.sources.items() if isinstance(value, kind)]
+    assert len(found) == 1, f"expected one {kind.__name__} in sources"
+    return found[0]
+
+
 def load(tmp_path: Path, text: str, environ: dict[str, str] | None = None) -> LoadedConfig:
     return load_config(write(tmp_path, text), environ={} if environ is None else environ)
 
@@ -97,8 +108,7 @@ def test_a_valid_config_loads_with_its_values_and_defaults(tmp_path: Path) -> No
 
     assert config.cycle.start == date(2026, 10, 1)
     assert config.cycle.end == date(2026, 12, 31)
-    jira = config.sources.jira
-    assert jira is not None
+    jira = source(config, JiraSourceConfig)
     assert jira.url == "https://acme.atlassian.net"  # trailing slash dropped
     assert jira.auth.email_env == "JIRA_EMAIL"
     assert jira.interval == Schedule(seconds=300)
@@ -356,15 +366,13 @@ def test_env_interpolation_with_and_without_defaults(tmp_path: Path) -> None:
 
     assert config.cycle.name == "2026-Q4"  # default used
     assert config.store.url == "sqlite:////var/lib/okrsync/okrsync.db"
-    assert config.sources.jira is not None and config.sources.github is not None
-    assert config.sources.jira.url == "http://127.0.0.1:8080"
-    assert config.sources.jira.jql == "project = ONB"
-    assert config.sources.github.repos == ["initech/web"]  # the variable beats its default
+    assert source(config, JiraSourceConfig).url == "http://127.0.0.1:8080"
+    assert source(config, JiraSourceConfig).jql == "project = ONB"
+    assert source(config, GithubSourceConfig).repos == ["initech/web"]  # the variable wins
 
     overridden = load(tmp_path, ENV_CONFIG, {**environ, "CYCLE": "FY27", "PROJECT": ""}).config
     assert overridden.cycle.name == "FY27"
-    assert overridden.sources.jira is not None
-    assert overridden.sources.jira.jql == "project = "  # set but empty is still set
+    assert source(overridden, JiraSourceConfig).jql == "project = "  # set but empty is set
 
 
 def test_an_unset_variable_is_reported_once_with_its_line(tmp_path: Path) -> None:
@@ -410,8 +418,7 @@ def test_a_github_app_needs_no_token(tmp_path: Path) -> None:
     app = "    app: {app_id: 1, private_key_file: app.pem, installation_id: 2}\n"
     text = VALID.replace("objectives:", f"  github:\n    repos: [acme/web]\n{app}objectives:", 1)
     loaded = load(tmp_path, text)
-    assert loaded.config.sources.github is not None
-    assert loaded.config.sources.github.app == GithubAppConfig(
+    assert source(loaded.config, GithubSourceConfig).app == GithubAppConfig(
         app_id=1, private_key_file="app.pem", installation_id=2
     )
     assert missing_secrets(loaded, ["github"], environ={}) == []
@@ -490,11 +497,12 @@ def test_invalid_intervals(value: object, message: str) -> None:
 
 
 def test_timeouts_and_overlaps_are_durations() -> None:
-    jira = JiraSourceConfig(url="http://x", jql="project = A", timeout="1m", overlap=15)
+    base = {"url": "http://x", "jql": "project = A"}
+    jira = JiraSourceConfig.model_validate({**base, "timeout": "1m", "overlap": 15})
     assert (jira.timeout, jira.overlap) == (60, 15)
     for bad in (0, -1, "0s", True):
         with pytest.raises(ValidationError):
-            JiraSourceConfig(url="http://x", jql="project = A", timeout=bad)
+            JiraSourceConfig.model_validate({**base, "timeout": bad})
 
 
 # --------------------------------------------------------------------------- schema and rules
@@ -509,7 +517,7 @@ def test_json_schema_describes_every_top_level_key() -> None:
     assert schema["title"] == "okrsync config"
     assert schema["type"] == "object"
     assert schema["additionalProperties"] is False
-    assert set(schema["properties"]) == set(Config.model_fields)
+    assert set(schema["properties"]) == set(default_model().model_fields)
     assert set(schema["required"]) == {"version", "cycle", "objectives"}
 
     interval = schema["$defs"]["JiraSourceConfig"]["properties"]["interval"]
@@ -614,7 +622,7 @@ COMMENTED_OUT = {"sources.github.app"}
 
 
 def test_every_config_model_is_walked() -> None:
-    walked = {dotted for dotted, _ in _model_fields(Config)}
+    walked = {dotted for dotted, _ in _model_fields(default_model())}
     assert {"sources.jira.auth.token_env", "objectives.key_results.metric.path"} <= walked
     assert "sources.github.app.installation_id" in walked
     assert "service.webhooks.asana" in walked
@@ -630,7 +638,7 @@ def test_the_example_config_shows_every_field_of_the_model() -> None:
     text = EXAMPLE.read_text(encoding="utf-8")
     document = yaml.safe_load(text)
     missing = []
-    for dotted, name in _model_fields(Config):
+    for dotted, name in _model_fields(default_model()):
         if _values_at(document, dotted):
             continue
         commented = any(dotted == c or dotted.startswith(f"{c}.") for c in COMMENTED_OUT)
@@ -649,7 +657,9 @@ def test_the_commented_out_github_app_block_is_valid_when_enabled() -> None:
     )
     assert enabled != text
     document = yaml.safe_load(enabled)
-    assert Config.model_validate(document).sources.github.app == GithubAppConfig(  # type: ignore[union-attr]
+    assert source(
+        default_model().model_validate(document), GithubSourceConfig
+    ).app == GithubAppConfig(
         app_id=123456, private_key_file="/etc/okrsync/github-app.pem", installation_id=7654321
     )
 

@@ -25,6 +25,7 @@ from okrsync.domain.mapping import (
     unmapped_items,
 )
 from okrsync.domain.models import (
+    DEFAULT_LABEL_PATTERN,
     SHIPPING_WITHOUT_IMPACT,
     Bucket,
     Cycle,
@@ -81,6 +82,7 @@ __all__ = [
     "Objective",
     "ObjectiveStatus",
     "Report",
+    "DEFAULT_LABEL_PATTERN",
     "Rules",
     "Target",
     "WeightMode",

@@ -1,6 +1,6 @@
 """From labels and parent links to "which items count toward which KR".
 
-The rules (DESIGN.md, "Rules of the computation"):
+The rules (docs/design.md, "Rules of the computation"):
 
 - an item's bucket is its native bucket unless the config overrides it by status
   name or by label; EXCLUDED items are dropped before anything else;
@@ -253,13 +253,14 @@ def unmapped_items(mapped: MappedItems) -> tuple[MappedItem, ...]:
 
 
 def mapped_parents(
-    items: Iterable[WorkItem], objectives: Iterable[Objective], rules: Rules, source: str
-) -> tuple[WorkItem, ...]:
-    """Mapped items of `source` that say they have children: the only ones whose children
-    are worth a look-up (an unmapped parent's children cannot move any KR)."""
+    items: Iterable[WorkItem], objectives: Iterable[Objective], rules: Rules
+) -> dict[str, tuple[WorkItem, ...]]:
+    """By source, the mapped items that say they have children: the only ones whose
+    children are worth a look-up (an unmapped parent's children cannot move any KR)."""
     mapped = map_items(items, KRIndex.from_objectives(objectives), rules)
-    return tuple(
-        entry.item
-        for ref, entry in sorted(mapped.items.items(), key=lambda pair: ref_sort_key(pair[0]))
-        if ref.source == source and entry.kr_ids and entry.item.child_count
-    )
+    parents: dict[str, list[WorkItem]] = {}
+    for ref in sorted(mapped.items, key=ref_sort_key):
+        entry = mapped.items[ref]
+        if entry.kr_ids and entry.item.child_count:
+            parents.setdefault(ref.source, []).append(entry.item)
+    return {source: tuple(found) for source, found in parents.items()}

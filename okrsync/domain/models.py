@@ -115,11 +115,15 @@ class MetricSample:
     at: datetime
 
 
+# A label such as `okr:ONB-1`, `kr/ONB-1` or `KR-ONB-1` names the KR after the separator.
+DEFAULT_LABEL_PATTERN = r"^(?:okr|kr)[:/-](?P<kr>.+)$"
+
+
 @dataclass(frozen=True, slots=True)
 class Rules:
-    """The tunable rules of the computation (DESIGN.md, "Rules of the computation")."""
+    """The tunable rules of the computation (docs/design.md, "Rules of the computation")."""
 
-    label_pattern: str = r"^(?:okr|kr)[:/-](?P<kr>.+)$"
+    label_pattern: str = DEFAULT_LABEL_PATTERN
     inherit_from_parent: bool = True
     weight: WeightMode = "points"
     default_points: float = 1.0

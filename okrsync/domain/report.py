@@ -110,7 +110,7 @@ def objective_status(
 
 
 def is_target(entry: MappedItem, mapped: MappedItems, rules: Rules) -> bool:
-    """Whether an item gets a managed comment (DESIGN.md, "Write-back rules")."""
+    """Whether an item gets a managed comment (docs/design.md, "Write-back rules")."""
     if rules.writeback_targets == "all":
         return bool(entry.kr_ids)
     if rules.writeback_targets == "top_level":

@@ -21,7 +21,7 @@ _HEALTH_STYLES = {
 
 
 def report_to_json(report: Report) -> dict[str, Any]:
-    """The `status --format json` shape of DESIGN.md; fractions, not percentages."""
+    """The `status --format json` shape of docs/design.md; fractions, not percentages."""
     cycle = report.cycle
     return {
         "cycle": {

@@ -5,9 +5,9 @@ from okrsync.service.pipeline import (
     CycleResult,
     SourceOutcome,
     current_report,
-    plan_writes,
     run_cycle,
 )
+from okrsync.service.planning import plan_writes
 
 __all__ = [
     "CycleResult",

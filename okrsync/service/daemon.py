@@ -32,12 +32,13 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from okrsync.config import Config, ConfigError, LoadedConfig, Schedule, load_config, missing_secrets
+from okrsync.registry import REGISTRY
 from okrsync.service.connectors import source_factory
 from okrsync.service.http import ServiceHttp
 from okrsync.service.pipeline import import_metric_files, run_cycle
 from okrsync.service.telemetry import Telemetry
-from okrsync.service.webhooks import Webhooks
 from okrsync.store import Store
+from okrsync.webhooks import Webhooks
 
 log = structlog.get_logger(__name__)
 
@@ -212,22 +213,19 @@ class Daemon:
         return True
 
     def _webhooks(self, config: Config) -> Webhooks:
-        hooks = config.service.webhooks
-        return Webhooks(
-            github_secret=os.environ.get(hooks.github_secret_env)
-            if hooks.github_secret_env
-            else None,
-            jira_secret=os.environ.get(hooks.jira_secret_env) if hooks.jira_secret_env else None,
-            asana_enabled=hooks.asana,
-            asana_secrets=_StoreSecrets(self._require_store()),
+        return Webhooks.from_settings(
+            REGISTRY.webhooks(),
+            config.service.webhooks,
+            os.environ,
+            _StoreSecrets(self._require_store()),
         )
 
     # ------------------------------------------------------------------ jobs
 
     def _schedule_all(self, config: Config) -> None:
         assert self._scheduler is not None and self._shared is not None
-        for name in config.sources.enabled():
-            schedule: Schedule = getattr(config.sources, name).interval
+        for name, source in config.sources.items():
+            schedule: Schedule = source.interval
             trigger = _trigger(schedule)
             self._shared.periods[name] = _period_seconds(schedule, trigger)
             self._running.setdefault(name, threading.Lock())

@@ -18,8 +18,9 @@ from urllib.parse import urlsplit
 
 import structlog
 
+from okrsync.registry import REGISTRY
 from okrsync.service.telemetry import Telemetry
-from okrsync.service.webhooks import SOURCES, Webhooks
+from okrsync.webhooks import Webhooks
 
 log = structlog.get_logger(__name__)
 
@@ -136,7 +137,7 @@ class _Handler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         if path in _GET_ROUTES:
             status = self._get(path) if method in ("GET", "HEAD") else self._not_allowed("GET")
-        elif path.startswith(_WEBHOOK_PREFIX) and path[len(_WEBHOOK_PREFIX) :] in SOURCES:
+        elif path.startswith(_WEBHOOK_PREFIX) and path[len(_WEBHOOK_PREFIX) :] in REGISTRY:
             source = path[len(_WEBHOOK_PREFIX) :]
             status = self._webhook(source) if method == "POST" else self._not_allowed("POST")
         else:

@@ -1,67 +1,236 @@
-"""One sync cycle: pull → store → compute (pure) → plan → apply, one direction only.
+"""One sync cycle, one pass: pull → store → children → compute (pure) → plan → apply.
+
+Every selected source is pulled first; then the store is read once, the children that
+only a look-up shows are added for every source that pulled, the report is computed from
+that one item set, and the plan is applied. Each stage gives a plain immutable value;
+the per-source outcomes are assembled from them at the end.
 
 A source that fails is reported and skipped; the others still pull and write back.
+A source whose children look-up fails writes nothing that cycle: its comments would
+publish numbers computed without those children. The next cycle looks them up again.
 Write-back records are saved one by one, right after each write lands, so a cycle
 cut short never writes the same comment twice on the next run.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import structlog
 
 from okrsync.config import Config
-from okrsync.domain import Report, Target, WorkItem, compute_report, mapped_parents
+from okrsync.domain import ItemRef, Report, WorkItem, compute_report, mapped_parents
 from okrsync.metrics import read_csv_samples
 from okrsync.metrics.csv import MetricFileError
-from okrsync.render import render_asana_comment, render_github_comment, render_jira_comment
+from okrsync.registry import REGISTRY, Registry
 from okrsync.service.connectors import SourceFactory
+from okrsync.service.planning import (
+    comment_targets,
+    comments_enabled,
+    content_hash,
+    plan_writes,
+    render_body,
+    target_id,
+)
 from okrsync.sources import PlannedWrite, RequestCounter, Source, SourceError
 from okrsync.store import Store
 
+__all__ = [
+    "MAX_CHILD_DEPTH",
+    "ChildrenStage",
+    "CommentCounts",
+    "CycleResult",
+    "MetricImport",
+    "PullCounts",
+    "PullStage",
+    "SourceChildren",
+    "SourceOutcome",
+    "SourcePull",
+    "SourceWrites",
+    "WriteStage",
+    "comments_enabled",
+    "content_hash",
+    "current_report",
+    "import_metric_files",
+    "plan_writes",
+    "render_body",
+    "run_cycle",
+    "target_id",
+]
+
 log = structlog.get_logger(__name__)
 
-_RENDERERS = {
-    "jira": render_jira_comment,
-    "github": render_github_comment,
-    "asana": render_asana_comment,
-}
 # Sub-issues of sub-issues: how deep a cycle follows children the listing did not bring.
 MAX_CHILD_DEPTH = 3
 
 
-@dataclass
-class SourceOutcome:
-    name: str
-    error: str | None = None
+# ------------------------------------------------------------------------ stage values
+
+
+@dataclass(frozen=True)
+class PullCounts:
+    """Items: what the source gave (children included) and what that did to the store."""
+
     pulled: int = 0
     inserted: int = 0
     updated: int = 0
     deleted: int = 0
+
+
+@dataclass(frozen=True)
+class CommentCounts:
+    """Managed comments: written new, edited, or left alone as unchanged."""
+
     created: int = 0
     edited: int = 0
     skipped: int = 0
-    requests: int = 0
-    write_errors: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SourcePull:
+    name: str
+    counts: PullCounts = PullCounts()
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class PullStage:
+    sources: tuple[SourcePull, ...] = ()
+
+    def get(self, name: str) -> SourcePull:
+        return next(pull for pull in self.sources if pull.name == name)
+
+
+@dataclass(frozen=True)
+class SourceChildren:
+    name: str
+    found: int = 0  # children the look-ups returned, at every level
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class ChildrenStage:
+    # The store's items as read once after the pulls, plus every child found.
+    items: tuple[WorkItem, ...] = ()
+    sources: tuple[SourceChildren, ...] = ()
+
+    def get(self, name: str) -> SourceChildren | None:
+        return next((looked for looked in self.sources if looked.name == name), None)
+
+    @property
+    def failed(self) -> frozenset[str]:
+        return frozenset(looked.name for looked in self.sources if looked.error is not None)
+
+
+@dataclass(frozen=True)
+class SourceWrites:
+    name: str
+    comments: CommentCounts = CommentCounts()
+    write_errors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class WriteStage:
+    sources: tuple[SourceWrites, ...] = ()
+
+    def get(self, name: str) -> SourceWrites:
+        return next((writes for writes in self.sources if writes.name == name), SourceWrites(name))
+
+
+_PULL_FIELDS = frozenset(f.name for f in fields(PullCounts))
+_COMMENT_FIELDS = frozenset(f.name for f in fields(CommentCounts))
+
+
+@dataclass(frozen=True, init=False)
+class SourceOutcome:
+    """One source's cycle, assembled from the stages: item counts and comment counts
+    are separate values; the flat names (`pulled`, `created`, ...) read through them."""
+
+    name: str
+    error: str | None
+    items: PullCounts
+    comments: CommentCounts
+    write_errors: tuple[str, ...]
     # What the connector counted: requests by (method, status), and each retry's wait.
-    counter: RequestCounter = field(default_factory=RequestCounter)
+    counter: RequestCounter
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        error: str | None = None,
+        items: PullCounts = PullCounts(),
+        comments: CommentCounts = CommentCounts(),
+        write_errors: Iterable[str] = (),
+        counter: RequestCounter | None = None,
+        **counts: int,
+    ) -> None:
+        """`counts` sets single numbers (`pulled=3, created=1`) over `items`/`comments`."""
+        unknown = counts.keys() - _PULL_FIELDS - _COMMENT_FIELDS
+        if unknown:
+            raise TypeError(f"SourceOutcome() got unexpected keyword arguments {sorted(unknown)}")
+        pull_counts = {key: value for key, value in counts.items() if key in _PULL_FIELDS}
+        comment_counts = {key: value for key, value in counts.items() if key in _COMMENT_FIELDS}
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "error", error)
+        object.__setattr__(self, "items", replace(items, **pull_counts))
+        object.__setattr__(self, "comments", replace(comments, **comment_counts))
+        object.__setattr__(self, "write_errors", tuple(write_errors))
+        object.__setattr__(self, "counter", counter if counter is not None else RequestCounter())
 
     @property
     def ok(self) -> bool:
         return self.error is None and not self.write_errors
 
+    @property
+    def pulled(self) -> int:
+        return self.items.pulled
 
-@dataclass
+    @property
+    def inserted(self) -> int:
+        return self.items.inserted
+
+    @property
+    def updated(self) -> int:
+        return self.items.updated
+
+    @property
+    def deleted(self) -> int:
+        return self.items.deleted
+
+    @property
+    def created(self) -> int:
+        return self.comments.created
+
+    @property
+    def edited(self) -> int:
+        return self.comments.edited
+
+    @property
+    def skipped(self) -> int:
+        return self.comments.skipped
+
+    @property
+    def requests(self) -> int:
+        return self.counter.total
+
+
+@dataclass(frozen=True)
 class CycleResult:
     report: Report
-    sources: list[SourceOutcome] = field(default_factory=list)
-    plan: list[PlannedWrite] = field(default_factory=list)
-    metric_errors: list[str] = field(default_factory=list)
+    sources: Sequence[SourceOutcome] = ()
+    # A list, as `plan_writes` gives it (readers compare it with lists); a copy of its own.
+    plan: Sequence[PlannedWrite] = ()
+    metric_errors: Sequence[str] = ()
+
+    def __post_init__(self) -> None:
+        # Copied on the way in, so no caller's list can change a finished cycle's result.
+        object.__setattr__(self, "sources", tuple(self.sources))
+        object.__setattr__(self, "plan", list(self.plan))
+        object.__setattr__(self, "metric_errors", tuple(self.metric_errors))
 
     @property
     def exit_code(self) -> int:
@@ -69,15 +238,17 @@ class CycleResult:
         return 1 if failed else 0
 
 
+@dataclass(frozen=True)
+class MetricImport:
+    errors: tuple[str, ...] = ()
+    added: int = 0  # samples the store did not have yet
+
+
+# ------------------------------------------------------------------------------ cycle
+
+
 def current_report(config: Config, store: Store, now: datetime) -> Report:
-    return compute_report(
-        config.domain_cycle(),
-        config.domain_objectives(),
-        store.items(),
-        store.samples(),
-        config.rules(),
-        now,
-    )
+    return _compute(config, store.items(), store, now)
 
 
 def run_cycle(
@@ -86,90 +257,123 @@ def run_cycle(
     connect: SourceFactory,
     *,
     now: datetime,
-    only: Iterable[str] | None = None,
+    only: Collection[str] | None = None,
     dry_run: bool = False,
     full: bool = False,
     config_dir: Path = Path("."),
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    registry: Registry = REGISTRY,
 ) -> CycleResult:
     """Run one cycle. `now` is the instant the report is evaluated at; `clock` is the
-    wall clock, used for bookmarks, which must follow real time even when `now` does not."""
-    names = [n for n in config.sources.enabled() if only is None or n in set(only)]
-    outcomes = {name: SourceOutcome(name) for name in names}
+    wall clock, used for bookmarks, which must follow real time even when `now` does not.
+    `only` names the sources to run (all enabled ones when None)."""
+    names = _selected(config, only)
     connected: dict[str, Source] = {}
     try:
+        pulls: list[SourcePull] = []
         for name in names:
-            source = _pull_one(name, connect, store, outcomes[name], full, clock)
+            pull, source = _pull_one(name, connect, store, full, clock)
+            pulls.append(pull)
             if source is not None:
                 connected[name] = source
-                _complete_children(config, store, source, outcomes[name])
+        pulled = PullStage(tuple(pulls))
+        children = _complete_children(config, store, list(connected.values()), store.items())
         metric_errors = import_metric_files(config, store, config_dir).errors
-        report = current_report(config, store, now)
-        plan = plan_writes(config, store, report, sources=connected.keys())
-        result = CycleResult(report, list(outcomes.values()), plan, metric_errors)
-        for write in plan:
-            if not dry_run and write.source in connected:
-                _apply_one(connected[write.source], write, store, outcomes[write.source])
-        for name, outcome in outcomes.items():
-            planned = sum(1 for write in plan if write.source == name)
-            outcome.skipped = _targets_with_comments(config, report, name) - planned
-            if name in connected:
-                outcome.counter = connected[name].requests
-                outcome.requests = outcome.counter.total
+        report = _compute(config, children.items, store, now)
+        # A source missing children would publish wrong numbers: it writes nothing now.
+        held = children.failed
+        writers = {name: source for name, source in connected.items() if name not in held}
+        for name in (name for name in names if name in held):
+            log.warning("sync.writeback_held", source=name, reason="children look-up failed")
+        plan = plan_writes(config, store, report, writers.keys(), registry)
+        writes = _write_stage(
+            config, report, names, plan, {} if dry_run else writers, store, registry
+        )
+        outcomes = tuple(
+            _outcome(pulled.get(name), children.get(name), writes.get(name), connected.get(name))
+            for name in names
+        )
+        for outcome in outcomes:
             log.info("sync.source_done", **_outcome_fields(outcome))
-        return result
+        return CycleResult(report, outcomes, plan, metric_errors)
     finally:
         for source in connected.values():
             source.close()
+
+
+def _selected(config: Config, only: Collection[str] | None) -> list[str]:
+    """The enabled sources to run, in the config's order. `only` is read once, so any
+    iterable of names selects the same sources; a lone string is a mistake, not names."""
+    if only is None:
+        return list(config.sources.enabled())
+    if isinstance(only, str):
+        raise TypeError("only takes a collection of source names, not a single string")
+    wanted = frozenset(only)
+    return [name for name in config.sources.enabled() if name in wanted]
+
+
+def _compute(config: Config, items: Iterable[WorkItem], store: Store, now: datetime) -> Report:
+    cycle, objectives, rules = config.domain_cycle(), config.domain_objectives(), config.rules()
+    return compute_report(cycle, objectives, items, store.samples(), rules, now)
 
 
 def _pull_one(
     name: str,
     connect: SourceFactory,
     store: Store,
-    outcome: SourceOutcome,
     full: bool,
     clock: Callable[[], datetime],
-) -> Source | None:
+) -> tuple[SourcePull, Source | None]:
+    """Pull one source into the store; its bookmark is saved only once the pull finished."""
     try:
         source = connect(name)
     except SourceError as error:
-        outcome.error = str(error)
         log.error("sync.source_failed", source=name, stage="connect", error=str(error))
-        return None
+        return SourcePull(name, error=str(error)), None
     try:
         bookmark = None if full else store.cursor(name)
         pulled = source.pull(bookmark, started_at=clock())
         upserted = store.upsert_items(pulled.items)
+        deleted = 0
         if pulled.full:
             # A full pull saw everything in scope: what it did not see was deleted or moved out.
             seen = {item.key for item in pulled.items}
             gone = [item.key for item in store.items(name) if item.key not in seen]
-            outcome.deleted = store.delete_items(name, gone)
+            deleted = store.delete_items(name, gone)
         if pulled.bookmark_ms is not None:
             store.set_cursor(name, pulled.bookmark_ms)
-        outcome.pulled = len(pulled.items)
-        outcome.inserted, outcome.updated = upserted.inserted, upserted.updated
-        return source
     except SourceError as error:
-        outcome.error = str(error)
         log.error("sync.source_failed", source=name, stage="pull", error=str(error))
         source.close()
-        return None
+        return SourcePull(name, error=str(error)), None
+    counts = PullCounts(len(pulled.items), upserted.inserted, upserted.updated, deleted)
+    return SourcePull(name, counts), source
 
 
 def _complete_children(
-    config: Config, store: Store, source: Source, outcome: SourceOutcome
-) -> None:
+    config: Config, store: Store, sources: Sequence[Source], stored: Iterable[WorkItem]
+) -> ChildrenStage:
     """Fetch children that only a look-up shows (Asana subtasks, cross-repo sub-issues),
-    for mapped parents only, following grandchildren a few levels down."""
-    items = {item.ref: item for item in store.items()}  # read once; children are added below
-    parents = mapped_parents(
-        items.values(), config.domain_objectives(), config.rules(), source.name
+    for mapped parents only, following grandchildren a few levels down. `stored` is the
+    store's one read; the children found are stored and added to it in memory."""
+    items = {item.ref: item for item in stored}
+    parents = mapped_parents(items.values(), config.domain_objectives(), config.rules())
+    looked = tuple(
+        _children_of(source, parents.get(source.name, ()), items, store) for source in sources
     )
+    return ChildrenStage(tuple(items.values()), looked)
+
+
+def _children_of(
+    source: Source,
+    parents: tuple[WorkItem, ...],
+    items: dict[ItemRef, WorkItem],
+    store: Store,
+) -> SourceChildren:
+    found = 0
     for _ in range(MAX_CHILD_DEPTH):
         if not parents:
-            return
+            break
         known: dict[str, list[WorkItem]] = {}
         for item in items.values():
             if item.source == source.name and item.parent is not None:
@@ -177,97 +381,87 @@ def _complete_children(
         try:
             children = source.children(parents, known)
         except SourceError as error:
-            outcome.error = str(error)
             log.error("sync.source_failed", source=source.name, stage="children", error=str(error))
-            return
+            return SourceChildren(source.name, found, str(error))
         store.upsert_items(children)
         items.update((child.ref, child) for child in children)
-        outcome.pulled += len(children)
+        found += len(children)
         parents = tuple(child for child in children if child.child_count)
+    return SourceChildren(source.name, found)
 
 
-def _apply_one(source: Source, write: PlannedWrite, store: Store, outcome: SourceOutcome) -> None:
+def _write_stage(
+    config: Config,
+    report: Report,
+    names: Sequence[str],
+    plan: Sequence[PlannedWrite],
+    writers: Mapping[str, Source],
+    store: Store,
+    registry: Registry,
+) -> WriteStage:
+    """Apply the plan's writes for `writers` (none on a dry run), in plan order."""
+    actions: dict[str, list[str]] = {name: [] for name in names}
+    errors: dict[str, list[str]] = {name: [] for name in names}
+    for write in plan:
+        if write.source not in writers:
+            continue
+        action, error = _apply_one(writers[write.source], write, store)
+        if error is not None:
+            errors[write.source].append(error)
+        else:
+            actions[write.source].append(action)
+    stage = []
+    for name in names:
+        planned = sum(1 for write in plan if write.source == name)
+        comments = CommentCounts(
+            created=actions[name].count("created"),
+            edited=actions[name].count("edited"),
+            skipped=comment_targets(config, report, name, registry) - planned,
+        )
+        stage.append(SourceWrites(name, comments, tuple(errors[name])))
+    return WriteStage(tuple(stage))
+
+
+def _apply_one(source: Source, write: PlannedWrite, store: Store) -> tuple[str, str | None]:
+    """Write one comment and save its record; (action, None), or ("", error)."""
     try:
         result = source.apply(write)
     except SourceError as error:
-        outcome.write_errors.append(f"{write.target}: {error}")
         log.error(
             "sync.writeback_failed", source=write.source, target=write.target, error=str(error)
         )
-        return
+        return "", f"{write.target}: {error}"
     store.save_writeback(result.target, result.content_hash, result.remote_id)
-    if result.action == "created":
-        outcome.created += 1
-    else:
-        outcome.edited += 1
+    action = "created" if result.action == "created" else "edited"
     log.info("sync.written", target=write.target, action=result.action, comment_id=result.remote_id)
+    return action, None
 
 
-def plan_writes(
-    config: Config, store: Store, report: Report, sources: Iterable[str]
-) -> list[PlannedWrite]:
-    """What to write: only targets whose rendered content changed since the last write."""
-    wanted = set(sources)
-    targets = [
-        target
-        for target in report.targets
-        if target.item.source in wanted and _comments_enabled(config, target.item.source)
-    ]
-    records = store.writebacks(target_id(target) for target in targets)
-    plan = []
-    for target in targets:
-        source = target.item.source
-        body = render_body(report, target)
-        digest = content_hash(body)
-        record = records.get(target_id(target))
-        if record is not None and record.content_hash == digest:
-            continue
-        plan.append(
-            PlannedWrite(
-                target=target_id(target),
-                source=source,
-                item_key=target.item.key,
-                body=body,
-                content_hash=digest,
-                known_remote_id=record.remote_id if record else None,
-            )
-        )
-    return plan
-
-
-def render_body(report: Report, target: Target) -> str:
-    statuses = [report.kr_status(kr_id) for kr_id in target.kr_ids]
-    return _RENDERERS[target.item.source](target, statuses, report.cycle)
-
-
-def content_hash(body: str) -> str:
-    return hashlib.sha256(body.encode("utf-8")).hexdigest()
-
-
-def target_id(target: Target) -> str:
-    return f"{target.item.source}:{target.item.key}"
-
-
-def _comments_enabled(config: Config, source: str) -> bool:
-    writeback = getattr(config.writeback, source, None)
-    return source in _RENDERERS and writeback is not None and writeback.comment
-
-
-def _targets_with_comments(config: Config, report: Report, source: str) -> int:
-    if not _comments_enabled(config, source):
-        return 0
-    return sum(1 for target in report.targets if target.item.source == source)
-
-
-@dataclass
-class MetricImport:
-    errors: list[str] = field(default_factory=list)
-    added: int = 0  # samples the store did not have yet
+def _outcome(
+    pull: SourcePull,
+    children: SourceChildren | None,
+    writes: SourceWrites,
+    source: Source | None,
+) -> SourceOutcome:
+    found = children.found if children is not None else 0
+    error = pull.error
+    if children is not None and children.error is not None:
+        error = f"{children.error} (children missing: no comments written this cycle)"
+    return SourceOutcome(
+        pull.name,
+        error=error,
+        items=replace(pull.counts, pulled=pull.counts.pulled + found),
+        comments=writes.comments,
+        write_errors=writes.write_errors,
+        # Only a source that pulled hands over its counter, as it always has.
+        counter=source.requests if source is not None else None,
+    )
 
 
 def import_metric_files(config: Config, store: Store, config_dir: Path) -> MetricImport:
     """Read every CSV metric into the store; a bad file is an error, not a crash."""
-    result = MetricImport()
+    errors: list[str] = []
+    added = 0
     for objective in config.objectives:
         for kr in objective.key_results:
             if kr.metric.type != "csv" or kr.metric.path is None:
@@ -276,13 +470,13 @@ def import_metric_files(config: Config, store: Store, config_dir: Path) -> Metri
             try:
                 samples = read_csv_samples(path if path.is_absolute() else config_dir / path, kr.id)
             except MetricFileError as error:
-                result.errors.append(str(error))
+                errors.append(str(error))
                 log.error("metric.failed", kr=kr.id, error=str(error))
                 continue
-            added = sum(store.add_sample(sample, origin="csv") for sample in samples)
-            result.added += added
-            log.info("metric.imported", kr=kr.id, samples=len(samples), new=added)
-    return result
+            new = sum(store.add_sample(sample, origin="csv") for sample in samples)
+            added += new
+            log.info("metric.imported", kr=kr.id, samples=len(samples), new=new)
+    return MetricImport(tuple(errors), added)
 
 
 def _outcome_fields(outcome: SourceOutcome) -> dict[str, object]:

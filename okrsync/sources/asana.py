@@ -13,31 +13,25 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import requests
 import structlog
+from pydantic import Field
 
-from okrsync.config import AsanaSourceConfig
+from okrsync.config import EnvName, Interval, SecretRef, SourceConfig
 from okrsync.domain import Bucket, WorkItem
 from okrsync.sources._base import (
     PlannedWrite,
     PullResult,
-    RequestCounter,
     WriteOutcome,
-    finished_pull,
     utc_from_epoch_ms,
     write_managed_comment,
 )
-from okrsync.sources._errors import AuthError, FatalError, RetriableError, SourceError
+from okrsync.sources._core import Clock, Connector, Send, Sleep, json_body, since_ms
+from okrsync.sources._errors import FatalError
 from okrsync.sources._headers import server_date
-from okrsync.sources._retry import (
-    RETRIABLE_STATUSES,
-    call_with_retries,
-    retry_after_seconds,
-)
 
-T = TypeVar("T")
 log = structlog.get_logger(__name__)
 
 SOURCE = "asana"
@@ -50,7 +44,7 @@ _TASK_FIELDS = (
     "completed",
     "modified_at",
     "tags.name",
-    "parent.gid",
+    "parent",  # the compact parent: its gid is in it (`parent.gid` is not a listed field)
     "num_subtasks",
     "permalink_url",
     "resource_subtype",
@@ -111,7 +105,18 @@ class OffsetPaginator:
                 return
 
 
-class AsanaSource:
+class AsanaSourceConfig(SourceConfig):
+    url: str = "https://app.asana.com/api/1.0"
+    token_env: EnvName = "ASANA_TOKEN"
+    projects: list[str] = Field(min_length=1)
+    points_field: str | None = None
+    interval: Interval = Field(default="10m", validate_default=True)
+
+    def secrets(self) -> Iterator[SecretRef]:
+        yield ("token_env",), self.token_env
+
+
+class AsanaSource(Connector):
     """An Asana connection for one sync cycle: pages of 100, comments edited in place."""
 
     name = SOURCE
@@ -121,44 +126,45 @@ class AsanaSource:
         config: AsanaSourceConfig,
         token: str,
         *,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Sleep = time.sleep,
+        clock: Clock = time.time,
         attempts: int = 5,
         session: requests.Session | None = None,
+        transport: Send | None = None,
     ):
+        super().__init__(
+            transport=transport,
+            session=session,
+            timeout=config.timeout,
+            clock=clock,
+            sleep=sleep,
+            attempts=attempts,
+        )
         self.config = config
-        self.requests = RequestCounter()
-        self._sleep = sleep
-        self._attempts = attempts
-        self._owns_session = session is None
-        self._session = session if session is not None else requests.Session()
         # On each request rather than the session: a session passed in may be shared.
         self._headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         fields = _TASK_FIELDS + (_POINTS_FIELDS if config.points_field else ())
         self.opt_fields = ",".join(sorted(fields))
         self._points_field = (config.points_field or "").strip().casefold()
 
-    def close(self) -> None:
-        if self._owns_session:
-            self._session.close()
-
     # ------------------------------------------------------------------ pull
 
     def pull(self, bookmark_ms: int | None, started_at: datetime) -> PullResult:
-        since = None if bookmark_ms is None else max(0, bookmark_ms - self.config.overlap * 1000)
-        before = self.requests.total
-        seen: dict[str, WorkItem] = {}
-        server_started: datetime | None = None
-        for project in self.config.projects:
+        since = since_ms(bookmark_ms, self.config.overlap)
+        paginators: list[OffsetPaginator] = []
+
+        def tasks(project: str) -> Iterator[dict[str, Any]]:
             paginator = OffsetPaginator(self._get_page)
-            for raw in paginator.records("/tasks", self.tasks_query(project, since)):
-                item = self.work_item(raw)
-                seen[item.key] = item  # a task in two projects is one task
+            paginators.append(paginator)
+            return paginator.records("/tasks", self.tasks_query(project, since))
+
+        def server_started() -> datetime | None:
             # The first answer's Date is the server's clock at the start of the pull.
-            server_started = server_started or paginator.first_date
-        log.info("asana.pulled", items=len(seen), full=bookmark_ms is None, since_ms=since)
-        return finished_pull(
-            SOURCE, seen, bookmark_ms, started_at, server_started, self.requests.total - before
-        )
+            dates = (paginator.first_date for paginator in paginators)
+            return next((date for date in dates if date is not None), None)
+
+        scopes = (tasks(project) for project in self.config.projects)
+        return self.pulled(scopes, self.work_item, bookmark_ms, since, started_at, server_started)
 
     def tasks_query(self, project: str, since_ms: int | None) -> dict[str, str]:
         query = {"project": project, "opt_fields": self.opt_fields, "limit": str(PAGE_SIZE)}
@@ -221,8 +227,8 @@ class AsanaSource:
         body = _with_marker(write.body)
         return write_managed_comment(
             write,
-            lambda known: self._retried(lambda: self._edit(known, body)),
-            lambda: self._retried(lambda: self._adopt_or_create(write.item_key, body)),
+            lambda known: self.retried(lambda: self._edit(known, body)),
+            lambda: self.retried(lambda: self._adopt_or_create(write.item_key, body)),
         )
 
     def _edit(self, story_id: str, body: str) -> bool:
@@ -243,18 +249,10 @@ class AsanaSource:
         response = self._request(
             "POST", f"/tasks/{task_gid}/stories", body={"data": {"html_text": body}}
         )
-        created = _json(f"POST /tasks/{task_gid}/stories", response).get("data") or {}
+        created = json_body(SOURCE, f"POST /tasks/{task_gid}/stories", response).get("data") or {}
         return str(created["gid"]), "created"
 
     # ------------------------------------------------------------------ transport
-
-    def send(self, request: requests.PreparedRequest) -> requests.Response:
-        """The one place a request leaves; every answer is counted by method and status."""
-        # What `Session.request` would add: proxies and CA bundle from the environment.
-        settings = self._session.merge_environment_settings(request.url, {}, None, None, None)
-        response = self._session.send(request, timeout=self.config.timeout, **settings)
-        self.requests.record(request.method or "GET", response.status_code)
-        return response
 
     def _request(
         self,
@@ -265,26 +263,23 @@ class AsanaSource:
     ) -> requests.Response:
         """One request, checked: our errors come out, never the library's (they show headers)."""
         what = f"{method} {path}"
-        prepared = self._session.prepare_request(
-            requests.Request(
-                method, self.config.url + path, params=params, json=body, headers=self._headers
-            )
+        request = requests.Request(
+            method, self.config.url + path, params=params, json=body, headers=self._headers
         )
-        try:
-            response = self.send(prepared)
-        except requests.Timeout:
-            raise RetriableError(SOURCE, f"{what}: timed out") from None
-        except requests.ConnectionError:
-            raise RetriableError(SOURCE, f"{what}: connection failed") from None
-        except requests.RequestException as error:
-            raise FatalError(SOURCE, f"{what}: {type(error).__name__}") from None
-        if response.status_code >= 400:
-            raise _source_error(what, response, offset_sent="offset" in (params or {}))
+        with self.translating(what):
+            response = self.send(self.prepare(request))
+        status = response.status_code
+        if status >= 400:
+            detail = _error_messages(response)
+            offset_sent = "offset" in (params or {})
+            if status == 400 and offset_sent and _EXPIRED_OFFSET.search(detail):
+                raise OffsetExpired(SOURCE, f"{what}: HTTP {status}: {detail}", status)
+            raise self.error(what, status, response.headers, detail)
         return response
 
     def _page(self, path: str, params: Mapping[str, str]) -> Page:
         response = self._request("GET", path, params)
-        body = _json(f"GET {path}", response)
+        body = json_body(SOURCE, f"GET {path}", response)
         return Page(
             records=list(body.get("data") or []),
             next_offset=(body.get("next_page") or {}).get("offset"),
@@ -293,12 +288,7 @@ class AsanaSource:
 
     def _get_page(self, path: str, params: Mapping[str, str]) -> Page:
         """One page, retried on its own: a retry never re-reads the pages before it."""
-        return self._retried(lambda: self._page(path, params))
-
-    def _retried(self, action: Callable[[], T]) -> T:
-        return call_with_retries(
-            action, attempts=self._attempts, sleep=self._sleep, on_wait=self.requests.record_wait
-        )
+        return self.retried(lambda: self._page(path, params))
 
 
 def _with_marker(body: str) -> str:
@@ -326,31 +316,6 @@ def _utc(text: str) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def _json(what: str, response: requests.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        raise FatalError(SOURCE, f"{what}: the answer is not JSON", response.status_code) from None
-    if not isinstance(body, dict):
-        raise FatalError(SOURCE, f"{what}: unexpected answer", response.status_code)
-    return body
-
-
-def _source_error(what: str, response: requests.Response, offset_sent: bool) -> SourceError:
-    status = response.status_code
-    detail = _error_messages(response)
-    message = f"{what}: HTTP {status}" + (f": {detail}" if detail else "")
-    if status in RETRIABLE_STATUSES:
-        return RetriableError(SOURCE, message, status, retry_after_seconds(response.headers))
-    if status in (401, 403):
-        return AuthError(
-            SOURCE, f"{what}: HTTP {status}: check the token and its permissions", status
-        )
-    if status == 400 and offset_sent and _EXPIRED_OFFSET.search(detail):
-        return OffsetExpired(SOURCE, message, status)
-    return FatalError(SOURCE, message, status)
-
-
 def _error_messages(response: requests.Response) -> str:
     """Asana's `errors[].message`, joined; nothing else of the answer (no headers)."""
     try:
@@ -360,3 +325,8 @@ def _error_messages(response: requests.Response) -> str:
     errors = body.get("errors") if isinstance(body, dict) else None
     messages = [e.get("message") for e in errors or [] if isinstance(e, dict)]
     return "; ".join(str(m) for m in messages if m)[:500]
+
+
+def connect(config: AsanaSourceConfig, environ: Mapping[str, str]) -> AsanaSource:
+    """A connection with the personal access token from `environ`."""
+    return AsanaSource(config, token=environ.get(config.token_env, ""))

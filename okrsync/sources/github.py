@@ -1,45 +1,42 @@
 """GitHub (and GitHub Enterprise): pull issues incrementally, keep one managed comment each.
 
-Requests go through PyGithub's requester (its auth, throttling and transport) but not
-through its object model: a listed `Issue` is incomplete, and reading a missing
-attribute silently costs one request per item. Reading the listing's JSON directly
-makes that N+1 impossible, and a small paginator follows the `Link` headers.
+Requests go through PyGithub's requester (its auth, throttling and transport), behind
+the connector's transport seam, but not through its object model: a listed `Issue` is
+incomplete, and reading a missing attribute silently costs one request per item.
+Reading the listing's JSON directly makes that N+1 impossible, and a small paginator
+follows the `Link` headers.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any
 
 import requests
 import structlog
-from github import Auth, Github, GithubException
+from github import Auth, Github
+from pydantic import Field, field_validator
+from requests.structures import CaseInsensitiveDict
 
-from okrsync.config import GithubSourceConfig
+from okrsync.config import EnvName, SecretRef, SourceConfig, Strict, compiled_pattern
 from okrsync.domain import Bucket, WorkItem
 from okrsync.sources._base import (
     PlannedWrite,
     PullResult,
-    RequestCounter,
     WriteOutcome,
-    finished_pull,
     utc_from_epoch_ms,
     write_managed_comment,
 )
-from okrsync.sources._errors import AuthError, FatalError, RetriableError, SourceError
+from okrsync.sources._core import Clock, Connector, HttpError, Send, Sleep, since_ms
+from okrsync.sources._errors import AuthError
 from okrsync.sources._headers import header, server_date
-from okrsync.sources._retry import (
-    RETRIABLE_STATUSES,
-    call_with_retries,
-    retry_after_seconds,
-)
 
-T = TypeVar("T")
 log = structlog.get_logger(__name__)
 
 SOURCE = "github"
@@ -84,7 +81,62 @@ class LinkPaginator:
             url, query = (match.group(1), None) if match else (None, None)
 
 
-class GithubSource:
+class GithubAppConfig(Strict):
+    app_id: int
+    private_key_file: str
+    installation_id: int
+
+
+class GithubSourceConfig(SourceConfig):
+    url: str = "https://api.github.com"
+    token_env: EnvName | None = "GITHUB_TOKEN"
+    app: GithubAppConfig | None = None
+    repos: list[Annotated[str, Field(pattern=r"^[\w.-]+/[\w.-]+$")]] = Field(min_length=1)
+    points_label_pattern: str = r"^(?:points|sp)[:=](?P<points>\d+(?:\.\d+)?)$"
+    # PyGithub's own spacing between calls (its defaults); GitHub asks integrations to
+    # leave a second between writes to stay clear of the secondary rate limit.
+    seconds_between_requests: float = Field(default=0.25, ge=0)
+    seconds_between_writes: float = Field(default=1.0, ge=0)
+
+    @field_validator("points_label_pattern")
+    @classmethod
+    def _pattern_with_points_group(cls, pattern: str) -> str:
+        return compiled_pattern(pattern, "points_label_pattern", "points", "the number")
+
+    def secrets(self) -> Iterator[SecretRef]:
+        # A GitHub App signs with its key file instead of a token.
+        if self.app is None and self.token_env:
+            yield ("token_env",), self.token_env
+
+
+class RequesterTransport:
+    """The default transport: PyGithub's requester, with its auth (a token, or a GitHub App's
+    installation tokens), its spacing between requests and writes, and its connection.
+
+    Only the wire goes through it, not its object model; its answer, whatever the
+    status, comes back as a `requests.Response` for the connector to check.
+    """
+
+    def __init__(self, github: Github):
+        self.github = github
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.Response:
+        body = json.loads(request.body) if request.body else None
+        # A full URL: the requester keeps its path and query (as for GitHub's own links).
+        status, headers, output = self.github.requester.requestJson(
+            request.method or "GET", request.url or "", input=body
+        )
+        response = requests.Response()
+        response.status_code = status
+        response.headers = CaseInsensitiveDict({str(k): str(v) for k, v in headers.items()})
+        response._content = output.encode("utf-8")
+        response.encoding = "utf-8"
+        response.url = request.url or ""
+        response.request = request
+        return response
+
+
+class GithubSource(Connector):
     """A GitHub connection for one sync cycle: pages of 100, comments edited in place."""
 
     name = SOURCE
@@ -94,50 +146,68 @@ class GithubSource:
         config: GithubSourceConfig,
         token: str | None,
         *,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Sleep = time.sleep,
+        clock: Clock = time.time,
         attempts: int = 5,
+        transport: Send | None = None,
     ):
-        self.config = config
-        self.requests = RequestCounter()
-        self._sleep = sleep
-        self._attempts = attempts
-        self._points = re.compile(config.points_label_pattern, re.IGNORECASE)
-        self._github = Github(
-            auth=_auth(config, token),
-            base_url=config.url,
-            per_page=PAGE_SIZE,
-            timeout=config.timeout,
-            retry=None,  # tenacity retries instead, honouring Retry-After and the reset time
-            seconds_between_requests=config.seconds_between_requests,
-            seconds_between_writes=config.seconds_between_writes,
+        self._github: Github | None = None
+        if transport is None:
+            self._github = Github(
+                auth=_auth(config, token),
+                base_url=config.url,
+                per_page=PAGE_SIZE,
+                timeout=config.timeout,
+                retry=None,  # tenacity retries instead, honouring Retry-After and the reset
+                seconds_between_requests=config.seconds_between_requests,
+                seconds_between_writes=config.seconds_between_writes,
+            )
+            transport = RequesterTransport(self._github)
+        super().__init__(
+            transport=transport, timeout=config.timeout, clock=clock, sleep=sleep, attempts=attempts
         )
+        self.config = config
+        self._points = re.compile(config.points_label_pattern, re.IGNORECASE)
 
     def close(self) -> None:
-        self._github.close()
+        if self._github is not None:
+            self._github.close()
+        super().close()
+
+    def is_rate_limited(self, status: int, headers: Mapping[str, Any]) -> bool:
+        # The primary rate limit answers 403 with nothing remaining: wait for the reset.
+        return status == 403 and header(headers, "x-ratelimit-remaining") == "0"
 
     # ------------------------------------------------------------------ pull
 
     def pull(self, bookmark_ms: int | None, started_at: datetime) -> PullResult:
-        since = None if bookmark_ms is None else max(0, bookmark_ms - self.config.overlap * 1000)
-        before = self.requests.total
-        seen: dict[str, WorkItem] = {}
-        server_started: datetime | None = None
-        for repo in self.config.repos:
-            params = {"state": "all", "sort": "updated", "direction": "asc", "per_page": PAGE_SIZE}
-            if since is not None:
-                params["since"] = utc_from_epoch_ms(since).strftime("%Y-%m-%dT%H:%M:%SZ")
+        since = since_ms(bookmark_ms, self.config.overlap)
+        paginators: list[LinkPaginator] = []
+
+        def issues(repo: str) -> Iterator[dict[str, Any]]:
             paginator = LinkPaginator(self._get)
-            for page in paginator.pages(f"/repos/{repo}/issues", params):
-                for raw in page:
-                    if "pull_request" in raw:
-                        continue  # the issues list includes pull requests; they count nowhere
-                    item = self.work_item(raw)
-                    seen[item.key] = item  # sorted by updated: a change mid-walk repeats it
-            server_started = server_started or server_date(paginator.first_headers)
-        log.info("github.pulled", items=len(seen), full=bookmark_ms is None, since_ms=since)
-        return finished_pull(
-            SOURCE, seen, bookmark_ms, started_at, server_started, self.requests.total - before
-        )
+            paginators.append(paginator)
+            for page in paginator.pages(f"/repos/{repo}/issues", self.issues_query(since)):
+                # The issues list includes pull requests; they count nowhere.
+                yield from (raw for raw in page if "pull_request" not in raw)
+
+        def server_started() -> datetime | None:
+            dates = (server_date(paginator.first_headers) for paginator in paginators)
+            return next((date for date in dates if date is not None), None)
+
+        scopes = (issues(repo) for repo in self.config.repos)
+        return self.pulled(scopes, self.work_item, bookmark_ms, since, started_at, server_started)
+
+    def issues_query(self, since: int | None) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "state": "all",
+            "sort": "updated",
+            "direction": "asc",
+            "per_page": PAGE_SIZE,
+        }
+        if since is not None:
+            params["since"] = utc_from_epoch_ms(since).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return params
 
     def work_item(self, raw: dict[str, Any], parent: str | None = None) -> WorkItem:
         repo_match = re.search(r"/repos/([^/]+/[^/]+)$", raw.get("repository_url", ""))
@@ -196,23 +266,23 @@ class GithubSource:
         body = f"{MARKER}\n{write.body}"
         return write_managed_comment(
             write,
-            lambda known: self._call("edit comment", lambda: self._edit(ref, known, body)),
-            lambda: self._call("write comment", lambda: self._adopt_or_create(ref, body)),
+            lambda known: self.call("edit comment", lambda: self._edit(ref, known, body)),
+            lambda: self.call("write comment", lambda: self._adopt_or_create(ref, body)),
         )
 
     def _edit(self, ref: IssueRef, comment_id: str, body: str) -> bool:
         try:
-            self._send(
+            self._json(
                 "PATCH", f"/repos/{ref.repo}/issues/comments/{comment_id}", body={"body": body}
             )
-        except GithubException as error:
+        except HttpError as error:
             if error.status == 404:
                 return False  # deleted by someone: find or post again
             raise
         return True
 
     def _adopt_or_create(self, ref: IssueRef, body: str) -> tuple[str, str]:
-        pages = LinkPaginator(lambda url, params: self._send("GET", url, params)).pages(
+        pages = LinkPaginator(lambda url, params: self._json("GET", url, params)).pages(
             f"/repos/{ref.repo}/issues/{ref.number}/comments", {"per_page": PAGE_SIZE}
         )
         for page in pages:
@@ -221,37 +291,34 @@ class GithubSource:
                     comment_id = str(comment["id"])
                     self._edit(ref, comment_id, body)
                     return comment_id, "edited"
-        _, created = self._send(
+        _, created = self._json(
             "POST", f"/repos/{ref.repo}/issues/{ref.number}/comments", body={"body": body}
         )
         return str(created["id"]), "created"
 
-    # ------------------------------------------------------------------ transport
+    # ------------------------------------------------------------------ requests
 
     def _get(self, url: str, params: dict[str, Any] | None) -> tuple[dict[str, Any], Any]:
-        return self._call("GET " + url.split("?")[0], lambda: self._send("GET", url, params))
+        """One page, retried on its own."""
+        return self.call("GET " + url.split("?")[0], lambda: self._json("GET", url, params))
 
-    def _send(
+    def _json(
         self, method: str, url: str, params: dict[str, Any] | None = None, body: Any = None
     ) -> tuple[dict[str, Any], Any]:
-        """One request through PyGithub's requester, counted whatever it answers."""
+        """One request (a path, or a full URL from a `Link`): its headers and JSON; an error
+        answer raises `HttpError` with GitHub's `message`."""
+        full = url if "://" in url else self.config.url + url
+        request = requests.Request(method, full, params=params, json=body)
+        response = self.send(self.prepare(request))
         try:
-            headers, data = self._github.requester.requestJsonAndCheck(
-                method, url, parameters=params, input=body
-            )
-        except GithubException as error:
-            self.requests.record(method, error.status)
-            raise
-        self.requests.record(method, 200)
+            data = response.json() if response.content else None
+        except ValueError:
+            data = None
+        headers = dict(response.headers)
+        if response.status_code >= 400:
+            message = data.get("message") if isinstance(data, dict) else None
+            raise HttpError(response.status_code, headers, str(message)[:300] if message else "")
         return headers, data
-
-    def _call(self, what: str, action: Callable[[], T]) -> T:
-        return call_with_retries(
-            lambda: _translated(what, action),
-            attempts=self._attempts,
-            sleep=self._sleep,
-            on_wait=self.requests.record_wait,
-        )
 
 
 def _auth(config: GithubSourceConfig, token: str | None) -> Auth.Auth:
@@ -281,30 +348,7 @@ def _parent_key(url: str | None) -> str | None:
     return f"{match['repo']}#{match['number']}" if match else None
 
 
-def _translated(what: str, action: Callable[[], T]) -> T:
-    """Run a client call, turning library errors into ours, with no credentials in them."""
-    try:
-        return action()
-    except GithubException as error:
-        raise _source_error(what, error) from None
-    except requests.Timeout:
-        raise RetriableError(SOURCE, f"{what}: timed out") from None
-    except requests.ConnectionError:
-        raise RetriableError(SOURCE, f"{what}: connection failed") from None
-
-
-def _source_error(what: str, error: GithubException) -> SourceError:
-    status = error.status
-    headers = {str(k): str(v) for k, v in (error.headers or {}).items()}
-    message = error.data.get("message") if isinstance(error.data, dict) else None
-    text = f"{what}: HTTP {status}" + (f": {str(message)[:300]}" if message else "")
-    rate_limited = status == 429 or (
-        status == 403 and header(headers, "x-ratelimit-remaining") == "0"
-    )
-    if rate_limited or status in RETRIABLE_STATUSES:
-        return RetriableError(SOURCE, text, status, retry_after_seconds(headers))
-    if status in (401, 403):
-        return AuthError(
-            SOURCE, f"{what}: HTTP {status}: check the token and its permissions", status
-        )
-    return FatalError(SOURCE, text, status)
+def connect(config: GithubSourceConfig, environ: Mapping[str, str]) -> GithubSource:
+    """A connection with the token from `environ`, or as the configured GitHub App."""
+    token = environ.get(config.token_env) if config.token_env else None
+    return GithubSource(config, token=token)

@@ -19,23 +19,25 @@ from typing import Any, TypeVar, cast
 import requests
 import structlog
 from jira import JIRA, JIRAError
+from jira.client import TokenAuth
+from pydantic import Field, field_validator
+from requests.auth import AuthBase
 
-from okrsync.config import JiraSourceConfig
+from okrsync.config import EnvName, SecretRef, SourceConfig, Strict
 from okrsync.domain import Bucket, WorkItem
-from okrsync.sources._base import (
-    PlannedWrite,
-    PullResult,
-    RequestCounter,
-    WriteOutcome,
-    finished_pull,
-    write_managed_comment,
+from okrsync.logs import redact_secrets
+from okrsync.sources._base import PlannedWrite, PullResult, WriteOutcome, write_managed_comment
+from okrsync.sources._core import (
+    Clock,
+    Connector,
+    HttpError,
+    SeamAdapter,
+    Send,
+    Sleep,
+    json_body,
+    since_ms,
 )
-from okrsync.sources._errors import AuthError, FatalError, RetriableError, SourceError
-from okrsync.sources._retry import (
-    RETRIABLE_STATUSES,
-    call_with_retries,
-    retry_after_seconds,
-)
+from okrsync.sources._errors import FatalError
 
 T = TypeVar("T")
 log = structlog.get_logger(__name__)
@@ -50,10 +52,82 @@ _STATUS_CATEGORY_BUCKETS = {
     "done": Bucket.DONE,
 }
 _JIRA_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%f%z"
+# What the `jira` library's session sends with every request: ours send the same.
+_HEADERS = {
+    "Accept": "application/json,*/*;q=0.9",
+    "Cache-Control": "no-cache",
+    "Content-Type": "application/json",
+    "X-Atlassian-Token": "no-check",
+}
 
 
-class JiraSource:
-    """A Jira connection for one sync cycle: fields resolved once, pages of `page_size`."""
+class JiraAuthConfig(Strict):
+    email_env: EnvName | None = None
+    token_env: EnvName = "JIRA_API_TOKEN"
+
+
+class JiraSourceConfig(SourceConfig):
+    auth: JiraAuthConfig = JiraAuthConfig()
+    jql: str
+    story_points_field: str | None = "Story Points"
+    epic_link_field: str = "Epic Link"
+    page_size: int = Field(default=100, ge=1, le=100)
+
+    @field_validator("jql")
+    @classmethod
+    def _no_order_by(cls, jql: str) -> str:
+        if re.search(r"\border\s+by\b", jql, re.IGNORECASE):
+            raise ValueError("leave ORDER BY out: okrsync orders the pull itself")
+        return jql
+
+    def secrets(self) -> Iterator[SecretRef]:
+        yield ("auth", "token_env"), self.auth.token_env
+        if self.auth.email_env:
+            yield ("auth", "email_env"), self.auth.email_env
+
+
+class TokenPaginator:
+    """Jira Cloud's `/search/jql`: follows `nextPageToken` until `isLast` or no token."""
+
+    def __init__(self, fetch: Callable[[str | None], dict[str, Any]], items: str = "issues"):
+        self._fetch = fetch
+        self._items = items
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        token: str | None = None
+        while True:
+            page = self._fetch(token)
+            yield from page.get(self._items) or []
+            token = page.get("nextPageToken")
+            if not token or page.get("isLast", False):
+                return
+
+
+class StartAtPaginator:
+    """Server/Data Center's `/search` (and any `startAt` list): `startAt` until `total`."""
+
+    def __init__(self, fetch: Callable[[int], dict[str, Any]], items: str = "issues"):
+        self._fetch = fetch
+        self._items = items
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        start = 0
+        while True:
+            page = self._fetch(start)
+            records = list(page.get(self._items) or [])
+            yield from records
+            start += len(records)
+            if not records or start >= int(page.get("total", 0)):
+                return
+
+
+class JiraSource(Connector):
+    """A Jira connection for one sync cycle: fields resolved once, pages of `page_size`.
+
+    Searches, `serverInfo` and the field list go through the `jira` library's public
+    calls; comments with their entity properties (which it cannot write or expand) go
+    through requests built here. Both leave through `send`, the one transport seam.
+    """
 
     name = SOURCE
 
@@ -63,19 +137,32 @@ class JiraSource:
         token: str,
         email: str | None = None,
         *,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Sleep = time.sleep,
+        clock: Clock = time.time,
         attempts: int = 5,
+        transport: Send | None = None,
+        session: requests.Session | None = None,
     ):
+        super().__init__(
+            transport=transport,
+            session=session,
+            timeout=config.timeout,
+            clock=clock,
+            sleep=sleep,
+            attempts=attempts,
+        )
         self.config = config
-        self.requests = RequestCounter()
-        self._sleep = sleep
-        self._attempts = attempts
+        self._api = f"{config.url}/rest/api/2"
+        self._auth: AuthBase | tuple[str, str] = (email, token) if email else TokenAuth(token)
+        # The field list fetched on connect, kept to answer the library's own lazy lookup
+        # of it (it translates field names before every search): one GET, as ever.
+        self._field_answer: requests.Response | None = None
         # The connect's serverInfo answers the first pull's clock; later pulls ask again.
         self._connect_info_unused = True
         self._server_time: datetime | None = None
-        self._client = self._call("connect", lambda: self._connect(token, email))
+        self._client = self.call("connect", lambda: self._connect(token, email))
         self.is_cloud = self._client.deploymentType == "Cloud"
-        self._field_ids = self._call("resolve fields", lambda: dict(self._client._fields_cache))
+        self._field_ids = self.call("resolve fields", self._resolve_fields)
         self.story_points_field = self._field_id(config.story_points_field)
         self.epic_link_field = None if self.is_cloud else self._field_id(config.epic_link_field)
 
@@ -83,24 +170,43 @@ class JiraSource:
 
     def _connect(self, token: str, email: str | None) -> JIRA:
         auth: dict[str, Any] = {"basic_auth": (email, token)} if email else {"token_auth": token}
-        session_hook = self._count_response
         client = JIRA(
             server=self.config.url,
             timeout=self.config.timeout,
             max_retries=0,  # tenacity retries instead, honouring Retry-After
-            get_server_info=False,
+            get_server_info=False,  # asked below, through the seam, and counted
             options={"rest_api_version": "2", "check_update": False},
             **auth,
         )
-        client._session.hooks["response"].append(session_hook)
+        # jira 3.10 takes no session or transport: the seam becomes its session's adapter,
+        # the one private member touched (nothing is set on the client but the public
+        # `deploymentType`).
+        seam = SeamAdapter(self.send)
+        for scheme in ("https://", "http://"):
+            client._session.mount(scheme, seam)
         info = client.server_info()
         self._server_time = _server_time(info)
+        # Public: the library picks `/search/jql` (Cloud) or `/search` from it.
         client.deploymentType = info.get("deploymentType")
-        client._version = tuple(info.get("versionNumbers", (0, 0, 0)))
         return client
 
-    def _count_response(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
-        self.requests.record(response.request.method or "GET", response.status_code)
+    def _resolve_fields(self) -> dict[str, str]:
+        """Field ids by every clause name (`Story Points`, `cf[10026]` ...)."""
+        ids: dict[str, str] = {}
+        for field in self._client.fields():
+            for clause_name in field.get("clauseNames") or ():
+                ids[clause_name] = str(field["id"])
+        return ids
+
+    def send(self, request: requests.PreparedRequest) -> requests.Response:
+        if request.method == "GET" and request.url == f"{self._api}/field":
+            if self._field_answer is not None:
+                return self._field_answer  # the library's lookup of what we already read
+            response = super().send(request)
+            if response.ok:
+                self._field_answer = response
+            return response
+        return super().send(request)
 
     def _field_id(self, name_or_id: str | None) -> str | None:
         """A field configured by display name (any case) or as `customfield_NNNNN`."""
@@ -116,6 +222,7 @@ class JiraSource:
 
     def close(self) -> None:
         self._client.close()  # type: ignore[no-untyped-call]
+        super().close()
 
     # ------------------------------------------------------------------ pull
 
@@ -137,23 +244,18 @@ class JiraSource:
         if self._connect_info_unused:
             self._connect_info_unused = False
             return self._server_time
-        return _server_time(self._call("server info", self._client.server_info))
+        return _server_time(self.call("server info", self._client.server_info))
 
     def pull(self, bookmark_ms: int | None, started_at: datetime) -> PullResult:
         server_started = self._server_clock()
-        since = None if bookmark_ms is None else max(0, bookmark_ms - self.config.overlap * 1000)
-        jql = self.jql(since)
-        before = self.requests.total
-        seen: dict[str, WorkItem] = {}
-        for raw in self._pages(jql):
-            item = self.work_item(raw)
-            seen[item.key] = item  # a page boundary shift may repeat an issue: keep one
-        log.info("jira.pulled", items=len(seen), full=bookmark_ms is None, since_ms=since)
-        return finished_pull(
-            SOURCE, seen, bookmark_ms, started_at, server_started, self.requests.total - before
+        since = since_ms(bookmark_ms, self.config.overlap)
+        issues = self.paginator(self.jql(since)).records()
+        return self.pulled(
+            [issues], self.work_item, bookmark_ms, since, started_at, lambda: server_started
         )
 
-    def _pages(self, jql: str) -> Iterator[dict[str, Any]]:
+    def paginator(self, jql: str) -> TokenPaginator | StartAtPaginator:
+        """Cloud's token pages or Server's `startAt` pages of one search, each page retried."""
         fields = self.fields()
         size = self.config.page_size
 
@@ -169,22 +271,8 @@ class JiraSource:
             )
 
         if self.is_cloud:
-            token: str | None = None
-            while True:
-                page = self._call("search", partial(cloud_page, token))
-                yield from page.get("issues", [])
-                token = page.get("nextPageToken")
-                if not token or page.get("isLast", False):
-                    return
-        else:
-            start = 0
-            while True:
-                page = self._call("search", partial(server_page, start))
-                issues = page.get("issues", [])
-                yield from issues
-                start += len(issues)
-                if not issues or start >= int(page.get("total", 0)):
-                    return
+            return TokenPaginator(lambda token: self.call("search", partial(cloud_page, token)))
+        return StartAtPaginator(lambda start: self.call("search", partial(server_page, start)))
 
     def work_item(self, raw: dict[str, Any]) -> WorkItem:
         fields = raw.get("fields") or {}
@@ -221,58 +309,83 @@ class JiraSource:
         """Bring the one managed comment of an issue up to date."""
         return write_managed_comment(
             write,
-            lambda known: self._call("edit comment", lambda: self._edit(write, known)),
-            lambda: self._call("write comment", lambda: self._adopt_or_create(write)),
+            lambda known: self.call("edit comment", lambda: self._edit(write, known)),
+            lambda: self.call("write comment", lambda: self._adopt_or_create(write)),
         )
 
     def _edit(self, write: PlannedWrite, comment_id: str) -> bool:
         """PUT the new body; False when the comment was deleted by someone meanwhile."""
-        url = self._client._get_url(f"issue/{write.item_key}/comment/{comment_id}")
         try:
-            self._client._session.put(url, data=json.dumps({"body": write.body}))
-        except JIRAError as error:
-            if error.status_code == 404:
+            self._request(
+                "PUT", f"issue/{write.item_key}/comment/{comment_id}", body={"body": write.body}
+            )
+        except HttpError as error:
+            if error.status == 404:
                 return False
             raise
         return True
 
     def _find_managed_comment(self, issue_key: str) -> str | None:
-        start = 0
-        while True:
-            page = self._client._get_json(
-                f"issue/{issue_key}/comment",
-                params={"startAt": start, "maxResults": 100, "expand": "properties"},
-            )
-            comments = page.get("comments", [])
-            for comment in comments:
-                if any(p.get("key") == MARKER_PROPERTY for p in comment.get("properties", [])):
-                    return str(comment["id"])
-            start += len(comments)
-            if not comments or start >= int(page.get("total", 0)):
-                return None
+        def page(start: int) -> dict[str, Any]:
+            query = {"startAt": start, "maxResults": 100, "expand": "properties"}
+            response = self._request("GET", f"issue/{issue_key}/comment", params=query)
+            return json_body(SOURCE, f"GET issue/{issue_key}/comment", response)
+
+        for comment in StartAtPaginator(page, items="comments").records():
+            if any(p.get("key") == MARKER_PROPERTY for p in comment.get("properties", [])):
+                return str(comment["id"])
+        return None
 
     def _adopt_or_create(self, write: PlannedWrite) -> tuple[str, str]:
         existing = self._find_managed_comment(write.item_key)
         if existing is not None:
             self._edit(write, existing)
             return existing, "edited"
-        url = self._client._get_url(f"issue/{write.item_key}/comment")
         body = {
             "body": write.body,
             "properties": [{"key": MARKER_PROPERTY, "value": {"target": write.target}}],
         }
-        response = self._client._session.post(url, data=json.dumps(body))
+        response = self._request("POST", f"issue/{write.item_key}/comment", body=body)
         return str(response.json()["id"]), "created"
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> requests.Response:
+        """One REST call the library has no public method for, shaped as the library's own
+        (its headers, JSON as text); an error answer raises `HttpError`."""
+        request = requests.Request(
+            method,
+            f"{self._api}/{path}",
+            params=params,
+            data=None if body is None else json.dumps(body),
+            headers=_HEADERS,
+            auth=self._auth,
+        )
+        response = self.send(self.prepare(request))
+        if not response.ok:
+            raise HttpError(response.status_code, response.headers, _error_messages(response))
+        return response
 
     # ------------------------------------------------------------------ errors
 
-    def _call(self, what: str, action: Callable[[], T]) -> T:
-        return call_with_retries(
-            lambda: _translated(what, action),
-            attempts=self._attempts,
-            sleep=self._sleep,
-            on_wait=self.requests.record_wait,
-        )
+    def call(self, what: str, action: Callable[[], T]) -> T:
+        """`action` retried, with the library's errors (which dump headers) made ours."""
+
+        def unwrapped() -> T:
+            try:
+                return action()
+            except JIRAError as error:
+                response = error.response
+                headers = response.headers if response is not None else {}
+                raise HttpError(
+                    error.status_code or 0, headers, _error_messages(response)
+                ) from None
+
+        return super().call(what, unwrapped)
 
 
 def _server_time(info: dict[str, Any]) -> datetime | None:
@@ -281,33 +394,6 @@ def _server_time(info: dict[str, Any]) -> datetime | None:
         return datetime.strptime(text, _JIRA_TIME_FORMAT) if isinstance(text, str) else None
     except ValueError:
         return None
-
-
-def _translated(what: str, action: Callable[[], T]) -> T:
-    """Run a client call, turning library errors into ours without their header dumps."""
-    try:
-        return action()
-    except JIRAError as error:
-        raise _source_error(what, error) from None
-    except requests.Timeout:
-        raise RetriableError(SOURCE, f"{what}: timed out") from None
-    except requests.ConnectionError:
-        raise RetriableError(SOURCE, f"{what}: connection failed") from None
-
-
-def _source_error(what: str, error: JIRAError) -> SourceError:
-    status = error.status_code
-    response = error.response
-    detail = _error_messages(response)
-    message = f"{what}: HTTP {status}" + (f": {detail}" if detail else "")
-    if status in RETRIABLE_STATUSES:
-        headers = dict(response.headers) if response is not None else {}
-        return RetriableError(SOURCE, message, status, retry_after_seconds(headers))
-    if status in (401, 403):
-        return AuthError(
-            SOURCE, f"{what}: HTTP {status}: check the token and its permissions", status
-        )
-    return FatalError(SOURCE, message, status)
 
 
 def _error_messages(response: requests.Response | None) -> str:
@@ -322,3 +408,12 @@ def _error_messages(response: requests.Response | None) -> str:
     if isinstance(errors, dict):
         messages += [f"{k}: {v}" for k, v in errors.items()]
     return "; ".join(str(m) for m in messages)[:500]
+
+
+def connect(config: JiraSourceConfig, environ: Mapping[str, str]) -> JiraSource:
+    """A connection with the token (and, for Jira Cloud, the account's email) from `environ`."""
+    email = environ.get(config.auth.email_env) if config.auth.email_env else None
+    token = environ.get(config.auth.token_env, "")
+    if email:
+        redact_secrets.add_basic_auth(email, token)
+    return JiraSource(config, token=token, email=email)

@@ -21,15 +21,10 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from pydantic import BaseModel
 
-from okrsync.config import (
-    AsanaSourceConfig,
-    Config,
-    GithubSourceConfig,
-    JiraAuthConfig,
-    ServiceConfig,
-    load_config,
-)
+from okrsync.config import Config, ServiceConfig, load_config
+from okrsync.registry import REGISTRY
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
@@ -51,18 +46,24 @@ ROOT_USERS = {"root", "0"}
 def env_references(config: Config) -> dict[str, str]:
     """Every environment variable a config names, by the key that names it."""
     names: dict[str, str | None] = {}
-    jira, github, asana = config.sources.jira, config.sources.github, config.sources.asana
-    if jira is not None:
-        names["sources.jira.auth.token_env"] = jira.auth.token_env
-        names["sources.jira.auth.email_env"] = jira.auth.email_env
-    if github is not None and github.app is None:
-        names["sources.github.token_env"] = github.token_env
-    if asana is not None:
-        names["sources.asana.token_env"] = asana.token_env
+    for source_name, source in config.sources.items():
+        for path, variable in source.secrets():
+            names[".".join(("sources", source_name, *path))] = variable
     hooks = config.service.webhooks
-    names["service.webhooks.github_secret_env"] = hooks.github_secret_env
-    names["service.webhooks.jira_secret_env"] = hooks.jira_secret_env
+    for spec in REGISTRY:
+        for key, _, _ in spec.webhook_settings:
+            if key.endswith("_env"):
+                names[f"service.webhooks.{key}"] = getattr(hooks, key)
     return {key: name for key, name in names.items() if name}
+
+
+def model_default(model: type[BaseModel], path: list[str]) -> object:
+    """The default a model gives the key at `path` (below nested models' defaults)."""
+    value: object = model.model_fields[path[0]].default
+    for part in path[1:]:
+        assert isinstance(value, BaseModel), f"{path}: no default model to look into"
+        value = getattr(value, part)
+    return value
 
 
 @cache
@@ -230,11 +231,16 @@ def test_the_documented_variable_names_are_the_models_defaults() -> None:
     # The deploy files are checked against documented_env(); it must itself agree with
     # the models, or an operator following the files would set names nobody reads.
     documented = documented_env()
-    defaults = {
-        "sources.jira.auth.token_env": JiraAuthConfig.model_fields["token_env"].default,
-        "sources.github.token_env": GithubSourceConfig.model_fields["token_env"].default,
-        "sources.asana.token_env": AsanaSourceConfig.model_fields["token_env"].default,
-    }
+    defaults: dict[str, object] = {}
+    for key in documented:
+        section, name, *path = key.split(".")
+        spec = REGISTRY.get(name)
+        if section == "sources" and spec is not None:
+            default = model_default(spec.config, path)
+            if default is not None:  # e.g. Jira's email: the example names one, no default
+                defaults[key] = default
+    # Every registered source's token is documented, under the name its model defaults to.
+    assert {key.split(".")[1] for key in defaults} == set(REGISTRY.names())
     assert {key: documented[key] for key in defaults} == defaults
 
 

@@ -1,91 +1,25 @@
-"""Small builders so each test states only the fields its rule is about."""
+"""Kept so `domain.factories` still imports: the builders live in tests/factories.py."""
 
-from __future__ import annotations
-
-from collections.abc import Iterable
-from datetime import UTC, date, datetime
-
-from okrsync.domain import (
-    Bucket,
-    Cycle,
-    KeyResult,
-    KRIndex,
-    MappedItem,
-    MappedItems,
-    MetricSample,
-    Objective,
-    Rules,
-    WorkItem,
-    map_items,
+from factories import (
+    Q4,
+    UPDATED,
+    key_result,
+    leaf,
+    mapped,
+    objective,
+    sample,
+    utc,
+    work_item,
 )
 
-Q4 = Cycle("2026-Q4", date(2026, 10, 1), date(2026, 12, 31))
-UPDATED = datetime(2026, 10, 1, tzinfo=UTC)
-
-
-def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
-    return datetime(year, month, day, hour, minute, tzinfo=UTC)
-
-
-def work_item(
-    key: str,
-    *,
-    labels: Iterable[str] = (),
-    parent: str | None = None,
-    bucket: Bucket = Bucket.TODO,
-    points: float | None = None,
-    status: str = "",
-    source: str = "jira",
-    updated: datetime = UPDATED,
-) -> WorkItem:
-    return WorkItem(
-        source=source,
-        key=key,
-        title=f"Item {key}",
-        type="Story",
-        status=status or bucket.value,
-        bucket=bucket,
-        points=points,
-        labels=tuple(labels),
-        parent=parent,
-        updated=updated,
-        url=f"https://example.test/{source}/{key}",
-    )
-
-
-def key_result(
-    kr_id: str,
-    *,
-    baseline: float = 0.0,
-    target: float = 100.0,
-    labels: Iterable[str] = (),
-    weight: float = 1.0,
-) -> KeyResult:
-    return KeyResult(
-        id=kr_id,
-        title=f"KR {kr_id}",
-        baseline=baseline,
-        target=target,
-        labels=tuple(labels),
-        weight=weight,
-    )
-
-
-def objective(objective_id: str, *key_results: KeyResult) -> Objective:
-    return Objective(id=objective_id, title=f"Objective {objective_id}", key_results=key_results)
-
-
-def sample(kr_id: str, value: float, at: datetime) -> MetricSample:
-    return MetricSample(kr_id=kr_id, value=value, at=at)
-
-
-def mapped(
-    items: Iterable[WorkItem], objectives: Iterable[Objective], rules: Rules | None = None
-) -> MappedItems:
-    return map_items(items, KRIndex.from_objectives(objectives), rules or Rules())
-
-
-def leaf(bucket: Bucket, points: float | None = None, key: str = "L") -> MappedItem:
-    """A leaf as delivery progress sees it: only bucket and points matter."""
-    item = work_item(key, bucket=bucket, points=points)
-    return MappedItem(item, bucket, None, frozenset({"KR"}), frozenset({"KR"}))
+__all__ = [
+    "Q4",
+    "UPDATED",
+    "key_result",
+    "leaf",
+    "mapped",
+    "objective",
+    "sample",
+    "utc",
+    "work_item",
+]

@@ -4,12 +4,11 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from factories import Q4, sample, utc
 from hypothesis import given
 from hypothesis import strategies as st
 
 from okrsync.domain import MetricSample, cycle_bounds, forecast_at
-
-from .factories import Q4, sample, utc
 
 START, END = cycle_bounds(Q4)
 NOW = utc(2026, 11, 15)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from factories import key_result, mapped, objective, utc, work_item
+
 from okrsync.domain import (
     Bucket,
     ItemRef,
@@ -12,8 +14,6 @@ from okrsync.domain import (
     subtree_leaves,
     unmapped_items,
 )
-
-from .factories import key_result, mapped, objective, utc, work_item
 
 ONB = objective(
     "ONB",

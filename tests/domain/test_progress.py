@@ -4,6 +4,7 @@ import random
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from factories import Q4, key_result, leaf, sample, utc
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -20,8 +21,6 @@ from okrsync.domain import (
     latest_value,
     outcome_progress,
 )
-
-from .factories import Q4, key_result, leaf, sample, utc
 
 WEIGHT_MODES: list[WeightMode] = ["points", "count"]
 COUNT = Rules(weight="count")

@@ -4,6 +4,7 @@ import random
 from datetime import datetime, timedelta
 
 import pytest
+from factories import Q4, key_result, objective, sample, utc, work_item
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -22,9 +23,7 @@ from okrsync.domain import (
     objective_score,
 )
 
-from .factories import Q4, key_result, objective, sample, utc, work_item
-
-# 50.6 of Q4's 92 days have passed: expected progress 0.55, as in DESIGN.md.
+# 50.6 of Q4's 92 days have passed: expected progress 0.55, as in docs/design.md.
 NOW = utc(2026, 11, 20, 14, 24)
 
 ONB = objective(

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from domain.factories import Q4, key_result, objective, sample, utc, work_item
+from factories import Q4, key_result, objective, sample, utc, work_item
 
 from okrsync.domain import Bucket, Report, Rules, compute_report
 

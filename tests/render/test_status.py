@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import timedelta, timezone
 from typing import Any
 
-from domain.factories import Q4
+from factories import Q4
 from rich.console import Console
 
 from okrsync.domain import Health, Objective, Report, Rules, compute_report
@@ -16,7 +16,7 @@ from okrsync.render import escape_markdown, report_markdown, report_table, repor
 
 from .scenario import ITEMS, NOW, ONB, ONB_1, SAMPLES, report
 
-# The example of DESIGN.md, "status --format json", verbatim but for the "..." strings.
+# The example of docs/design.md, "status --format json", verbatim but for the "..." strings.
 DESIGN_EXAMPLE = json.loads("""
 {"cycle": {"name": "2026-Q4", "start": "2026-10-01", "end": "2026-12-31", "as_of": "x"},
  "objectives": [{"id": "ONB", "title": "x", "score": 0.353, "health": "at_risk",

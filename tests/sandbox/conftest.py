@@ -12,7 +12,7 @@ from typing import Literal
 import jira
 import pytest
 
-from okrsync.sandbox import JiraSandbox
+from okrsync_sandbox import JiraSandbox
 
 from .helpers import EMAIL, TOKEN, Clock, cloud_client, server_client
 

@@ -9,7 +9,7 @@ import jira
 import requests
 from jira.exceptions import JIRAError
 
-from okrsync.sandbox import JiraSandbox
+from okrsync_sandbox import JiraSandbox
 
 EMAIL = "demo@example.com"
 TOKEN = "sandbox-token"

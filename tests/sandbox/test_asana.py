@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import requests
 
-from okrsync.sandbox import AsanaSandbox
+from okrsync_sandbox import AsanaSandbox
 
 from .helpers import START, Clock
 
@@ -23,7 +23,7 @@ TOKEN = "asana-sandbox-token"
 # What okrsync's connector asks for, plus gids inside objects.
 CONNECTOR_FIELDS = (
     "completed,custom_fields.name,custom_fields.number_value,modified_at,name,num_subtasks,"
-    "parent.gid,permalink_url,resource_subtype,tags.name"
+    "parent,permalink_url,resource_subtype,tags.name"
 )
 
 
@@ -191,7 +191,7 @@ def test_opt_fields_pick_dotted_properties(
 ) -> None:
     points = next(iter(asana.number_fields))
     gid = asana.add_task(project, "Write the guide", tags=["okr:ONB-1", "docs"], points=3)
-    fields = CONNECTOR_FIELDS + ",custom_fields.gid,memberships.project.gid,completed_at"
+    fields = CONNECTOR_FIELDS + ",memberships.project.name,parent.name,completed_at"
 
     (task,) = get(http, asana, "/tasks", project=project, opt_fields=fields)["data"]
 
@@ -210,7 +210,7 @@ def test_opt_fields_pick_dotted_properties(
             {"gid": task["tags"][0]["gid"], "name": "okr:ONB-1"},
             {"gid": task["tags"][1]["gid"], "name": "docs"},
         ],
-        "memberships": [{"project": {"gid": project}}],
+        "memberships": [{"project": {"gid": project, "name": "Onboarding"}}],
     }
 
 
@@ -274,10 +274,11 @@ def test_subtasks_are_listed_under_their_parent_only(
     children = [asana.add_task(None, f"Child {n}", parent=parent) for n in range(2)]
 
     listed = get(http, asana, "/tasks", project=project, opt_fields="num_subtasks")["data"]
-    subtasks = get(http, asana, f"/tasks/{parent}/subtasks", opt_fields="parent.gid")["data"]
+    subtasks = get(http, asana, f"/tasks/{parent}/subtasks", opt_fields="parent")["data"]
 
     assert listed == [{"gid": parent, "num_subtasks": 2}]
-    assert subtasks == [{"gid": gid, "parent": {"gid": parent}} for gid in children]
+    reference = {"gid": parent, "resource_type": "task"}
+    assert subtasks == [{"gid": gid, "parent": reference} for gid in children]
 
 
 def test_completing_a_subtask_does_not_modify_its_parent(
@@ -459,6 +460,26 @@ def test_a_request_outside_the_description_is_recorded(
     assert problem.startswith(f"request GET /api/1.0/projects/{project}: ")
     assert "opt_fields" in problem
     asana.reset_log()
+
+
+@pytest.mark.parametrize(
+    "fields", ["parent.gid", "name,parent.gid", "gid", "memberships.project.gid", "tags.gid"]
+)
+def test_opt_fields_the_description_does_not_list_are_refused(
+    asana: AsanaSandbox, http: requests.Session, project: str, fields: str
+) -> None:
+    """No relaxation: Asana's description lists `parent`, never `parent.gid` nor `gid`."""
+    task = asana.add_task(project, "Task")
+    for path, query in (
+        ("/tasks", {"project": project}),
+        (f"/tasks/{task}", {}),
+        (f"/tasks/{task}/subtasks", {}),
+    ):
+        response = http.get(f"{asana.url}{path}", params={**query, "opt_fields": fields})
+        assert response.status_code == 400, path
+        (problem,) = asana.violations
+        assert "opt_fields" in problem
+        asana.reset_log()
 
 
 def test_a_normal_session_breaks_nothing(

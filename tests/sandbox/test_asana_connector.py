@@ -8,10 +8,9 @@ from typing import Any
 import pytest
 import requests
 
-from okrsync.config import AsanaSourceConfig
-from okrsync.sandbox import AsanaSandbox
 from okrsync.sources import PlannedWrite
-from okrsync.sources.asana import MARKER_URL, AsanaSource
+from okrsync.sources.asana import MARKER_URL, AsanaSource, AsanaSourceConfig
+from okrsync_sandbox import AsanaSandbox
 
 from .helpers import Clock
 

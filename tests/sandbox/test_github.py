@@ -23,7 +23,7 @@ from github import (
     UnknownObjectException,
 )
 
-from okrsync.sandbox import GitHubSandbox
+from okrsync_sandbox import GitHubSandbox
 
 from .helpers import START, Clock
 

@@ -11,7 +11,7 @@ import pytest
 import requests
 from jira.exceptions import JIRAError
 
-from okrsync.sandbox import STORY_POINTS_FIELD, JiraSandbox
+from okrsync_sandbox import STORY_POINTS_FIELD, JiraSandbox
 
 from .helpers import EMAIL, START, Clock, cloud_client, epoch_ms, error_json, error_response
 

@@ -9,7 +9,7 @@ import pytest
 import requests
 from jira.exceptions import JIRAError
 
-from okrsync.sandbox import EPIC_LINK_FIELD, STORY_POINTS_FIELD, JiraSandbox
+from okrsync_sandbox import EPIC_LINK_FIELD, STORY_POINTS_FIELD, JiraSandbox
 
 from .helpers import EMAIL, TOKEN, server_client
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from okrsync.sandbox._jql import (
+from okrsync_sandbox._jql import (
     EMPTY,
     And,
     Clause,

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from okrsync.sandbox import ApiError, HttpRequest, HttpResponse, SandboxServer
+from okrsync_sandbox import ApiError, HttpRequest, HttpResponse, SandboxServer
 
 
 class RefusesBadQueries:

@@ -3,8 +3,6 @@ webhooks, reload, SIGTERM, and two replicas sharing one PostgreSQL database."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
 import signal
@@ -18,9 +16,10 @@ from pathlib import Path
 
 import pytest
 import requests
+from signing import jira_headers
 
-from okrsync.sandbox import GitHubSandbox, JiraSandbox
 from okrsync.store import Store
+from okrsync_sandbox import GitHubSandbox, JiraSandbox
 
 pytestmark = pytest.mark.integration
 
@@ -136,8 +135,7 @@ def managed_body(jira: JiraSandbox) -> str:
 
 
 def signed(body: bytes, secret: str = HOOK_SECRET) -> dict[str, str]:
-    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return {"X-Hub-Signature": f"sha256={digest}", "Content-Type": "application/json"}
+    return jira_headers(secret, body)
 
 
 def test_daemon_syncs_serves_reacts_to_webhooks_reloads_and_stops_cleanly(

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
+from signing import github_headers
 
 from okrsync.service.http import ServiceHttp, parse_listen
 from okrsync.service.telemetry import Telemetry
-from okrsync.service.webhooks import MemorySecretBook, Webhooks
+from okrsync.webhooks import Webhooks
+from okrsync.webhooks.github import GithubWebhook
 
 SECRET = "gh-webhook-secret"
 
@@ -40,13 +40,7 @@ def daemon() -> Daemonish:
 
 @pytest.fixture
 def server(daemon: Daemonish) -> Iterator[ServiceHttp]:
-    webhooks = Webhooks(
-        github_secret=SECRET,
-        jira_secret=None,
-        asana_enabled=False,
-        asana_secrets=MemorySecretBook(),
-        max_body=10_000,
-    )
+    webhooks = Webhooks({"github": GithubWebhook(SECRET)}, max_body=10_000)
     http = ServiceHttp(
         "127.0.0.1:0",
         telemetry=daemon.telemetry,
@@ -72,12 +66,7 @@ def github_issue(number: int) -> bytes:
 
 
 def signed(body: bytes) -> dict[str, str]:
-    digest = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-    return {
-        "X-GitHub-Event": "issues",
-        "X-Hub-Signature-256": f"sha256={digest}",
-        "Content-Type": "application/json",
-    }
+    return github_headers(SECRET, body, "issues")
 
 
 def test_healthz(server: ServiceHttp) -> None:
@@ -190,9 +179,7 @@ def test_query_strings_are_ignored_for_routing(server: ServiceHttp) -> None:
 
 
 def make_server(daemon: Daemonish, listen: str = "127.0.0.1:0") -> ServiceHttp:
-    webhooks = Webhooks(
-        github_secret=None, jira_secret=None, asana_enabled=False, asana_secrets=MemorySecretBook()
-    )
+    webhooks = Webhooks({})
     return ServiceHttp(
         listen,
         telemetry=daemon.telemetry,

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from okrsync.cli import main
-from okrsync.sandbox import JiraSandbox
 from okrsync.sources.jira import MARKER_PROPERTY
+from okrsync_sandbox import JiraSandbox
 
 pytestmark = pytest.mark.integration
 
@@ -129,10 +130,11 @@ def run(config: Path, *args: str) -> int:
     return main(["--config", str(config), "--log-format", "json", *args])
 
 
-def status_json(config: Path, capsys: pytest.CaptureFixture[str]) -> dict:  # type: ignore[type-arg]
+def status_json(config: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
     capsys.readouterr()
     assert run(config, "status", "--format", "json", "--now", NOW) == 0
-    return json.loads(capsys.readouterr().out)
+    report: dict[str, Any] = json.loads(capsys.readouterr().out)
+    return report
 
 
 def test_three_cycles_post_once_then_stay_quiet_then_edit_in_place(

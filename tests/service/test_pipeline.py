@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import FrozenInstanceError, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -10,15 +10,17 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from okrsync.config import Config
+from okrsync.config import Config, default_model
 from okrsync.domain import Bucket, ItemCounts, MetricSample, WorkItem
 from okrsync.service import run_cycle
+from okrsync.service.pipeline import CommentCounts, PullCounts, SourceOutcome
 from okrsync.sources import (
     AuthError,
     FatalError,
     PlannedWrite,
     PullResult,
     RequestCounter,
+    RetriableError,
     WriteOutcome,
 )
 from okrsync.store import Store
@@ -44,7 +46,7 @@ def make_config(tmp_path: Path, **extra: object) -> Config:
         ],
     }
     raw.update(extra)
-    return Config.model_validate(raw)
+    return default_model().model_validate(raw)
 
 
 def item(
@@ -164,7 +166,7 @@ def test_a_failing_source_is_reported_and_exits_one(tmp_path: Path, store: Store
         raise AuthError(name, "connect: HTTP 401: check the token and its permissions", 401)
 
     with capture_logs() as logs:
-        result = run_cycle(config, store, refuse, now=NOW, clock=lambda: WALL)  # type: ignore[arg-type]
+        result = run_cycle(config, store, refuse, now=NOW, clock=lambda: WALL)
 
     assert result.exit_code == 1
     assert result.sources[0].error is not None and "401" in result.sources[0].error
@@ -314,7 +316,7 @@ def test_children_are_looked_up_for_mapped_parents_only_down_to_grandchildren(
         },
     )
 
-    result = run_cycle(config, store, lambda name: source, now=NOW, clock=lambda: WALL)  # type: ignore[arg-type, return-value]
+    result = run_cycle(config, store, lambda name: source, now=NOW, clock=lambda: WALL)
 
     assert source.asked == [["T1"], ["S1"]]  # T2 is unmapped: its subtasks cannot move a KR
     assert result.report.kr_status("ONB-1").items == ItemCounts(
@@ -334,10 +336,183 @@ def test_one_failing_source_does_not_stop_the_others_from_writing_back(
             raise AuthError("asana", "connect: HTTP 401: check the token and its permissions", 401)
         return jira
 
-    result = run_cycle(config, store, connect, now=NOW, clock=lambda: WALL)  # type: ignore[arg-type]
+    result = run_cycle(config, store, connect, now=NOW, clock=lambda: WALL)
 
     outcomes = {outcome.name: outcome for outcome in result.sources}
     assert result.exit_code == 1
     assert outcomes["jira"].ok and outcomes["jira"].created == 1
     assert not outcomes["asana"].ok and "401" in (outcomes["asana"].error or "")
     assert len(jira.writes) == 1
+
+
+class FailingChildrenSource(ChildrenSource):
+    """Its listing works; the look-up of its children does not."""
+
+    def __init__(self, items: list[WorkItem]):
+        super().__init__(items, {})
+        self.fail_children = True
+
+    def children(self, parents: Any, known: Any) -> list[WorkItem]:
+        self.asked.append([parent.key for parent in parents])
+        if self.fail_children:
+            raise RetriableError("asana", "children: HTTP 503 after 5 attempts")
+        return []
+
+
+def test_a_failed_children_look_up_holds_back_that_sources_writes_only(
+    tmp_path: Path, store: Store
+) -> None:
+    config = two_source_config(tmp_path)
+    jira = FakeSource([item("ONB-1", ("okr:ONB-1",))])
+    asana = FailingChildrenSource([asana_item("T1", ("okr:ONB-1",), child_count=2)])
+    sources = {"jira": jira, "asana": asana}
+
+    with capture_logs() as logs:
+        result = run_cycle(config, store, sources.__getitem__, now=NOW, clock=lambda: WALL)
+
+    outcomes = {outcome.name: outcome for outcome in result.sources}
+    assert result.exit_code == 1
+    assert asana.asked == [["T1"]] and asana.writes == []  # looked up, failed, wrote nothing
+    assert not outcomes["asana"].ok and "503" in (outcomes["asana"].error or "")
+    assert outcomes["asana"].created == 0 and store.writeback("asana:T1") is None
+    assert [w.target for w in result.plan] == ["jira:ONB-1"]  # not even planned
+    assert outcomes["jira"].ok and outcomes["jira"].created == 1 and len(jira.writes) == 1
+    assert any(e["event"] == "sync.writeback_held" and e["source"] == "asana" for e in logs)
+    # Its pull still counted and stored, and its bookmark was saved: the pull finished.
+    assert outcomes["asana"].pulled == 1 and store.cursor("asana") is not None
+
+    asana.fail_children = False
+    retry = run_cycle(config, store, sources.__getitem__, now=NOW, clock=lambda: WALL)
+
+    assert retry.exit_code == 0 and asana.asked[-1] == ["T1"]  # the next cycle looks again
+    assert [w.target for w in asana.writes] == ["asana:T1"]
+
+
+def test_every_source_is_pulled_before_any_children_look_up(tmp_path: Path, store: Store) -> None:
+    config = make_config(
+        tmp_path,
+        sources={"asana": {"projects": ["1204"]}, "github": {"repos": ["acme/web"]}},
+    )
+    events: list[str] = []
+
+    class Recording(ChildrenSource):
+        def pull(self, bookmark_ms: int | None, started_at: datetime) -> PullResult:
+            events.append(f"pull:{self.name}")
+            result = super().pull(bookmark_ms, started_at)
+            result.source = self.name
+            return result
+
+        def children(self, parents: Any, known: Any) -> list[WorkItem]:
+            events.append(f"children:{self.name}")
+            return super().children(parents, known)
+
+    def make(name: str) -> Recording:
+        parent = replace(asana_item("P1", ("okr:ONB-1",), child_count=1), source=name)
+        child = replace(asana_item("C1", parent="P1"), source=name)
+        source = Recording([parent], {"P1": [child]})
+        source.name = name
+        return source
+
+    sources = {name: make(name) for name in ("asana", "github")}
+    result = run_cycle(config, store, sources.__getitem__, now=NOW, clock=lambda: WALL)
+
+    order = config.sources.enabled()
+    assert events == [f"pull:{name}" for name in order] + [f"children:{name}" for name in order]
+    assert all(outcome.pulled == 2 for outcome in result.sources)
+    assert result.report.kr_status("ONB-1").items.total == 2  # both children, from memory
+
+
+class CountingStore(Store):
+    def __init__(self, url: str):
+        super().__init__(url)
+        self.full_reads = 0
+
+    def items(self, source: str | None = None) -> list[WorkItem]:
+        if source is None:
+            self.full_reads += 1
+        return super().items(source)
+
+
+def test_a_cycle_reads_the_whole_store_once(tmp_path: Path) -> None:
+    config = make_config(tmp_path, sources={"asana": {"projects": ["1204"]}})
+    store = CountingStore(f"sqlite:///{tmp_path / 'okrsync.db'}")
+    source = ChildrenSource(
+        [asana_item("T1", ("okr:ONB-1",), child_count=1)],
+        {
+            "T1": [asana_item("S1", parent="T1", child_count=1)],
+            "S1": [asana_item("S2", parent="S1")],
+        },
+    )
+
+    result = run_cycle(config, store, lambda name: source, now=NOW, clock=lambda: WALL)
+
+    assert store.full_reads == 1
+    assert result.report.kr_status("ONB-1").items.total == 1  # S2, the leaf, seen in memory
+    assert {i.key for i in store.items("asana")} == {"T1", "S1", "S2"}  # children are stored
+
+
+@pytest.mark.parametrize(
+    "only",
+    [["asana"], ("asana",), {"asana"}, frozenset({"asana"}), (n for n in ["asana"])],
+    ids=["list", "tuple", "set", "frozenset", "generator"],
+)
+def test_only_selects_the_same_sources_from_any_collection_even_a_generator(
+    tmp_path: Path, store: Store, only: Any
+) -> None:
+    config = two_source_config(tmp_path)
+    connected: list[str] = []
+
+    def connect(name: str) -> FakeSource:
+        connected.append(name)
+        return ChildrenSource([], {}) if name == "asana" else FakeSource([])
+
+    result = run_cycle(config, store, connect, now=NOW, clock=lambda: WALL, only=only)
+
+    assert connected == ["asana"] and [s.name for s in result.sources] == ["asana"]
+
+
+def test_only_with_several_names_from_a_generator_keeps_them_all(
+    tmp_path: Path, store: Store
+) -> None:
+    config = two_source_config(tmp_path)
+    sources = {"jira": FakeSource([]), "asana": ChildrenSource([], {})}
+
+    result = run_cycle(
+        config,
+        store,
+        sources.__getitem__,
+        now=NOW,
+        clock=lambda: WALL,
+        only=(name for name in ["asana", "jira"]),  # type: ignore[arg-type]
+    )
+
+    assert [s.name for s in result.sources] == ["jira", "asana"]  # the config's order
+
+
+def test_only_as_a_single_string_is_refused(tmp_path: Path, store: Store) -> None:
+    config = make_config(tmp_path)
+    with pytest.raises(TypeError, match="collection of source names"):
+        cycle(config, store, FakeSource([]), only="jira")
+
+
+def test_stage_values_and_the_result_are_immutable(tmp_path: Path, store: Store) -> None:
+    config = make_config(tmp_path)
+    result = cycle(config, store, FakeSource([item("ONB-1", ("okr:ONB-1",))]))
+    (outcome,) = result.sources
+
+    assert outcome.items == PullCounts(pulled=1, inserted=1)
+    assert outcome.comments == CommentCounts(created=1)
+    with pytest.raises(FrozenInstanceError):
+        outcome.created = 2
+    with pytest.raises(FrozenInstanceError):
+        result.plan = []
+    assert isinstance(result.sources, tuple)
+
+
+def test_an_outcome_built_from_flat_counts_splits_items_from_comments() -> None:
+    outcome = SourceOutcome("jira", pulled=12, deleted=1, created=2, skipped=5)
+    assert outcome.items == PullCounts(pulled=12, deleted=1)
+    assert outcome.comments == CommentCounts(created=2, skipped=5)
+    assert outcome.requests == 0 and outcome.ok
+    with pytest.raises(TypeError, match="commented"):
+        SourceOutcome("jira", commented=1)

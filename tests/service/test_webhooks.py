@@ -5,55 +5,61 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from signing import asana_headers, github_headers, jira_headers, sign
 from structlog.testing import capture_logs
 
-from okrsync.service.webhooks import ASANA_SECRET_NAME, MemorySecretBook, Webhooks
+from okrsync.registry import REGISTRY
+from okrsync.webhooks import DEFAULT_MAX_BODY, MemorySecretBook, SecretBook, Webhooks
+from okrsync.webhooks.asana import AsanaWebhook
 
 GITHUB_SECRET = "gh-webhook-secret-1"
 JIRA_SECRET = "jira-webhook-secret-2"
 ASANA_SECRET = "b537207f20cbfa02357cf448134da559e8bd39d61597dcd5631b8012eae53e81"
 
 
-def sign(secret: str, body: bytes) -> str:
-    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
 def encode(payload: Any) -> bytes:
     return json.dumps(payload).encode()
 
 
-def make_webhooks(**overrides: Any) -> Webhooks:
-    options: dict[str, Any] = {
-        "github_secret": GITHUB_SECRET,
-        "jira_secret": JIRA_SECRET,
-        "asana_enabled": True,
-        "asana_secrets": MemorySecretBook(),
-    }
-    options.update(overrides)
-    return Webhooks(**options)
+ASANA_SECRET_NAME = "asana"  # the Asana receiver keeps its handshake under the source's name
+
+
+def make_webhooks(
+    *,
+    github_secret: str | None = GITHUB_SECRET,
+    jira_secret: str | None = JIRA_SECRET,
+    asana_enabled: bool = True,
+    asana_secrets: SecretBook | None = None,
+    max_body: int = DEFAULT_MAX_BODY,
+) -> Webhooks:
+    """The receivers as the daemon builds them: from `service.webhooks` and the environment."""
+    settings = SimpleNamespace(
+        github_secret_env="GH_HOOK", jira_secret_env="JIRA_HOOK", asana=asana_enabled
+    )
+    environ = {"GH_HOOK": github_secret or "", "JIRA_HOOK": jira_secret or ""}
+    book = asana_secrets if asana_secrets is not None else MemorySecretBook()
+    hooks = Webhooks.from_settings(REGISTRY.webhooks(), settings, environ, book)
+    hooks.max_body = max_body
+    return hooks
 
 
 def github(hooks: Webhooks, event: str, payload: Any, *, secret: str = GITHUB_SECRET) -> Any:
     body = encode(payload)
-    headers = {
-        "X-GitHub-Event": event,
-        "X-Hub-Signature-256": f"sha256={sign(secret, body)}",
-        "Content-Type": "application/json",
-    }
-    return hooks.handle("github", headers, body)
+    return hooks.handle("github", github_headers(secret, body, event), body)
 
 
 def jira(hooks: Webhooks, payload: Any, *, secret: str = JIRA_SECRET) -> Any:
     body = encode(payload)
-    return hooks.handle("jira", {"X-Hub-Signature": f"sha256={sign(secret, body)}"}, body)
+    return hooks.handle("jira", jira_headers(secret, body), body)
 
 
 def asana(hooks: Webhooks, payload: Any, *, secret: str = ASANA_SECRET) -> Any:
     body = encode(payload)
-    return hooks.handle("asana", {"X-Hook-Signature": sign(secret, body)}, body)
+    return hooks.handle("asana", asana_headers(secret, body), body)
 
 
 def issue(number: int, repo: str = "acme/web", **extra: Any) -> dict[str, Any]:
@@ -140,10 +146,7 @@ def test_github_sha1_signature_alone_is_refused() -> None:
 
 def test_signature_is_checked_over_the_raw_bytes() -> None:
     body = encode({"action": "opened", "issue": issue(7)})
-    headers = {
-        "X-GitHub-Event": "issues",
-        "X-Hub-Signature-256": f"sha256={sign(GITHUB_SECRET, body)}",
-    }
+    headers = github_headers(GITHUB_SECRET, body)
     reformatted = json.dumps(json.loads(body), indent=2).encode()
     assert make_webhooks().handle("github", headers, reformatted).status == 401
 
@@ -244,7 +247,9 @@ def test_asana_second_handshake_cannot_replace_the_secret_by_default() -> None:
     assert hooks.handle("asana", {"X-Hook-Secret": "attacker"}, b"").status == 409
     assert secrets.get(ASANA_SECRET_NAME) == ASANA_SECRET
 
-    hooks.asana_replace_secret = True  # while re-registering the webhook on purpose
+    receiver = hooks.receivers["asana"]
+    assert isinstance(receiver, AsanaWebhook)
+    receiver.replace_secret = True  # while re-registering the webhook on purpose
     assert hooks.handle("asana", {"X-Hook-Secret": "renewed"}, b"").status == 200
     assert secrets.get(ASANA_SECRET_NAME) == "renewed"
 
@@ -267,19 +272,13 @@ def test_body_over_the_limit_is_refused_by_declared_length_before_anything() -> 
 def test_body_over_the_limit_is_refused_by_actual_length() -> None:
     hooks = make_webhooks(max_body=100)
     body = b"{" + b" " * 200 + b"}"
-    headers = {
-        "X-GitHub-Event": "issues",
-        "X-Hub-Signature-256": f"sha256={sign(GITHUB_SECRET, body)}",
-    }
+    headers = github_headers(GITHUB_SECRET, body)
     assert hooks.handle("github", headers, body).status == 413
 
 
 def test_bad_json_is_a_bad_request() -> None:
     body = b"{not json"
-    headers = {
-        "X-GitHub-Event": "issues",
-        "X-Hub-Signature-256": f"sha256={sign(GITHUB_SECRET, body)}",
-    }
+    headers = github_headers(GITHUB_SECRET, body)
     result = make_webhooks().handle("github", headers, body)
     assert (result.status, result.changed) == (400, ())
     assert jira(make_webhooks(), [1, 2]).status == 400  # JSON, but not an object

@@ -13,10 +13,16 @@ import responses
 from responses import matchers
 from structlog.testing import capture_logs
 
-from okrsync.config import AsanaSourceConfig
 from okrsync.domain import Bucket, WorkItem
 from okrsync.sources import AuthError, FatalError, PlannedWrite, RetriableError
-from okrsync.sources.asana import MARKER_URL, AsanaSource, OffsetExpired, OffsetPaginator, Page
+from okrsync.sources.asana import (
+    MARKER_URL,
+    AsanaSource,
+    AsanaSourceConfig,
+    OffsetExpired,
+    OffsetPaginator,
+    Page,
+)
 
 API = "https://app.asana.com/api/1.0"
 TASKS = f"{API}/tasks"
@@ -24,12 +30,11 @@ TOKEN = "2/1204000000000000/1208000000000000:s3cr3tasanatoken"
 STARTED = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 DATE = "Tue, 24 Nov 2026 09:58:00 GMT"
 PROJECT = "1204000000000001"
-FIELDS = (
-    "completed,modified_at,name,num_subtasks,parent.gid,permalink_url,resource_subtype,tags.name"
-)
+# `parent`, not `parent.gid`: the compact parent carries its gid, and only listed fields go.
+FIELDS = "completed,modified_at,name,num_subtasks,parent,permalink_url,resource_subtype,tags.name"
 FIELDS_WITH_POINTS = (
     "completed,custom_fields.name,custom_fields.number_value,modified_at,name,num_subtasks,"
-    "parent.gid,permalink_url,resource_subtype,tags.name"
+    "parent,permalink_url,resource_subtype,tags.name"
 )
 EXPIRED = {"errors": [{"message": "offset: Your pagination token has expired."}]}
 

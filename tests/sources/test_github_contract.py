@@ -11,10 +11,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import responses
 
-from okrsync.config import GithubSourceConfig
 from okrsync.domain import Bucket
 from okrsync.sources import AuthError, PlannedWrite
-from okrsync.sources.github import MARKER, GithubSource
+from okrsync.sources.github import MARKER, GithubSource, GithubSourceConfig
 
 API = "https://api.github.com:443"  # PyGithub spells out the port it connects to
 TOKEN = "ghp_s3cr3tt0ken"
@@ -56,7 +55,7 @@ def connect(**overrides: Any) -> tuple[GithubSource, list[float]]:
 
 
 def query(call: Any) -> dict[str, list[str]]:
-    return parse_qs(urlsplit(call.request.url).query)
+    return parse_qs(urlsplit(str(call.request.url)).query)
 
 
 @responses.activate
@@ -153,7 +152,7 @@ def test_sub_issues_are_looked_up_only_where_the_listing_cannot_have_them() -> N
         [parent, complete], {"acme/web#2": [listed_child], "acme/web#5": [child]}
     )
 
-    assert [c.request.url.split("?")[0] for c in responses.calls] == [
+    assert [str(c.request.url).split("?")[0] for c in responses.calls] == [
         f"{API}/repos/acme/web/issues/2/sub_issues"
     ]
     assert [(item.key, item.parent, item.bucket) for item in found] == [
@@ -223,7 +222,7 @@ def test_known_comment_is_patched_in_place_with_the_marker() -> None:
 
     (call,) = responses.calls
     assert call.request.method == "PATCH"
-    assert json.loads(call.request.body) == {"body": f"{MARKER}\n### OKR status"}
+    assert json.loads(call.request.body or b"") == {"body": f"{MARKER}\n### OKR status"}
     assert (outcome.remote_id, outcome.action) == ("55", "edited")
 
 

@@ -11,10 +11,9 @@ import pytest
 import responses
 from structlog.testing import capture_logs
 
-from okrsync.config import JiraSourceConfig
 from okrsync.domain import Bucket
 from okrsync.sources import AuthError, JiraSource, PlannedWrite, RetriableError
-from okrsync.sources.jira import MARKER_PROPERTY
+from okrsync.sources.jira import MARKER_PROPERTY, JiraSourceConfig
 
 URL = "https://acme.atlassian.net"
 API = f"{URL}/rest/api/2"
@@ -69,7 +68,7 @@ def serve_connect(rsps: responses.RequestsMock, deployment: str = "Cloud") -> No
 
 
 def query(call: responses.Call) -> dict[str, list[str]]:
-    return parse_qs(urlsplit(call.request.url).query)
+    return parse_qs(urlsplit(str(call.request.url)).query)
 
 
 def connect(**overrides: object) -> tuple[JiraSource, list[float]]:
@@ -92,7 +91,7 @@ def test_cloud_full_pull_pages_by_token_with_only_the_needed_fields() -> None:
 
     result = source.pull(None, started_at=STARTED)
 
-    searches = [c for c in responses.calls if "/search/jql" in c.request.url]
+    searches = [c for c in responses.calls if "/search/jql" in str(c.request.url)]
     assert len(responses.calls) == 4  # serverInfo, field, two pages: nothing per issue
     first, second = query(searches[0]), query(searches[1])
     assert first["jql"] == ["(project = ONB) ORDER BY key ASC"]
@@ -154,7 +153,7 @@ def test_server_pulls_with_start_at_and_epic_link_and_bearer_pat() -> None:
 
     items = {item.key: item for item in source.pull(None, started_at=STARTED).items}
 
-    pages = [query(c) for c in responses.calls if c.request.url.startswith(f"{API}/search?")]
+    pages = [query(c) for c in responses.calls if str(c.request.url).startswith(f"{API}/search?")]
     assert [p["startAt"] for p in pages] == [["0"], ["2"]]
     assert all(p["maxResults"] == ["100"] for p in pages)
     assert "customfield_10014" in pages[0]["fields"]
@@ -250,7 +249,7 @@ def test_known_comment_is_edited_in_place_with_one_put() -> None:
     assert [(c.request.method, urlsplit(c.request.url).path) for c in responses.calls] == [
         ("PUT", "/rest/api/2/issue/ONB-1/comment/555")
     ]
-    assert json.loads(responses.calls[0].request.body) == {"body": "h3. OKR status"}
+    assert json.loads(responses.calls[0].request.body or b"") == {"body": "h3. OKR status"}
     assert (outcome.remote_id, outcome.action) == ("555", "edited")
 
 
@@ -276,7 +275,7 @@ def test_new_comment_carries_the_hidden_marker_property() -> None:
 
     lookup, create = responses.calls
     assert query(lookup)["expand"] == ["properties"]
-    body = json.loads(create.request.body)
+    body = json.loads(create.request.body or b"")
     assert body["properties"] == [{"key": MARKER_PROPERTY, "value": {"target": "jira:ONB-1"}}]
     assert (outcome.remote_id, outcome.action) == ("10", "created")
 
@@ -334,5 +333,5 @@ def test_bookmark_is_the_servers_clock_at_the_start_of_each_pull() -> None:
 
     assert first.bookmark_ms == int(datetime(2026, 11, 24, 9, 58, tzinfo=UTC).timestamp() * 1000)
     assert second.bookmark_ms == int(datetime(2026, 11, 24, 10, 20, tzinfo=UTC).timestamp() * 1000)
-    info_calls = [c for c in responses.calls if c.request.url.endswith("/serverInfo")]
+    info_calls = [c for c in responses.calls if str(c.request.url).endswith("/serverInfo")]
     assert len(info_calls) == 2  # the connect's answer serves the first pull; the second asks again

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from factories import work_item
 from sqlalchemy import event
 
 from okrsync.domain.models import Bucket, MetricSample, WorkItem
@@ -19,18 +20,15 @@ UPDATED = datetime(2026, 10, 5, 9, 30, 15, 123456, tzinfo=UTC)
 
 
 def item(key: str, source: str = "jira", **changes: Any) -> WorkItem:
-    base = WorkItem(
+    base = work_item(
+        key,
         source=source,
-        key=key,
-        title=f"Title of {key}",
-        type="Story",
         status="In Progress",
         bucket=Bucket.IN_PROGRESS,
         points=3.0,
         labels=("okr:ONB-1", "frontend"),
         parent="ONB-1",
         updated=UPDATED,
-        url=f"https://jira.example/browse/{key}",
         remote_id=f"1000{key}",
     )
     return dataclasses.replace(base, **changes)

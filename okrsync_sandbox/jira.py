@@ -32,7 +32,7 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Any, Literal
 
-from okrsync.sandbox._jira_model import (
+from okrsync_sandbox._jira_model import (
     EPIC_LINK_FIELD,
     ISSUE_TYPES,
     STATUS_CATEGORIES,
@@ -48,7 +48,7 @@ from okrsync.sandbox._jira_model import (
     custom_field,
     jira_timestamp,
 )
-from okrsync.sandbox._jql import (
+from okrsync_sandbox._jql import (
     CompiledQuery,
     JqlError,
     JqlField,
@@ -58,8 +58,8 @@ from okrsync.sandbox._jql import (
     parse_jql,
     to_minute,
 )
-from okrsync.sandbox._openapi import Relaxation, SpecValidator
-from okrsync.sandbox._server import ApiError, HttpRequest, HttpResponse, SandboxServer
+from okrsync_sandbox._openapi import Relaxation, SpecValidator
+from okrsync_sandbox._server import ApiError, HttpRequest, HttpResponse, SandboxServer
 
 Mode = Literal["cloud", "server"]
 

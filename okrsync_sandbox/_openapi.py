@@ -27,7 +27,7 @@ from openapi_core.validation.request.exceptions import RequestBodyValidationErro
 from openapi_core.validation.response.exceptions import DataValidationError
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
-from okrsync.sandbox._server import HttpRequest, HttpResponse
+from okrsync_sandbox._server import HttpRequest, HttpResponse
 
 SpecDict = dict[str, Any]
 FormatCheck = Callable[[str], bool]

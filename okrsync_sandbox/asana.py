@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from okrsync.sandbox._asana_model import (
+from okrsync_sandbox._asana_model import (
     AsanaView,
     NumberField,
     Project,
@@ -51,8 +51,8 @@ from okrsync.sandbox._asana_model import (
     parse_opt_fields,
     render,
 )
-from okrsync.sandbox._openapi import Relaxation, SpecValidator
-from okrsync.sandbox._server import ApiError, HttpRequest, HttpResponse, SandboxServer
+from okrsync_sandbox._openapi import Relaxation, SpecValidator
+from okrsync_sandbox._server import ApiError, HttpRequest, HttpResponse, SandboxServer
 
 SPEC_PATH = Path(__file__).with_name("specs") / "asana.json"
 API_PREFIX = "/api/1.0"
@@ -86,26 +86,6 @@ RICH_TEXT_TAGS: dict[str, frozenset[str]] = {
 # --- where the description and Asana disagree ------------------------------------------
 
 
-def _referenced_opt_fields(names: Sequence[str]) -> list[str]:
-    """`gid` and `resource_type`, at the top and inside every object the list can expand."""
-    objects = sorted({name.rsplit(".", 1)[0] for name in names if "." in name})
-    extra = ["gid", "resource_type"]
-    for prefix in objects:
-        extra += [f"{prefix}.gid", f"{prefix}.resource_type"]
-    return [name for name in extra if name not in names]
-
-
-def _accept_gids_in_opt_fields(spec: dict[str, Any]) -> None:
-    for item in spec["paths"].values():
-        for method, operation in item.items():
-            if method == "parameters":
-                continue
-            for parameter in operation.get("parameters", []):
-                if parameter.get("name") == "opt_fields":
-                    enum = parameter["schema"]["items"]["enum"]
-                    enum += _referenced_opt_fields(enum)
-
-
 def _honour_nullable_in_all_of(node: Any) -> None:
     """Rewrite `{"allOf": [ref, {"nullable": true}]}` in place, everywhere below `node`,
     as `{"anyOf": [{"allOf": [ref]}, {"enum": [null]}]}`: the object, or null."""
@@ -124,13 +104,10 @@ def _honour_nullable_in_all_of(node: Any) -> None:
         _honour_nullable_in_all_of(value)
 
 
+# No relaxation for `opt_fields`: its enums list the optional properties only, never `gid`,
+# `resource_type` or a dotted `.gid` (`parent.gid`), and the sandbox refuses those with a 400
+# as the description says; `parent` alone already shows the parent's gid.
 ASANA_RELAXATIONS: tuple[Relaxation, ...] = (
-    Relaxation(
-        why="Asana always returns gid (and resource_type) of every object and accepts them "
-        "in opt_fields (parent.gid, memberships.project.gid), yet the generated opt_fields "
-        "enums list only the optional properties, never gid.",
-        patch=_accept_gids_in_opt_fields,
-    ),
     Relaxation(
         why="The description marks a referenced object nullable with a `nullable: true` "
         "sibling inside allOf (assignee, parent, completed_by, current_status...), which "

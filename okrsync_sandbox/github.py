@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from okrsync.sandbox._github_model import (
+from okrsync_sandbox._github_model import (
     CLOSE_REASONS,
     Comment,
     GitHubView,
@@ -45,8 +45,8 @@ from okrsync.sandbox._github_model import (
     etag,
     label_color,
 )
-from okrsync.sandbox._openapi import Relaxation, SpecValidator
-from okrsync.sandbox._server import ApiError, Fault, HttpRequest, HttpResponse, SandboxServer
+from okrsync_sandbox._openapi import Relaxation, SpecValidator
+from okrsync_sandbox._server import ApiError, Fault, HttpRequest, HttpResponse, SandboxServer
 
 SPEC_PATH = Path(__file__).with_name("specs") / "github.json"
 API_VERSION = "2022-11-28"

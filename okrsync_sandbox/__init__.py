@@ -4,17 +4,17 @@ Each sandbox is a real HTTP server on 127.0.0.1 that the vendor's own client lib
 talks to; every exchange is checked against the vendor's published OpenAPI description.
 """
 
-from okrsync.sandbox._openapi import Relaxation, SpecValidator
-from okrsync.sandbox._server import (
+from okrsync_sandbox._openapi import Relaxation, SpecValidator
+from okrsync_sandbox._server import (
     ApiError,
     HttpRequest,
     HttpResponse,
     RecordedRequest,
     SandboxServer,
 )
-from okrsync.sandbox.asana import AsanaSandbox
-from okrsync.sandbox.github import GitHubSandbox
-from okrsync.sandbox.jira import EPIC_LINK_FIELD, STORY_POINTS_FIELD, JiraSandbox
+from okrsync_sandbox.asana import AsanaSandbox
+from okrsync_sandbox.github import GitHubSandbox
+from okrsync_sandbox.jira import EPIC_LINK_FIELD, STORY_POINTS_FIELD, JiraSandbox
 
 __all__ = [
     "EPIC_LINK_FIELD",

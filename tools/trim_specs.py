@@ -2,11 +2,11 @@
 
 Usage (from the repository root):
 
-    python okrsync/sandbox/specs/trim.py ../shared/specs/
+    python tools/trim_specs.py ../shared/specs/
 
 A directory stands for every vendor description found in it (`VENDORS`: Atlassian's
 jira-platform.v3.json, GitHub's github.api.github.com.json, Asana's asana.oas.yaml); each
-is written next to this script (jira.json, github.json, asana.json). A single description
+is written to okrsync_sandbox/specs/ (jira.json, github.json, asana.json). A single description
 file is recognised by its name, or named with `--vendor`, and may be written elsewhere
 with `--output`.
 
@@ -14,8 +14,9 @@ The result keeps the served operations unchanged in meaning (schemas, parameters
 responses, headers, security) and the components they reference transitively; it drops
 prose (descriptions, summaries, examples, `x-` vendor extensions, tags) and the OAuth2
 scopes no kept operation asks for.
-No relaxation happens here: those live in okrsync/sandbox/jira.py, github.py and asana.py,
-in one place per vendor.
+No relaxation happens here: those live in okrsync_sandbox/jira.py, github.py and asana.py,
+in one place per vendor. Trimming is idempotent: a trimmed file trims to itself, which
+tests/sandbox/test_trim_specs.py checks on the vendored files.
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ from typing import Any
 
 DEFAULT_SOURCE = Path("../shared/specs")
 SOURCE_NAME = "jira-platform.v3.json"
-DEFAULT_OUTPUT = Path(__file__).with_name("jira.json")
-HERE = Path(__file__).parent
+# Where the trimmed descriptions live: the sandbox's package data.
+HERE = Path(__file__).resolve().parent.parent / "okrsync_sandbox" / "specs"
+DEFAULT_OUTPUT = HERE / "jira.json"
 
 SERVED_OPERATIONS: dict[str, tuple[str, ...]] = {
     "/rest/api/3/serverInfo": ("get",),

@@ -1,0 +1,95 @@
+"""Checks that span several keys: cross-references between objectives and KRs, secrets."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from okrsync.config._problems import LineIndex, LoadedConfig, Problem, dotted
+
+
+def cross_reference_problems(raw: dict[str, Any], lines: LineIndex, name: str) -> Iterator[Problem]:
+    """Checks that span several objects; run on raw data so they show beside field errors."""
+    objectives = raw.get("objectives")
+    if not isinstance(objectives, list):
+        return
+    objective_ids: dict[str, int] = {}
+    path: tuple[str | int, ...]
+    kr_ids: dict[str, tuple[str | int, ...]] = {}
+    label_owner: dict[str, str] = {}
+    for o_index, objective in enumerate(objectives):
+        if not isinstance(objective, dict):
+            continue
+        o_id = objective.get("id")
+        if isinstance(o_id, str):
+            if _fold(o_id) in objective_ids:
+                path = ("objectives", o_index, "id")
+                first = objective_ids[_fold(o_id)]
+                yield Problem(
+                    name,
+                    lines.line_of(path),
+                    dotted(path),
+                    f"duplicate objective id {o_id!r} (first at objectives[{first}])",
+                )
+            objective_ids.setdefault(_fold(o_id), o_index)
+        krs = objective.get("key_results")
+        if not isinstance(krs, list):
+            continue
+        for k_index, kr in enumerate(krs):
+            if not isinstance(kr, dict):
+                continue
+            base = ("objectives", o_index, "key_results", k_index)
+            kr_id = kr.get("id")
+            if isinstance(kr_id, str):
+                if _fold(kr_id) in kr_ids:
+                    path = (*base, "id")
+                    yield Problem(
+                        name,
+                        lines.line_of(path),
+                        dotted(path),
+                        f"duplicate key result id {kr_id!r} "
+                        f"(first at {dotted(kr_ids[_fold(kr_id)])})",
+                    )
+                kr_ids.setdefault(_fold(kr_id), base)
+            labels = kr.get("labels")
+            if not isinstance(labels, list):
+                continue
+            for l_index, label in enumerate(labels):
+                if not isinstance(label, str):
+                    continue
+                owner = label_owner.get(_fold(label))
+                if owner is not None and owner != kr_id:
+                    path = (*base, "labels", l_index)
+                    yield Problem(
+                        name,
+                        lines.line_of(path),
+                        dotted(path),
+                        f"label {label!r} is already claimed by key result {owner!r}",
+                    )
+                label_owner.setdefault(_fold(label), str(kr_id))
+
+
+def _fold(text: str) -> str:
+    # The domain's normalisation (mapping._fold): " Shared" and "shared" are one label.
+    return text.strip().casefold()
+
+
+# --------------------------------------------------------------------------- secrets
+
+
+def missing_secrets(
+    loaded: LoadedConfig, sources: Iterable[str], environ: Mapping[str, str] | None = None
+) -> list[Problem]:
+    """Environment variables the named sources need but that are unset (checked at sync time)."""
+    environ = os.environ if environ is None else environ
+    problems: list[Problem] = []
+    wanted = set(sources)
+    for name, source in loaded.config.sources.items():
+        if name not in wanted:
+            continue
+        for path, variable in source.secrets():
+            if not environ.get(variable):
+                message = f"environment variable {variable} is not set"
+                problems.append(loaded.problem(("sources", name, *path), message))
+    return problems

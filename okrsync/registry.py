@@ -1,0 +1,83 @@
+"""Every source okrsync knows, registered once: its config model, how to connect with its
+secrets, how its comments are rendered, and what its webhooks look like.
+
+Everything that varies by source reads this list: the config models and secret checks,
+the connector factory, planning (renderers), the webhook endpoint, the daemon's jobs and
+the deploy manifests' tests. Adding a source is one connector module, one renderer (or a
+reused one), one sandbox module, and one line below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from okrsync.config import Config, SourceConfig, config_model
+from okrsync.domain import Cycle, KRStatus, Target
+from okrsync.render.asana import render_asana_comment
+from okrsync.render.github import render_github_comment
+from okrsync.render.jira import render_jira_comment
+from okrsync.sources import Source, asana, github, jira
+from okrsync.webhooks import WebhookSpec
+from okrsync.webhooks import asana as asana_webhook
+from okrsync.webhooks import github as github_webhook
+from okrsync.webhooks import jira as jira_webhook
+
+CommentRenderer = Callable[[Target, list[KRStatus], Cycle], str]
+# Builds a connection from the source's own config and the environment holding its secrets.
+Connect = Callable[[Any, Mapping[str, str]], Source]
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """One system okrsync pulls from and writes back to."""
+
+    name: str
+    config: type[SourceConfig]
+    connect: Connect
+    render_comment: CommentRenderer
+    webhook: WebhookSpec | None = None
+
+    @property
+    def webhook_settings(self) -> tuple[tuple[str, Any, Any], ...]:
+        return self.webhook.settings if self.webhook is not None else ()
+
+
+class Registry:
+    """The registered sources, in the order cycles visit them."""
+
+    def __init__(self, specs: Iterable[SourceSpec]):
+        self._specs = {spec.name: spec for spec in specs}
+
+    def __iter__(self) -> Iterator[SourceSpec]:
+        return iter(self._specs.values())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._specs
+
+    def names(self) -> list[str]:
+        return list(self._specs)
+
+    def get(self, name: str) -> SourceSpec | None:
+        return self._specs.get(name)
+
+    def with_source(self, spec: SourceSpec) -> Registry:
+        """This registry plus one more source (a plugin, or a test's toy source)."""
+        return Registry([*self, spec])
+
+    def config_model(self) -> type[Config]:
+        return config_model(self)
+
+    def webhooks(self) -> dict[str, WebhookSpec]:
+        return {spec.name: spec.webhook for spec in self if spec.webhook is not None}
+
+
+# One line a source. Kept on one line each so that adding a source is one line.
+# fmt: off
+REGISTRY = Registry([
+    SourceSpec("jira", jira.JiraSourceConfig, jira.connect, render_jira_comment, jira_webhook.WEBHOOK),
+    SourceSpec("github", github.GithubSourceConfig, github.connect, render_github_comment, github_webhook.WEBHOOK),
+    SourceSpec("asana", asana.AsanaSourceConfig, asana.connect, render_asana_comment, asana_webhook.WEBHOOK),
+])
+# fmt: on

@@ -1,0 +1,246 @@
+"""The part every connector shares: one transport seam, error translation, retries, pulls.
+
+A connector subclasses `Connector` and writes only what its API makes specific: how to
+build a request, how to read a page, how a raw record becomes a `WorkItem`, and which
+answers mean "rate limited". Everything here is the same for every source:
+
+- `send(request) -> response`: the one place a request leaves (as httpx's
+  `handle_request`); every answer is counted by method and status. Tests plug a
+  transport double in through the constructor instead of patching anything globally.
+- `error(...)`: an HTTP status becomes `RetriableError` (429/5xx, with how long the
+  server asked us to wait), `AuthError` (401/403) or `FatalError`, never with headers
+  or credentials in the message.
+- `call(what, action)`: the action retried on `RetriableError`, waiting what
+  `Retry-After` or the rate-limit reset says, by the connector's own clock and sleep.
+- `pulled(...)`: the pull skeleton: records of every scope, de-duplicated by key, logged
+  as `<source>.pulled`, and the bookmark to save once they are stored.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, TypeVar
+
+import requests
+import structlog
+from requests.adapters import BaseAdapter
+
+from okrsync.domain import WorkItem
+from okrsync.sources._base import PullResult, RequestCounter, finished_pull
+from okrsync.sources._errors import AuthError, FatalError, RetriableError, SourceError
+from okrsync.sources._retry import RETRIABLE_STATUSES, call_with_retries, retry_after_seconds
+
+T = TypeVar("T")
+log = structlog.get_logger(__name__)
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], None]
+# The transport seam: a prepared request in, the server's answer (any status) out.
+Send = Callable[[requests.PreparedRequest], requests.Response]
+Raw = dict[str, Any]
+
+
+def since_ms(bookmark_ms: int | None, overlap_seconds: float) -> int | None:
+    """Where an incremental pull starts: the bookmark minus the overlap (None: a full pull)."""
+    return None if bookmark_ms is None else max(0, int(bookmark_ms - overlap_seconds * 1000))
+
+
+def status_error(
+    source: str,
+    what: str,
+    status: int,
+    headers: Mapping[str, Any],
+    detail: str = "",
+    *,
+    rate_limited: bool = False,
+    now: float | None = None,
+) -> SourceError:
+    """Our error for an HTTP error status; `rate_limited` marks a retriable non-429 (GitHub's
+    403 with no requests remaining). `detail` is the server's message, never its headers."""
+    message = f"{what}: HTTP {status}" + (f": {detail}" if detail else "")
+    if rate_limited or status in RETRIABLE_STATUSES:
+        told = retry_after_seconds({str(k): str(v) for k, v in headers.items()}, now)
+        return RetriableError(source, message, status, told)
+    if status in (401, 403):
+        return AuthError(
+            source, f"{what}: HTTP {status}: check the token and its permissions", status
+        )
+    return FatalError(source, message, status)
+
+
+class HttpError(Exception):
+    """An error answer on its way to becoming a `SourceError`, once the caller names `what`.
+
+    Carries the status, the headers (for the wait) and the server's message; its text is
+    only the status, so nothing sensitive can leak through it.
+    """
+
+    def __init__(self, status: int, headers: Mapping[str, Any], detail: str = ""):
+        super().__init__(f"HTTP {status}")
+        self.status = status
+        self.headers = dict(headers)
+        self.detail = detail
+
+
+class SessionTransport:
+    """The default transport: a `requests.Session`, as `Session.request` would send, with the
+    proxies and CA bundle from the environment and the configured timeout."""
+
+    def __init__(self, session: requests.Session, timeout: float):
+        self.session = session
+        self.timeout = timeout
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.Response:
+        settings = self.session.merge_environment_settings(request.url, {}, None, None, None)
+        return self.session.send(request, timeout=self.timeout, **settings)
+
+
+class SeamAdapter(BaseAdapter):
+    """Mounted on a client library's session, sends everything it prepares through `send`."""
+
+    def __init__(self, send: Send):
+        super().__init__()
+        self._send = send
+
+    def send(  # the transport decides timeout, proxies and TLS: the rest is ignored
+        self, request: requests.PreparedRequest, *args: Any, **kwargs: Any
+    ) -> requests.Response:
+        return self._send(request)
+
+    def close(self) -> None:
+        pass
+
+
+class Connector:
+    """What every connector has: a name, a request counter, a clock, a sleep and retries."""
+
+    name: str = ""
+
+    def __init__(
+        self,
+        *,
+        transport: Send | None = None,
+        session: requests.Session | None = None,
+        timeout: float = 30,
+        clock: Clock = time.time,
+        sleep: Sleep = time.sleep,
+        attempts: int = 5,
+    ):
+        self.requests = RequestCounter()
+        self._clock = clock
+        self._sleep = sleep
+        self._attempts = attempts
+        # A session passed in belongs to its owner (it may be shared): never closed here.
+        self._owns_session = session is None
+        self._session = session if session is not None else requests.Session()
+        self._transport: Send = transport or SessionTransport(self._session, timeout)
+
+    def close(self) -> None:
+        if self._owns_session:
+            self._session.close()
+
+    # ------------------------------------------------------------------ transport
+
+    def send(self, request: requests.PreparedRequest) -> requests.Response:
+        """The one place a request leaves; every answer is counted by method and status."""
+        response = self._transport(request)
+        self.requests.record(request.method or "GET", response.status_code)
+        return response
+
+    def prepare(self, request: requests.Request) -> requests.PreparedRequest:
+        return self._session.prepare_request(request)
+
+    # ------------------------------------------------------------------ errors and retries
+
+    def is_rate_limited(self, status: int, headers: Mapping[str, Any]) -> bool:
+        """Whether an answer other than 429/5xx still means "come back later"."""
+        return False
+
+    def error(
+        self, what: str, status: int, headers: Mapping[str, Any], detail: str = ""
+    ) -> SourceError:
+        return status_error(
+            self.name,
+            what,
+            status,
+            headers,
+            detail,
+            rate_limited=self.is_rate_limited(status, headers),
+            now=self._clock(),
+        )
+
+    @contextmanager
+    def translating(self, what: str) -> Iterator[None]:
+        """Our errors out of `HttpError` and transport failures, with nothing chained."""
+        try:
+            yield
+        except HttpError as error:
+            raise self.error(what, error.status, error.headers, error.detail) from None
+        except requests.Timeout:
+            raise RetriableError(self.name, f"{what}: timed out") from None
+        except requests.ConnectionError:
+            raise RetriableError(self.name, f"{what}: connection failed") from None
+        except requests.RequestException as error:
+            raise FatalError(self.name, f"{what}: {type(error).__name__}") from None
+
+    def retried(self, action: Callable[[], T]) -> T:
+        """`action` retried on RetriableError, waiting as told, by this connector's sleep."""
+        return call_with_retries(
+            action, attempts=self._attempts, sleep=self._sleep, on_wait=self.requests.record_wait
+        )
+
+    def call(self, what: str, action: Callable[[], T]) -> T:
+        """`action` with its errors translated (named `what`), retried."""
+
+        def translated() -> T:
+            with self.translating(what):
+                return action()
+
+        return self.retried(translated)
+
+    # ------------------------------------------------------------------ pull
+
+    def pulled(
+        self,
+        scopes: Iterable[Iterable[Raw]],
+        work_item: Callable[[Raw], WorkItem],
+        bookmark_ms: int | None,
+        since: int | None,
+        started_at: datetime,
+        server_started: Callable[[], datetime | None],
+    ) -> PullResult:
+        """Read every record of every scope (a project, a repository, a JQL) into one item
+        per key, then the result and next bookmark. `server_started` is asked once all
+        pages are read: the server's clock at the start of the pull, if it told it."""
+        before = self.requests.total
+        seen: dict[str, WorkItem] = {}
+        for records in scopes:
+            for raw in records:
+                item = work_item(raw)
+                # A page boundary shift, an update mid-walk or a task in two projects may
+                # repeat a record: keep one, the latest read.
+                seen[item.key] = item
+        full = bookmark_ms is None
+        log.info(f"{self.name}.pulled", items=len(seen), full=full, since_ms=since)
+        return finished_pull(
+            self.name,
+            seen,
+            bookmark_ms,
+            started_at,
+            server_started(),
+            self.requests.total - before,
+        )
+
+
+def json_body(source: str, what: str, response: requests.Response) -> dict[str, Any]:
+    """A response's JSON object, or a FatalError saying it was none."""
+    try:
+        body = response.json()
+    except ValueError:
+        raise FatalError(source, f"{what}: the answer is not JSON", response.status_code) from None
+    if not isinstance(body, dict):
+        raise FatalError(source, f"{what}: unexpected answer", response.status_code)
+    return body
