@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
+from pathlib import Path
 
+from okrsync.config import Config, default_model
 from okrsync.domain import (
     Bucket,
     Cycle,
@@ -98,3 +100,24 @@ def leaf(bucket: Bucket, points: float | None = None, key: str = "L") -> MappedI
     """A leaf as delivery progress sees it: only bucket and points matter."""
     item = work_item(key, bucket=bucket, points=points)
     return MappedItem(item, bucket, None, frozenset({"KR"}), frozenset({"KR"}))
+
+
+def make_config(tmp_path: Path, **extra: object) -> Config:
+    """A valid config: one Jira source, one objective with ONB-1; `extra` replaces keys."""
+    raw: dict[str, object] = {
+        "version": 1,
+        "cycle": {"name": "Q4", "start": "2026-10-01", "end": "2026-12-31"},
+        "store": {"url": f"sqlite:///{tmp_path / 'okrsync.db'}"},
+        "sources": {"jira": {"url": "https://acme.atlassian.net", "jql": "project = ONB"}},
+        "objectives": [
+            {
+                "id": "ONB",
+                "title": "Onboarding",
+                "key_results": [
+                    {"id": "ONB-1", "title": "Completion 68 to 85", "baseline": 68, "target": 85}
+                ],
+            }
+        ],
+    }
+    raw.update(extra)
+    return default_model().model_validate(raw)

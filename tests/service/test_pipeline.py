@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from factories import make_config
 from structlog.testing import capture_logs
 
-from okrsync.config import Config, default_model
+from okrsync.config import Config
 from okrsync.domain import Bucket, ItemCounts, MetricSample, WorkItem
 from okrsync.service import run_cycle
 from okrsync.service.pipeline import CommentCounts, PullCounts, SourceOutcome
@@ -27,26 +28,6 @@ from okrsync.store import Store
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 WALL = datetime(2026, 11, 24, 12, 5, tzinfo=UTC)
-
-
-def make_config(tmp_path: Path, **extra: object) -> Config:
-    raw: dict[str, object] = {
-        "version": 1,
-        "cycle": {"name": "Q4", "start": "2026-10-01", "end": "2026-12-31"},
-        "store": {"url": f"sqlite:///{tmp_path / 'okrsync.db'}"},
-        "sources": {"jira": {"url": "https://acme.atlassian.net", "jql": "project = ONB"}},
-        "objectives": [
-            {
-                "id": "ONB",
-                "title": "Onboarding",
-                "key_results": [
-                    {"id": "ONB-1", "title": "Completion 68 to 85", "baseline": 68, "target": 85}
-                ],
-            }
-        ],
-    }
-    raw.update(extra)
-    return default_model().model_validate(raw)
 
 
 def item(

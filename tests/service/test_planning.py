@@ -7,9 +7,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from factories import make_config
 
 import okrsync.service
-from okrsync.config import Config, default_model
+from okrsync.config import Config
 from okrsync.domain import Bucket, Cycle, KRStatus, Report, Target, WorkItem
 from okrsync.registry import REGISTRY, Registry
 from okrsync.service import current_report, planning
@@ -24,26 +25,6 @@ from okrsync.service.planning import (
 from okrsync.store import Store
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
-
-
-def make_config(tmp_path: Path, **extra: object) -> Config:
-    raw: dict[str, object] = {
-        "version": 1,
-        "cycle": {"name": "Q4", "start": "2026-10-01", "end": "2026-12-31"},
-        "store": {"url": f"sqlite:///{tmp_path / 'okrsync.db'}"},
-        "sources": {"jira": {"url": "https://acme.atlassian.net", "jql": "project = ONB"}},
-        "objectives": [
-            {
-                "id": "ONB",
-                "title": "Onboarding",
-                "key_results": [
-                    {"id": "ONB-1", "title": "Completion 68 to 85", "baseline": 68, "target": 85}
-                ],
-            }
-        ],
-    }
-    raw.update(extra)
-    return default_model().model_validate(raw)
 
 
 def item(key: str, labels: tuple[str, ...] = (), bucket: Bucket = Bucket.TODO) -> WorkItem:
