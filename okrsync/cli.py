@@ -1,29 +1,44 @@
-"""The `okrsync` command. Exit codes: 0 fine, 1 a source failed, 2 the config is wrong."""
+"""The `okrsync` command.
+
+Exit codes: 0 fine; 1 a source failed (the others still synced); 2 the config or the
+environment is wrong (a problem in the file, an unset secret, an unreadable key file, a
+listen address in use); 3 an internal error: one line on stderr, the traceback only with
+`--log-level debug`.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
-from collections.abc import Sequence
+import traceback
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
 
 from okrsync.config import (
     ConfigError,
     LoadedConfig,
+    Problem,
     json_schema,
     load_config,
     missing_secrets,
     resolve_config_path,
 )
-from okrsync.domain import MetricSample
-from okrsync.logs import configure_logging
+from okrsync.domain import MetricSample, problems_summary
+from okrsync.logs import configure_logging, redact_text
 from okrsync.render import report_console, report_markdown, report_table, report_to_json
 from okrsync.service import CycleResult, current_report, run_cycle, source_factory
+from okrsync.service.http import ListenError
+from okrsync.service.labels import SourceLabels, collect_labels
 from okrsync.store import Store
 
 EXIT_OK, EXIT_SOURCE_FAILED, EXIT_CONFIG = 0, 1, 2
+# Anything okrsync has no sentence for (a bug, mostly): 1 stays "a source failed".
+EXIT_INTERNAL = 3
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -31,15 +46,77 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     configure_logging(args.log_level, args.log_format)
     try:
+        problems = _unreadable_files(args)
+        if problems:
+            raise ConfigError(problems)
         return int(args.handler(args))
     except ConfigError as error:
         for problem in error.problems:
-            print(problem, file=sys.stderr)
+            print(redact_text(str(problem)), file=sys.stderr)
         return EXIT_CONFIG
+    except ListenError as error:  # the environment, like the config: fix it and rerun
+        print(f"okrsync: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    except Exception as error:
+        return _internal_error(error, debug=args.log_level == "debug")
+
+
+def _internal_error(error: Exception, *, debug: bool) -> int:
+    """One redacted line; the traceback (redacted too) only at `--log-level debug`."""
+    message = " ".join(redact_text(str(error)).split())
+    print(f"okrsync: internal error: {type(error).__name__}: {message}", file=sys.stderr)
+    if debug:
+        print(redact_text("".join(traceback.format_exception(error))), end="", file=sys.stderr)
+    return EXIT_INTERNAL
+
+
+def _unreadable_files(args: argparse.Namespace) -> list[Problem]:
+    """Files the sources to run read when they connect (a GitHub App's key), checked
+    before anything starts, each as `file:line: key: cannot read PATH: why`. Secret
+    files (`token_file`, ...) are left to `missing_secrets`, which reads them."""
+    if args.command not in ("sync", "run") and not getattr(args, "check_labels", False):
+        return []
+    loaded = _load(args)
+    wanted = set(getattr(args, "sources", None) or loaded.config.sources.enabled())
+    problems = []
+    for name, source in loaded.config.sources.items():
+        if name not in wanted:
+            continue
+        secrets = {("sources", name, *ref[0]) for ref in source.secrets()}
+        for key, path in _file_settings(source.model_dump(), ("sources", name)):
+            if key in secrets:
+                continue
+            try:
+                Path(path).open("rb").close()
+            except OSError as error:
+                why = error.strerror or type(error).__name__
+                problems.append(loaded.problem(key, f"cannot read {path}: {why}"))
+    return problems
+
+
+def _file_settings(
+    settings: dict[str, Any], at: tuple[str, ...]
+) -> Iterator[tuple[tuple[str, ...], str]]:
+    """Every `*_file` setting with a value, at any depth, with its key path."""
+    for key, value in settings.items():
+        if isinstance(value, dict):
+            yield from _file_settings(value, (*at, key))
+        elif key.endswith("_file") and isinstance(value, str) and value:
+            yield (*at, key), value
+
+
+def _version() -> str:
+    try:
+        return version("okrsync")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="okrsync", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="okrsync", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--version", action="version", version=f"okrsync {_version()}")
     parser.add_argument(
         "--config", help="config file (default: $OKRSYNC_CONFIG or config/okrsync.yaml)"
     )
@@ -49,7 +126,19 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-format", default="auto", choices=["auto", "json", "console"])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    validate = commands.add_parser("validate", help="check the config; every problem as file:line")
+    validate = commands.add_parser(
+        "validate",
+        help="check the config; every problem as file:line",
+        description="Check the config: every problem as file:line, exit 2. With "
+        "--check-labels, also connect to every configured source (secrets required), list "
+        "the KR labels in use there with the KR each maps to, and flag those naming no KR: "
+        "exit 1 when a label names no KR or a source cannot be read. Writes nothing.",
+    )
+    validate.add_argument(
+        "--check-labels",
+        action="store_true",
+        help="list the KR labels in use in each source and flag those naming no KR",
+    )
     validate.set_defaults(handler=_validate)
 
     schema = commands.add_parser("schema", help="print the config's JSON Schema")
@@ -69,6 +158,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     sync.add_argument("--full", action="store_true", help="ignore bookmarks: pull everything again")
     sync.add_argument("--now", type=_instant, help="evaluate the cycle as of this ISO-8601 instant")
+    sync.add_argument(
+        "--wait",
+        type=_seconds,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long to wait for a source another okrsync is syncing (default 60), then "
+        "exit 1; not used with --dry-run, which writes nothing back",
+    )
     sync.set_defaults(handler=_sync)
 
     run = commands.add_parser("run", help="the daemon: scheduled cycles, HTTP endpoint, webhooks")
@@ -92,6 +189,25 @@ def _parser() -> argparse.ArgumentParser:
         "--now", type=_instant, help="evaluate the cycle as of this ISO-8601 instant"
     )
     status.set_defaults(handler=_status)
+
+    explain = commands.add_parser(
+        "explain",
+        help="why an item counts toward its KRs (or none): labels, parents, bucket, weight",
+        description="Explain one work item from the store: its KRs and why, its bucket, its "
+        "weight, whether it is a write-back target and what okrsync last wrote there. The "
+        "store keeps only each item's latest state, so the answer is about the item as last "
+        "pulled; --now only dates the KR numbers shown.",
+    )
+    explain.add_argument(
+        "item",
+        metavar="ITEM",
+        help="jira:KEY, github:OWNER/REPO#N, asana:GID, or a bare key (looked up in every source)",
+    )
+    explain.add_argument("--format", default="text", choices=["text", "json"])
+    explain.add_argument(
+        "--now", type=_instant, help="evaluate the KR numbers as of this ISO-8601 instant"
+    )
+    explain.set_defaults(handler=_explain)
 
     metric = commands.add_parser("metric", help="outcome metric check-ins")
     metric_commands = metric.add_subparsers(dest="metric_command", required=True, metavar="ACTION")
@@ -119,6 +235,16 @@ def _instant(text: str) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
+def _seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"not a number of seconds >= 0: {text!r}")
+    return seconds
+
+
 def _load(args: argparse.Namespace) -> LoadedConfig:
     return load_config(resolve_config_path(args.config))
 
@@ -126,12 +252,68 @@ def _load(args: argparse.Namespace) -> LoadedConfig:
 def _validate(args: argparse.Namespace) -> int:
     loaded = _load(args)
     config = loaded.config
+    names = config.sources.enabled()
+    if args.check_labels:
+        missing = missing_secrets(loaded, names)
+        if missing:
+            raise ConfigError(missing)
     krs = sum(len(o.key_results) for o in config.objectives)
     print(
         f"{loaded.path}: ok ({len(config.objectives)} objectives, {krs} key results, "
-        f"sources: {', '.join(config.sources.enabled()) or 'none'})"
+        f"sources: {', '.join(names) or 'none'})"
     )
-    return EXIT_OK
+    if not args.check_labels:
+        return EXIT_OK
+    results = collect_labels(config, source_factory(config), names)
+    print(redact_text("\n".join(_labels_lines(results))))
+    failed = any(result.error is not None for result in results)
+    unknown = any(result.unknown for result in results)
+    return EXIT_SOURCE_FAILED if failed or unknown else EXIT_OK
+
+
+def _labels_lines(results: Sequence[SourceLabels]) -> Iterator[str]:
+    """Each source's KR labels and the KRs they map to, then one summary line."""
+    for result in results:
+        requests = _plural(result.requests, "request")
+        if result.error is not None:
+            yield f"{result.name}: FAILED: {_one_line(result.error)}" + (
+                f"; {requests}" if result.requests else ""
+            )
+            continue
+        naming_none = f", {len(result.unknown)} naming no KR" if result.unknown else ""
+        yield f"{result.name}: {_plural(len(result.checks), 'KR label')}{naming_none}; {requests}"
+        for check in result.checks:
+            label = _one_line(check.label)
+            if check.unknown is None:
+                krs = ", ".join(f"{m.kr_id} ({_rule_text(m.rule, m.kr_id)})" for m in check.matches)
+                yield f"  {label} -> {krs}"
+            else:
+                hint = f"; did you mean {check.suggestion}?" if check.suggestion else ""
+                yield f"  {label} -> unknown KR {_one_line(check.unknown)}{hint}"
+    unknown = [(r.name, len(r.unknown)) for r in results if r.unknown]
+    failed = [r.name for r in results if r.error is not None]
+    parts = []
+    if unknown:
+        total = sum(count for _, count in unknown)
+        per_source = ", ".join(f"{name} {count}" for name, count in unknown)
+        parts.append(f"{_plural(total, 'label')} naming no KR ({per_source})")
+    if failed:
+        parts.append(f"{_plural(len(failed), 'source')} not read ({', '.join(failed)})")
+    if not results:
+        parts.append("no source configured")
+    yield "labels: " + ("; ".join(parts) if parts else "every KR label names a KR")
+
+
+def _rule_text(rule: str, kr_id: str) -> str:
+    return "label_pattern" if rule == "label_pattern" else f"{kr_id} labels"
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 def _schema(args: argparse.Namespace) -> int:
@@ -150,18 +332,27 @@ def _sync(args: argparse.Namespace) -> int:
     missing = missing_secrets(loaded, names)
     if missing:
         raise ConfigError(missing)
+    from okrsync.service.writer import SourceBusyError, SourceLeases
+
     store = Store(config.store.url)
     try:
-        result = run_cycle(
-            config,
-            store,
-            source_factory(config),
-            now=args.now or datetime.now(UTC),
-            only=names,
-            dry_run=args.dry_run,
-            full=args.full,
-            config_dir=loaded.path.parent,
-        )
+        # The daemon's per-source leases: never two writers of one target at once. A dry
+        # run writes nothing back (its items and bookmarks are single-statement upserts),
+        # so it takes none and never waits.
+        with SourceLeases(store, [] if args.dry_run else names, wait=args.wait):
+            result = run_cycle(
+                config,
+                store,
+                source_factory(config),
+                now=args.now or datetime.now(UTC),
+                only=names,
+                dry_run=args.dry_run,
+                full=args.full,
+                config_dir=loaded.path.parent,
+            )
+    except SourceBusyError as busy:
+        print(f"okrsync: {busy}", file=sys.stderr)
+        return EXIT_SOURCE_FAILED
     finally:
         store.close()
     _print_cycle(result, args.dry_run)
@@ -173,12 +364,14 @@ def _print_cycle(result: CycleResult, dry_run: bool) -> None:
         print(f"Write-back plan ({len(result.plan)} comments to write, dry run: nothing written)")
         for write in result.plan:
             verb = "edit" if write.known_remote_id else "create or adopt"
-            print(f"\n--- {write.target}: {verb} the managed comment ---\n{write.body}")
+            header = f"\n--- {write.target}: {verb} the managed comment ---\n"
+            print(redact_text(header + write.body))
     for outcome in result.sources:
         state = (
             "ok"
             if outcome.ok
-            else "FAILED: " + "; ".join([outcome.error] if outcome.error else outcome.write_errors)
+            else "FAILED: "
+            + redact_text("; ".join([outcome.error] if outcome.error else outcome.write_errors))
         )
         print(
             f"{outcome.name}: {state}; pulled {outcome.pulled}, "
@@ -186,7 +379,8 @@ def _print_cycle(result: CycleResult, dry_run: bool) -> None:
             f"edited {outcome.edited}, unchanged {outcome.skipped}; {outcome.requests} requests"
         )
     for error in result.metric_errors:
-        print(f"metric: FAILED: {error}")
+        print(f"metric: FAILED: {redact_text(str(error))}")
+    print(redact_text(problems_summary(result.report.problems)))
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -211,11 +405,33 @@ def _status(args: argparse.Namespace) -> int:
     finally:
         store.close()
     if args.format == "json":
-        print(json.dumps(report_to_json(report), indent=2))
+        print(redact_text(json.dumps(report_to_json(report), indent=2)))
     elif args.format == "markdown":
-        print(report_markdown(report))
+        print(redact_text(report_markdown(report)))
     else:
-        report_console().print(report_table(report))
+        console = report_console()
+        with console.capture() as table:
+            console.print(report_table(report))
+        print(redact_text(table.get()), end="")
+    return EXIT_OK
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from okrsync.service.explain import UnknownItem, explain, explanation_text, explanation_to_json
+
+    config = _load(args).config
+    store = Store(config.store.url)
+    try:
+        result = explain(config, store, args.item, args.now or datetime.now(UTC))
+    except UnknownItem as error:
+        print(error, file=sys.stderr)
+        return EXIT_CONFIG
+    finally:
+        store.close()
+    if args.format == "json":
+        print(json.dumps(explanation_to_json(result), indent=2))
+    else:
+        print("\n".join(explanation_text(result)))
     return EXIT_OK
 
 
@@ -224,6 +440,9 @@ def _metric_set(args: argparse.Namespace) -> int:
     kr = loaded.config.key_result(args.kr)
     if kr is None:
         print(f"okrsync: no key result {args.kr!r} in {loaded.path}", file=sys.stderr)
+        return EXIT_CONFIG
+    if not math.isfinite(args.value):
+        print(f"okrsync: {kr.id}: VALUE must be a finite number, not {args.value}", file=sys.stderr)
         return EXIT_CONFIG
     at = args.at or datetime.now(UTC)
     store = Store(loaded.config.store.url)

@@ -34,6 +34,15 @@ class RedactSecrets:
     def add_basic_auth(self, user: str, secret: str) -> None:
         self.add(base64.b64encode(f"{user}:{secret}".encode()).decode())
 
+    def scrub(self, text: str) -> str:
+        """`text` with every known secret (and its Basic-auth form) replaced: for what
+        leaves the process without going through the log, such as the CLI's summary on
+        stdout (a server's error body may echo the token it was sent)."""
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        return text
+
     def __call__(
         self, logger: Any, method: str, event: MutableMapping[str, Any]
     ) -> MutableMapping[str, Any]:
@@ -66,6 +75,11 @@ class RedactSecrets:
 
 
 redact_secrets = RedactSecrets()
+
+
+def redact_text(text: str) -> str:
+    """`text` with every registered secret replaced: for what is printed, not logged."""
+    return redact_secrets.scrub(text)
 
 
 class _StderrLogger:

@@ -37,6 +37,17 @@ class Label:
     color: str  # six hex digits, no "#", as GitHub stores it
 
 
+@dataclass(frozen=True, slots=True)
+class App:
+    """A GitHub App: its installation token acts as the `<slug>[bot]` user."""
+
+    id: int
+    slug: str
+    name: str
+    owner: User
+    created_at: datetime
+
+
 @dataclass(eq=False, slots=True)
 class Comment:
     id: int
@@ -44,6 +55,7 @@ class Comment:
     user: User
     created_at: datetime
     updated_at: datetime
+    app: App | None = None  # the GitHub App it was made through, if any
 
 
 @dataclass(eq=False, slots=True)
@@ -397,7 +409,26 @@ class GitHubView:
             "author_association": AUTHOR_ASSOCIATION,
             "body": comment.body,
             "reactions": self._reactions(self.comment_url(issue.repo, comment)),
-            "performed_via_github_app": None,
+            "performed_via_github_app": comment.app and self.integration(comment.app),
+        }
+
+    def integration(self, app: App) -> dict[str, Any]:
+        """An `integration`: the GitHub App a comment was made through."""
+        stamp = github_timestamp(app.created_at)
+        return {
+            "id": app.id,
+            "slug": app.slug,
+            "node_id": node_id("Integration", app.id),
+            "client_id": f"Iv1.{hashlib.sha256(app.slug.encode()).hexdigest()[:16]}",
+            "owner": self.user(app.owner),
+            "name": app.name,
+            "description": None,
+            "external_url": f"{self.web}/{app.owner.login}",
+            "html_url": f"{self.web}/apps/{app.slug}",
+            "created_at": stamp,
+            "updated_at": stamp,
+            "permissions": {"issues": "write", "metadata": "read"},
+            "events": [],
         }
 
     def comment_url(self, repo: Repo, comment: Comment) -> str:

@@ -249,12 +249,40 @@ class AsanaSandbox(SandboxServer):
             task.numbers[self._points_field_gid()] = None if value is None else float(value)
             task.modified_at = self._stamp()
 
-    def add_comment(self, task_gid: str, text: str) -> str:
-        """A comment written by a person (not the API user); returns the story's gid."""
+    def add_comment(
+        self,
+        task_gid: str,
+        text: str,
+        *,
+        html_text: str | None = None,
+        author: User | None = None,
+    ) -> str:
+        """A comment written by `author` (default `human`, a person; `me` for one the API
+        user wrote, e.g. a duplicate left by an older okrsync), as plain `text` or as rich
+        `html_text` (checked as Asana would); returns the story's gid."""
         with self._lock:
             task = self.find_task(task_gid)
-            story = self._add_comment(task, text, _as_rich_text(text), self.human)
+            if html_text is not None:
+                try:
+                    text = rich_text_plain(html_text)
+                except ApiError as error:
+                    raise ValueError(f"html_text: {error}") from None
+            rich = html_text if html_text is not None else _as_rich_text(text)
+            story = self._add_comment(task, text, rich, author or self.human)
             return story.gid
+
+    def delete_task(self, gid: str) -> None:
+        """Delete a task and its stories as a person would: it answers 404 from then on."""
+        with self._lock:
+            self.find_task(gid)
+            del self._tasks[gid]
+            for story in self._stories_of(gid):
+                del self._stories[story.gid]
+
+    def revoke_token(self) -> None:
+        """Revoke the API token: every request answers 401 from now on."""
+        with self._lock:
+            self.token = f"revoked-{self.token}"
 
     def stories(self, task_gid: str) -> list[dict[str, Any]]:
         """The task's comments, oldest first (system stories left out)."""

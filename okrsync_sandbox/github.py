@@ -11,6 +11,9 @@ Behaviour copied from GitHub on purpose, because clients must cope with it:
   absolute prev/next/last/first URLs that keep the other query parameters and, like
   GitHub's, address the repository by id: `/repositories/{id}/issues?...&page=2`.
 - `since` keeps what was updated at or after that instant; timestamps are whole seconds.
+- The repository's labels list (`GET /repos/{owner}/{repo}/labels`) has every label
+  defined there, in creation order, whether an issue carries it or not; a label is
+  defined when an issue first gets it (or by `add_labels`).
 - Listed issues have no `closed_by` (a single GET has it), so reading it through
   PyGithub's object model costs one request per issue.
 - Creating or editing a comment bumps the issue's `updated_at`, as do label changes,
@@ -20,6 +23,9 @@ Behaviour copied from GitHub on purpose, because clients must cope with it:
   limit exceeded".
 - Errors are `{"message", "documentation_url", "status"}`; invalid parameters are
   422 "Validation Failed" with `errors`.
+- Comments are written as the token's user (`user_token()` adds tokens of other people);
+  a GitHub App installation token (`add_app_installation()`) writes as `<slug>[bot]`, with
+  `performed_via_github_app` set, and has no `GET /user` (403, as on GitHub).
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from urllib.parse import urlencode
 
 from okrsync_sandbox._github_model import (
     CLOSE_REASONS,
+    App,
     Comment,
     GitHubView,
     Issue,
@@ -60,6 +67,7 @@ SECONDARY_DOCS = f"{RATE_LIMIT_DOCS}#about-secondary-rate-limits"
 SECONDARY_LIMIT = (
     "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
 )
+NOT_FOR_INTEGRATIONS = "Resource not accessible by integration"
 
 # Ids as large as GitHub's (issue and comment ids pass 2**31) and apart per kind, so that
 # a client that mixes up an issue id, a number and a comment id fails visibly.
@@ -78,7 +86,7 @@ _ISSUE = "/issues/{issue_number}"
 # --- where the description and GitHub disagree -----------------------------------------
 
 # Lists whose Link URLs GitHub writes with the repository id instead of owner/repo.
-_REPOSITORY_ID_LISTS = ("/issues", f"{_ISSUE}/comments", f"{_ISSUE}/sub_issues")
+_REPOSITORY_ID_LISTS = ("/issues", "/labels", f"{_ISSUE}/comments", f"{_ISSUE}/sub_issues")
 _OWNER_REPO_PARAMETERS = ("#/components/parameters/owner", "#/components/parameters/repo")
 
 
@@ -140,7 +148,7 @@ def _declare_everywhere(status: str, response: str) -> Callable[[dict[str, Any]]
 
 GITHUB_RELAXATIONS: tuple[Relaxation, ...] = (
     Relaxation(
-        why="GitHub's Link headers page issues, comments and sub-issues through "
+        why="GitHub's Link headers page issues, labels, comments and sub-issues through "
         "/repositories/{repository_id}/..., undocumented aliases of the /repos/{owner}/"
         "{repo}/... lists; clients follow those URLs, so they are served and checked alike.",
         patch=_serve_repository_id_paths,
@@ -237,6 +245,10 @@ class GitHubSandbox(SandboxServer):
         self._users: dict[str, User] = {}  # by lower-case login
         self._next_id = dict(_FIRST_IDS)
         self.api_user = self._user(self.api_login)
+        # Token -> who it acts as: the API user's, other people's, App installations'.
+        self._tokens: dict[str, tuple[User, App | None]] = {}
+        self._caller: tuple[User, App | None] = (self.api_user, None)  # of this request
+        self._deleted: set[tuple[int, int]] = set()  # (repository id, number) of deleted issues
         self._register_routes()
 
     # --- test-facing API ----------------------------------------------------------------
@@ -322,6 +334,11 @@ class GitHubSandbox(SandboxServer):
             issue.closed_at, issue.closed_by = None, None
             issue.updated_at = self._stamp()
 
+    def add_labels(self, repo: str, names: Iterable[str]) -> None:
+        """Define repository labels (on no issue yet); those that exist are kept."""
+        with self._lock:
+            self._labels(self._repos[repo.lower()], names)
+
     def set_labels(self, repo: str, number: int, labels: Iterable[str]) -> None:
         """Replace the issue's labels (creating repository labels as needed)."""
         with self._lock:
@@ -364,9 +381,40 @@ class GitHubSandbox(SandboxServer):
             ]
 
     def add_comment(self, repo: str, number: int, body: str, user: str = "alex") -> int:
-        """A comment written by a person (not the token's user); returns its id."""
+        """A comment written by `user` (a person by default; `api_login` for the token's
+        user); returns its id."""
         with self._lock:
             return self._add_comment(self.find_issue(repo, number), body, self._user(user)).id
+
+    def delete_issue(self, repo: str, number: int) -> None:
+        """Delete an issue as an admin would: it answers 410 Gone from then on."""
+        with self._lock:
+            found = self._repos[repo.lower()]
+            del found.issues[number]
+            self._deleted.add((found.id, number))
+
+    def user_token(self, login: str, token: str) -> None:
+        """Let `token` act as `login` (another person) on the API."""
+        with self._lock:
+            self._tokens[token] = (self._user(login), None)
+
+    def add_app_installation(
+        self, app_id: int, token: str = "ghs_sandboxinstallation", slug: str = "okrsync"
+    ) -> str:
+        """A GitHub App installation whose token is `token`; returns the bot's login."""
+        with self._lock:
+            created = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
+            app = App(app_id, slug, slug.title(), self._user("acme", "Organization"), created)
+            bot = self._user(f"{slug}[bot]", "Bot")
+            self._tokens[token] = (bot, app)
+            return bot.login
+
+    def revoke_token(self, token: str | None = None) -> None:
+        """Revoke `token` (default: the API user's): it answers 401 from now on."""
+        with self._lock:
+            if token is None or token == self.token:
+                self.token = f"revoked-{self.token}"
+            self._tokens.pop(token or "", None)
 
     def fail_next(
         self,
@@ -455,9 +503,11 @@ class GitHubSandbox(SandboxServer):
         repo.issues[issue.number] = issue
         return issue
 
-    def _add_comment(self, issue: Issue, body: str, author: User) -> Comment:
+    def _add_comment(
+        self, issue: Issue, body: str, author: User, app: App | None = None
+    ) -> Comment:
         moment = self._stamp()
-        comment = Comment(self._new_id("comment"), body, author, moment, moment)
+        comment = Comment(self._new_id("comment"), body, author, moment, moment, app)
         issue.comments.append(comment)
         issue.updated_at = moment  # GitHub: a new comment updates its issue
         return comment
@@ -535,6 +585,7 @@ class GitHubSandbox(SandboxServer):
         add("GET", _REPO, self._get_repo)
         for base in (_REPO, _BY_ID):
             add("GET", f"{base}/issues", self._list_issues)
+            add("GET", f"{base}/labels", self._list_labels)
             add("GET", f"{base}{_ISSUE}/comments", self._list_comments)
             add("GET", f"{base}{_ISSUE}/sub_issues", self._list_sub_issues)
         add("GET", f"{_REPO}{_ISSUE}", self._get_issue)
@@ -549,7 +600,14 @@ class GitHubSandbox(SandboxServer):
     def authenticate(self, request: HttpRequest) -> None:
         """A personal access token as `token X` or `Bearer X`; then spend one request."""
         scheme, _, token = (request.header("authorization") or "").partition(" ")
-        if scheme.lower() not in ("token", "bearer") or token.strip() != self.token:
+        token = token.strip()
+        if scheme.lower() not in ("token", "bearer"):
+            raise GitHubError(HTTPStatus.UNAUTHORIZED, "Bad credentials")
+        if token == self.token:
+            self._caller = (self.api_user, None)
+        elif token in self._tokens:
+            self._caller = self._tokens[token]
+        else:
             raise GitHubError(HTTPStatus.UNAUTHORIZED, "Bad credentials")
         self._spend_request(request)
 
@@ -588,6 +646,8 @@ class GitHubSandbox(SandboxServer):
         repo = self._repo_for(request)
         number = request.path_params["issue_number"]
         issue = repo.issues.get(int(number)) if number.isdigit() else None
+        if issue is None and number.isdigit() and (repo.id, int(number)) in self._deleted:
+            raise GitHubError(HTTPStatus.GONE, "This issue was deleted")
         if issue is None:
             raise _not_found()
         return issue
@@ -651,8 +711,15 @@ class GitHubSandbox(SandboxServer):
         return HttpResponse(200, body)
 
     def _get_user(self, request: HttpRequest) -> HttpResponse:
+        user, app = self._caller
+        if app is not None:  # an installation token is no user
+            raise GitHubError(
+                HTTPStatus.FORBIDDEN,
+                NOT_FOR_INTEGRATIONS,
+                documentation_url=f"{DOCS_URL}/users/users#get-the-authenticated-user",
+            )
         created = datetime(2020, 1, 6, 9, 0, tzinfo=UTC)
-        return HttpResponse(200, self._view().authenticated_user(self.api_user, created))
+        return HttpResponse(200, self._view().authenticated_user(user, created))
 
     def _get_repo(self, request: HttpRequest) -> HttpResponse:
         repo = self._repo_for(request)
@@ -705,7 +772,7 @@ class GitHubSandbox(SandboxServer):
 
     def _create_comment(self, request: HttpRequest) -> HttpResponse:
         issue = self._issue_for(request)
-        comment = self._add_comment(issue, _comment_body(request), self.api_user)
+        comment = self._add_comment(issue, _comment_body(request), *self._caller)
         view = self._view()
         location = {"Location": view.comment_url(issue.repo, comment)}
         return HttpResponse(HTTPStatus.CREATED, view.comment(issue, comment), location)
@@ -728,6 +795,13 @@ class GitHubSandbox(SandboxServer):
         return HttpResponse(HTTPStatus.NO_CONTENT)
 
     # --- HTTP: labels -------------------------------------------------------------------
+
+    def _list_labels(self, request: HttpRequest) -> HttpResponse:
+        repo = self._repo_for(request)
+        view = self._view()
+        labels = sorted(repo.labels.values(), key=lambda label: label.id)
+        path = f"/repositories/{repo.id}/labels"
+        return self._page(request, labels, path, lambda label: view.label(repo, label))
 
     def _add_labels(self, request: HttpRequest) -> HttpResponse:
         issue = self._issue_for(request)

@@ -334,12 +334,29 @@ class JiraSandbox(SandboxServer):
                 for c in self.find_issue(key).comments
             ]
 
-    def add_comment(self, key: str, body: str, properties: Mapping[str, Any] | None = None) -> str:
-        """A comment written by a person (not the API user); returns its id."""
+    def add_comment(
+        self,
+        key: str,
+        body: str,
+        properties: Mapping[str, Any] | None = None,
+        author: User | None = None,
+    ) -> str:
+        """A comment written by `author` (default `human`, a person; `api_user` for one the
+        API user wrote, e.g. a duplicate left by an older okrsync); returns its id."""
         with self._lock:
-            comment = self._add_comment(self.find_issue(key), body, self.human)
+            comment = self._add_comment(self.find_issue(key), body, author or self.human)
             comment.properties.update(properties or {})
             return comment.id
+
+    def delete_issue(self, key: str) -> None:
+        """Delete an issue (and its comments) as an admin would: it answers 404 from then on."""
+        with self._lock:
+            del self._issues[self.find_issue(key).key]
+
+    def revoke_token(self) -> None:
+        """Revoke the API token: every authenticated request answers 401 from now on."""
+        with self._lock:
+            self.token = f"revoked-{self.token}"
 
     # --- state helpers ------------------------------------------------------------------
 

@@ -115,7 +115,7 @@ def test_a_valid_config_loads_with_its_values_and_defaults(tmp_path: Path) -> No
     assert (jira.timeout, jira.page_size, jira.overlap) == (30, 100, 120)
     assert jira.story_points_field == "Story Points"
     assert config.sources.enabled() == ["jira"]
-    assert config.store.url == "sqlite:///okrsync.db"
+    assert config.store.url == f"sqlite:///{tmp_path / 'okrsync.db'}"  # next to the config
     assert config.mapping.label_pattern == DEFAULT_LABEL_PATTERN
     assert config.writeback.targets == "top_level"
     assert config.service.listen == "127.0.0.1:8787"
@@ -619,6 +619,16 @@ def _values_at(document: object, dotted: str) -> list[object]:
 
 # Documented, but commented out: using them switches GitHub from a token to an App.
 COMMENTED_OUT = {"sources.github.app"}
+# The `*_file` alternatives to `*_env` keys: documented commented out, since setting both
+# is a problem.
+COMMENTED_OUT |= {
+    "sources.jira.auth.token_file",
+    "sources.jira.auth.email_file",
+    "sources.github.token_file",
+    "sources.asana.token_file",
+    "service.webhooks.github_secret_file",
+    "service.webhooks.jira_secret_file",
+}
 
 
 def test_every_config_model_is_walked() -> None:
@@ -728,3 +738,285 @@ def test_cli_schema_prints_the_json_schema(capsys: pytest.CaptureFixture[str]) -
     out, err = capsys.readouterr()
     assert json.loads(out) == json_schema()
     assert err == ""
+
+
+# --------------------------------------------------------------------------- hostile input
+
+GITHUB = VALID.replace(
+    "objectives:", "  github:\n    repos: [acme/web]\n    token_env: GH_TOKEN\nobjectives:", 1
+)
+
+
+def test_an_alias_bomb_is_refused_quickly_and_cheaply(tmp_path: Path) -> None:
+    levels = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    levels += [f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 10)]
+    path = write(tmp_path, "version: 1\n" + "\n".join(levels) + "\n")
+    assert problems(path) == [f"{path}:2: (yaml): more than 100000 values once aliases expand"]
+
+
+def test_a_few_aliases_still_work(tmp_path: Path) -> None:
+    text = VALID.replace("title: Transform customer onboarding", "title: &t Onboarding", 1)
+    text = text.replace("title: Cut time to first value from 14 to 5 days", "title: *t", 1)
+    config = load(tmp_path, text).config
+    assert config.objectives[0].key_results[1].title == "Onboarding"
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        ("version: 1\nx: " + "[" * 5000 + "]" * 5000 + "\n", 2, "nested deeper than 64 levels"),
+        ("version: 1\n" + "".join("  " * i + f"k{i}:\n" for i in range(100)), 65, "nested"),
+        ("version: 1\nloop: &loop {again: *loop}\n", 2, "nested deeper than 64 levels"),
+        ("version: 1\nx: &x 1\ny: [" + ", ".join(["*x"] * 101) + "]\n", 3, "more than 100 YAML"),
+        ("version: 1\nx: " + "9" * 5000 + "\n", 2, "cannot read this value as int"),
+        ("version: 1\nx: !!int abc\n", 2, "cannot read this value as int"),
+    ],
+    ids=["deep-flow", "deep-block", "recursive-alias", "many-aliases", "huge-int", "bad-int"],
+)
+def test_hostile_yaml_is_one_problem_with_its_line(
+    tmp_path: Path, text: str, line: int, message: str
+) -> None:
+    path = write(tmp_path, text)
+    (found,) = problems(path)
+    assert found.startswith(f"{path}:{line}: (yaml): {message}")
+
+
+def test_a_file_is_read_with_a_bound(tmp_path: Path) -> None:
+    path = tmp_path / "huge.yaml"
+    path.write_bytes(b"#" * (1024 * 1024 + 1))
+    assert problems(path) == [f"{path}:1: (file): larger than 1 MiB: not a config file"]
+    zero = Path("/dev/zero")
+    if zero.exists():
+        assert problems(zero) == ["/dev/zero:1: (file): larger than 1 MiB: not a config file"]
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        "^(?P<kr>(a+)+)$",
+        "^okr:(?P<kr>(a*)*)$",
+        "^okr:(?P<kr>(a|a)*)$",
+        "^okr:(?P<kr>(a|ab)+)$",
+        "^okr:(?P<kr>(.*a){2,})$",
+        r"^okr:(?P<kr>(\w+\s?)+)$",
+    ],
+)
+def test_a_backtracking_label_pattern_is_refused(tmp_path: Path, pattern: str) -> None:
+    text = VALID.replace("objectives:", f"mapping:\n  label_pattern: '{pattern}'\nobjectives:")
+    path = write(tmp_path, text)
+    (found,) = problems(path)
+    assert found.startswith(f"{path}:9: mapping.label_pattern: label_pattern may backtrack")
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        DEFAULT_LABEL_PATTERN,
+        r"^okr-(?P<kr>[A-Z]+-\d+)$",
+        "^(?:okr|kr)[:/-](?P<kr>(?:[a-z]|_)+)$",
+        "^(?P<kr>(?:ab)+)$",
+    ],
+)
+def test_linear_label_patterns_pass(tmp_path: Path, pattern: str) -> None:
+    text = VALID.replace("objectives:", f"mapping:\n  label_pattern: '{pattern}'\nobjectives:")
+    assert load(tmp_path, text).config.mapping.label_pattern == pattern
+
+
+def test_a_backtracking_points_pattern_is_refused() -> None:
+    with pytest.raises(ValidationError, match="may backtrack"):
+        github(points_label_pattern=r"^sp:(?P<points>(\d+)+)$")
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://bob:hunter2-secret@acme.atlassian.net", "https://ghp_t0kenvalue@acme.atlassian.net"],
+)
+def test_credentials_in_a_source_url_are_refused_and_not_echoed(tmp_path: Path, url: str) -> None:
+    path = write(tmp_path, VALID.replace("https://acme.atlassian.net/", url))
+    assert problems(path) == [
+        f"{path}:5: sources.jira.url: credentials in the URL: use the *_env/*_file keys"
+    ]
+
+
+# --------------------------------------------------------------------------- secrets
+
+
+def test_a_token_is_stripped_and_registered_for_redaction(tmp_path: Path) -> None:
+    from okrsync.config import read_secret
+    from okrsync.logs import redact_secrets
+
+    config = source(load(tmp_path, GITHUB).config, GithubSourceConfig)
+    (ref,) = config.secrets()
+    assert ref == (("token_env",), "GH_TOKEN")  # still unpacks as (path, variable)
+    assert read_secret(ref, {"GH_TOKEN": "  ghp_stripped-0123\r\n"}) == "ghp_stripped-0123"
+    assert redact_secrets.scrub("x ghp_stripped-0123 y") == "x [redacted] y"
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("ghp_bad\x01token-value", "environment variable GH_TOKEN holds a control character"),
+        ("ghp_two\nlines-value\n", "environment variable GH_TOKEN holds a control character"),
+        ("ghp_sep\u2028value", "environment variable GH_TOKEN holds a control character"),
+        (" \t\n", "environment variable GH_TOKEN holds only whitespace"),
+        ("", "environment variable GH_TOKEN is not set"),
+    ],
+)
+def test_a_malformed_token_is_a_problem_without_its_value(
+    tmp_path: Path, value: str, message: str
+) -> None:
+    loaded = load(tmp_path, GITHUB)
+    found = missing_secrets(loaded, ["github"], {"GH_TOKEN": value})
+    assert [str(p) for p in found] == [f"{loaded.path}:10: sources.github.token_env: {message}"]
+    if value.strip():
+        assert value.strip() not in str(found[0])
+
+
+def test_token_file_is_read_relative_to_the_config_and_stripped(tmp_path: Path) -> None:
+    from okrsync.service.connectors import source_factory
+
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets" / "gh").write_text("ghp_from-a-file-0123\n")
+    text = GITHUB.replace("token_env: GH_TOKEN", "token_file: secrets/gh")
+    loaded = load(tmp_path, text)
+    config = source(loaded.config, GithubSourceConfig)
+    assert config.token_file == str(tmp_path / "secrets" / "gh")
+    (ref,) = config.secrets()
+    assert (ref.path, ref.is_file) == (("token_file",), True)
+    environ = {"JIRA_EMAIL": "a@b", "JIRA_API_TOKEN": "t0ken-jira"}
+    assert missing_secrets(loaded, ["github"], environ) == []
+    connection = source_factory(loaded.config, environ)("github")
+    assert getattr(connection, "_token", None) in (None, "ghp_from-a-file-0123")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "cannot be read: No such file or directory"),
+        ("ghp_bell\x07value\n", "holds a control character"),
+        ("", "is empty"),
+        ("\n", "holds only whitespace"),
+    ],
+)
+def test_a_bad_token_file_is_a_problem_naming_key_and_path(
+    tmp_path: Path, content: str | None, message: str
+) -> None:
+    if content is not None:
+        (tmp_path / "gh").write_text(content)
+    loaded = load(tmp_path, GITHUB.replace("token_env: GH_TOKEN", "token_file: gh"))
+    assert [str(p) for p in missing_secrets(loaded, ["github"], {})] == [
+        f"{loaded.path}:10: sources.github.token_file: file {tmp_path / 'gh'} {message}"
+    ]
+
+
+def test_a_bad_secret_fails_the_source_at_connect_time_without_its_value(tmp_path: Path) -> None:
+    from okrsync.service.connectors import source_factory
+    from okrsync.sources import FatalError
+
+    loaded = load(tmp_path, GITHUB)
+    connect = source_factory(loaded.config, {"GH_TOKEN": "ghp_ctl\x1bvalue-0123"})
+    with pytest.raises(FatalError) as raised:
+        connect("github")
+    assert "sources.github.token_env: environment variable GH_TOKEN holds" in str(raised.value)
+    assert "ghp_ctl" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("replace", "by", "expected"),
+    [
+        (
+            "token_env: GH_TOKEN",
+            "token_env: GH_TOKEN\n    token_file: gh",
+            "11: sources.github.token_file: token_env and token_file are both set: keep one",
+        ),
+        (
+            "auth: {email_env: JIRA_EMAIL, token_env: JIRA_API_TOKEN}",
+            "auth: {email_env: JIRA_EMAIL, email_file: e, token_env: JIRA_API_TOKEN}",
+            "6: sources.jira.auth.email_file: email_env and email_file are both set: keep one",
+        ),
+    ],
+)
+def test_env_and_file_both_set_is_a_problem(
+    tmp_path: Path, replace: str, by: str, expected: str
+) -> None:
+    path = write(tmp_path, GITHUB.replace(replace, by))
+    assert problems(path) == [f"{path}:{expected}"]
+
+
+def test_webhook_secrets_from_files_and_their_problems(tmp_path: Path) -> None:
+    from okrsync.registry import REGISTRY
+    from okrsync.webhooks import MemorySecretBook, Webhooks
+
+    (tmp_path / "hook").write_text("whsec-from-file\n")
+    text = VALID + "service:\n  webhooks: {github_secret_file: hook, jira_secret_env: JH}\n"
+    loaded = load(tmp_path, text)
+    hooks = loaded.config.service.webhooks
+    assert sorted(tuple(ref) for ref in hooks.secrets()) == [
+        (("github_secret_file",), str(tmp_path / "hook")),
+        (("jira_secret_env",), "JH"),
+    ]
+    # An unset webhook variable leaves that webhook off (not a problem); a bad one is.
+    assert missing_secrets(loaded, [], {}, webhooks=True) == []
+    bad = missing_secrets(loaded, [], {"JH": "a\x00b-secret"}, webhooks=True)
+    assert [str(p) for p in bad] == [
+        f"{loaded.path}:26: service.webhooks.jira_secret_env: "
+        "environment variable JH holds a control character"
+    ]
+    built = Webhooks.from_settings(REGISTRY.webhooks(), hooks, {}, MemorySecretBook())
+    assert set(built.receivers) == {"github"}
+
+
+def test_validate_does_not_read_secrets(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, GITHUB.replace("token_env: GH_TOKEN", "token_file: /nonexistent/gh"))
+    assert main(["--config", str(path), "validate"]) == 0  # checked when a sync starts
+
+
+# --------------------------------------------------------------------------- daemon reload
+
+
+def _reloadable_daemon(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> typing.Any:
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from okrsync.service.daemon import Daemon, _Shared
+
+    monkeypatch.setenv("JIRA_EMAIL", "a@b.example")
+    monkeypatch.setenv("JIRA_API_TOKEN", "reload-secret-token-0123")
+    path = write(tmp_path, VALID)
+    daemon = Daemon(path)
+    daemon._shared = _Shared(load_config(path))
+    daemon._scheduler = BackgroundScheduler()
+    return daemon
+
+
+@pytest.mark.parametrize(
+    "breaking",
+    ["deep", "unexpected"],
+)
+def test_a_failed_reload_keeps_the_old_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, breaking: str
+) -> None:
+    from okrsync.logs import redact_secrets
+    from okrsync.service import daemon as daemon_module
+
+    daemon = _reloadable_daemon(tmp_path, monkeypatch)
+    before = daemon._shared
+    if breaking == "deep":
+        daemon.config_path.write_text("version: 1\nx: " + "[" * 50_000 + "]" * 50_000 + "\n")
+    else:
+        redact_secrets.add("reload-secret-token-0123")
+
+        def explode(*args: object, **kwargs: object) -> typing.NoReturn:
+            raise RuntimeError("a bug that quotes reload-secret-token-0123")
+
+        monkeypatch.setattr(daemon_module, "load_config", explode)
+    with structlog.testing.capture_logs() as logs:
+        assert daemon.reload() is False
+    assert daemon._shared is before
+    events = [entry["event"] for entry in logs]
+    if breaking == "deep":
+        assert events == ["config.invalid", "config.reload_rejected"]
+        assert "nested deeper than 64 levels" in logs[0]["problem"]
+    else:
+        assert events == ["config.reload_failed"]
+        assert logs[0]["error"].startswith("RuntimeError: a bug that quotes ")
+        assert "reload-secret-token-0123" not in logs[0]["error"]

@@ -220,3 +220,51 @@ def test_basic_auth_form_is_registered() -> None:
     }
     # Only the encoded pair was registered, not the token by itself.
     assert redactor(None, "info", {"event": TOKEN}) == {"event": TOKEN}
+
+
+# --------------------------------------------------------------------------- printed text
+
+
+def test_scrub_replaces_every_registered_form_in_plain_text(fresh_logging: RedactSecrets) -> None:
+    fresh_logging.add(TOKEN)
+    fresh_logging.add_basic_auth(EMAIL, TOKEN)
+    text = f"401: bad token {TOKEN}; Authorization: Basic {BASIC}"
+    assert (
+        fresh_logging.scrub(text) == f"401: bad token {REDACTED}; Authorization: Basic {REDACTED}"
+    )
+    assert logs.redact_text(text) == fresh_logging.scrub(text)
+    assert RedactSecrets().scrub(text) == text  # nothing registered: unchanged
+
+
+def test_the_cli_summary_on_stdout_is_scrubbed(
+    fresh_logging: RedactSecrets, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A server's error body echoing the token reaches the source's error text; stdout,
+    not only the log on stderr, must show it redacted."""
+    from types import SimpleNamespace
+
+    from okrsync.cli import _print_cycle
+
+    fresh_logging.add(TOKEN)
+    outcome = SimpleNamespace(
+        name="jira",
+        ok=False,
+        error=f"HTTP 500: {{'token': '{TOKEN}'}}",
+        write_errors=(),
+        pulled=0,
+        created=0,
+        edited=0,
+        skipped=0,
+        requests=1,
+    )
+    write = SimpleNamespace(target="jira:ONB-1", known_remote_id=None, body=f"echo {TOKEN}")
+    result = SimpleNamespace(
+        sources=[outcome],
+        plan=[write],
+        metric_errors=[f"m {TOKEN}"],
+        report=SimpleNamespace(problems=[]),
+    )
+    _print_cycle(result, True)  # type: ignore[arg-type]
+    out = capsys.readouterr().out
+    assert TOKEN not in out
+    assert out.count(REDACTED) == 3

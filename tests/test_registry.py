@@ -50,7 +50,7 @@ class TrackerConfig(SourceConfig):
     team: str = Field(min_length=1)
 
     def secrets(self) -> Iterator[SecretRef]:
-        yield ("token_env",), self.token_env
+        yield SecretRef(("token_env",), self.token_env)
 
 
 class TrackerSource:

@@ -16,7 +16,6 @@ from okrsync.config._models import (
     MappingConfig,
     MetricConfig,
     ObjectiveConfig,
-    SecretRef,
     ServiceConfig,
     SourceConfig,
     SourcesConfig,
@@ -27,6 +26,15 @@ from okrsync.config._models import (
 )
 from okrsync.config._problems import ConfigError, LoadedConfig, Problem
 from okrsync.config._schema import json_schema
+from okrsync.config._secrets import (
+    SecretError,
+    SecretFile,
+    SecretRef,
+    as_secret_ref,
+    optional_secret,
+    read_secret,
+    secret_choice,
+)
 from okrsync.config._types import (
     EnvName,
     Interval,
@@ -56,6 +64,8 @@ __all__ = [
     "ObjectiveConfig",
     "Problem",
     "Schedule",
+    "SecretError",
+    "SecretFile",
     "SecretRef",
     "Seconds",
     "ServiceConfig",
@@ -66,13 +76,17 @@ __all__ = [
     "TargetWritebackConfig",
     "WebhooksConfig",
     "WritebackConfig",
+    "as_secret_ref",
     "compiled_pattern",
     "config_model",
     "default_model",
     "json_schema",
     "load_config",
     "missing_secrets",
+    "optional_secret",
     "parse_duration",
+    "read_secret",
     "require_http_url",
     "resolve_config_path",
+    "secret_choice",
 ]

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from okrsync.config._problems import LineIndex, LoadedConfig, Problem, dotted
+from okrsync.config._secrets import secret_problems
 
 
 def cross_reference_problems(raw: dict[str, Any], lines: LineIndex, name: str) -> Iterator[Problem]:
@@ -79,17 +80,58 @@ def _fold(text: str) -> str:
 
 
 def missing_secrets(
-    loaded: LoadedConfig, sources: Iterable[str], environ: Mapping[str, str] | None = None
+    loaded: LoadedConfig,
+    sources: Iterable[str],
+    environ: Mapping[str, str] | None = None,
+    *,
+    webhooks: bool = False,
 ) -> list[Problem]:
-    """Environment variables the named sources need but that are unset (checked at sync time)."""
+    """Secrets the named sources need that cannot be used: an unset or empty variable, one
+    holding a control character, an unreadable file (checked at sync time, not by
+    `validate`, so a config can be validated where its secrets are not). With `webhooks`,
+    also the `service.webhooks` secrets that are set (an unset one leaves its webhook off).
+    Every value read is registered for redaction; no message shows one."""
     environ = os.environ if environ is None else environ
     problems: list[Problem] = []
     wanted = set(sources)
     for name, source in loaded.config.sources.items():
         if name not in wanted:
             continue
-        for path, variable in source.secrets():
-            if not environ.get(variable):
-                message = f"environment variable {variable} is not set"
-                problems.append(loaded.problem(("sources", name, *path), message))
+        for ref, message in secret_problems(source.secrets(), environ):
+            problems.append(loaded.problem(("sources", name, *ref.path), message))
+    if webhooks:
+        hooks = loaded.config.service.webhooks
+        named = [ref for ref in hooks.secrets() if ref.is_file or environ.get(ref.name)]
+        for ref, message in secret_problems(named, environ):
+            problems.append(loaded.problem(("service", "webhooks", *ref.path), message))
     return problems
+
+
+def both_env_and_file(raw: Any, lines: LineIndex, name: str) -> Iterator[Problem]:
+    """A secret named twice, by `X_env` and by `X_file`: which one wins would be a guess."""
+    yield from _both(raw, (), lines, name)
+
+
+def _both(
+    value: Any, path: tuple[str | int, ...], lines: LineIndex, name: str
+) -> Iterator[Problem]:
+    if isinstance(value, dict):
+        for key, child in value.items():
+            if (
+                isinstance(key, str)
+                and key.endswith("_file")
+                and child is not None
+                and value.get(key.removesuffix("_file") + "_env") is not None
+            ):
+                env_key = key.removesuffix("_file") + "_env"
+                where = (*path, key)
+                yield Problem(
+                    name,
+                    lines.line_of(where),
+                    dotted(where),
+                    f"{env_key} and {key} are both set: keep one",
+                )
+            yield from _both(child, (*path, str(key)), lines, name)
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            yield from _both(child, (*path, index), lines, name)

@@ -13,13 +13,10 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from okrsync.config._secrets import SecretRef, paired_refs
 from okrsync.config._types import Interval, Seconds, Strict, compiled_pattern
 from okrsync.config._types import require_http_url as _require_http_url
 from okrsync.domain import DEFAULT_LABEL_PATTERN, Bucket, Cycle, KeyResult, Objective, Rules
-
-# A secret the config names: where its `*_env` key sits (below the source's own key)
-# and the environment variable it names.
-SecretRef = tuple[tuple[str, ...], str]
 
 
 class CycleConfig(Strict):
@@ -60,7 +57,8 @@ class SourceConfig(Strict):
         return _require_http_url(url)
 
     def secrets(self) -> Iterator[SecretRef]:
-        """The environment variables this source needs to connect, with their keys."""
+        """The secrets this source needs to connect: each one's key (`*_env` or `*_file`,
+        below the source's own key) and the environment variable or file it names."""
         return iter(())
 
 
@@ -166,6 +164,11 @@ class WritebackConfig(Strict):
 
 class WebhooksConfig(Strict):
     """`service.webhooks:`: each registered source adds the settings its webhooks need."""
+
+    def secrets(self) -> Iterator[SecretRef]:
+        """Each `*_secret_env` / `*_secret_file` pair that is set (the file wins), with its
+        key below `service.webhooks`."""
+        return paired_refs(self)
 
 
 class ServiceConfig(Strict):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -14,6 +15,8 @@ from pydantic import (
     PlainSerializer,
     WithJsonSchema,
 )
+
+from okrsync.config._regex import backtracking_problem
 
 _DURATION = re.compile(r"^\s*(?P<n>\d+)\s*(?P<unit>s|m|h|d)\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -102,6 +105,9 @@ EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 def require_http_url(url: str) -> str:
     if not re.match(r"^https?://[^\s/]+", url):
         raise ValueError("expected an http(s) URL")
+    if "@" in urlsplit(url).netloc:
+        # Never echo the value: it holds the secret.
+        raise ValueError("credentials in the URL: use the *_env/*_file keys")
     return url.rstrip("/")
 
 
@@ -113,4 +119,7 @@ def compiled_pattern(pattern: str, key: str, group: str, meaning: str) -> str:
         raise ValueError(f"{key} does not compile: {error}") from None
     if group not in compiled.groupindex:
         raise ValueError(f"{key} needs a named group (?P<{group}>...) for {meaning}")
+    slow = backtracking_problem(pattern, re.IGNORECASE)
+    if slow:
+        raise ValueError(f"{key} may backtrack catastrophically on a long label: {slow}")
     return pattern

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
 from okrsync.domain.models import Bucket, ItemRef, Objective, Rules, WorkItem
 
@@ -32,8 +33,25 @@ def ref_sort_key(ref: ItemRef) -> tuple[str, str]:
 # --------------------------------------------------------------------------- buckets
 
 
-def effective_bucket(item: WorkItem, rules: Rules) -> Bucket:
-    """The item's bucket after the config's overrides.
+BucketRule = Literal["source", "status_buckets", "label_buckets"]
+
+
+@dataclass(frozen=True, slots=True)
+class BucketDecision:
+    """An item's effective bucket and what decided it.
+
+    `rule` is "label_buckets" or "status_buckets" when a config entry overrode the
+    source, with `value` that entry's key as configured; it is "source" when the
+    source's own reading stands, with `value` the item's status as the source reports it.
+    """
+
+    bucket: Bucket
+    rule: BucketRule
+    value: str
+
+
+def bucket_decision(item: WorkItem, rules: Rules) -> BucketDecision:
+    """The item's bucket after the config's overrides, and which one applied.
 
     A label override wins over a status override because labels are what people
     set on purpose for one item, while a status name is shared by a whole workflow.
@@ -43,12 +61,17 @@ def effective_bucket(item: WorkItem, rules: Rules) -> Bucket:
     item_labels = {_fold(label) for label in item.labels}
     for label, bucket in rules.label_buckets.items():
         if _fold(label) in item_labels:
-            return bucket
+            return BucketDecision(bucket, "label_buckets", label)
     status = _fold(item.status)
     for status_name, bucket in rules.status_buckets.items():
         if _fold(status_name) == status:
-            return bucket
-    return item.bucket
+            return BucketDecision(bucket, "status_buckets", status_name)
+    return BucketDecision(item.bucket, "source", item.status)
+
+
+def effective_bucket(item: WorkItem, rules: Rules) -> Bucket:
+    """The item's bucket after the config's overrides (see `bucket_decision`)."""
+    return bucket_decision(item, rules).bucket
 
 
 # --------------------------------------------------------------------------- labels
@@ -78,16 +101,44 @@ class KRIndex:
         return self.ids.get(_fold(kr_id))
 
 
+LabelRule = Literal["label_pattern", "labels"]
+
+
+@dataclass(frozen=True, slots=True)
+class LabelMatch:
+    """One label mapping an item to one KR, and the rule that matched: the global
+    `label_pattern`, or the KR's own explicit `labels`."""
+
+    label: str
+    kr_id: str
+    rule: LabelRule
+
+
+def pattern_kr(label: str, rules: Rules) -> str | None:
+    """What the `kr` group of `label_pattern` captures in `label`, or None without a match."""
+    match = re.search(rules.label_pattern, label.strip(), re.IGNORECASE)
+    if match is None:
+        return None
+    named = match.groupdict().get("kr")
+    return named or None
+
+
+def label_matches(label: str, index: KRIndex, rules: Rules) -> tuple[LabelMatch, ...]:
+    """Every (KR, rule) one label maps to: the KR's explicit labels first, sorted by KR id,
+    then the KR the pattern names."""
+    found = [
+        LabelMatch(label, kr_id, "labels") for kr_id in sorted(index.labels.get(_fold(label), ()))
+    ]
+    named = pattern_kr(label, rules)
+    canonical = index.canonical_id(named) if named else None
+    if canonical is not None:
+        found.append(LabelMatch(label, canonical, "label_pattern"))
+    return tuple(found)
+
+
 def kr_ids_for_label(label: str, index: KRIndex, rules: Rules) -> frozenset[str]:
     """The KRs one label names: explicit labels plus the `kr` group of `label_pattern`."""
-    found = set(index.labels.get(_fold(label), ()))
-    match = re.search(rules.label_pattern, label.strip(), re.IGNORECASE)
-    if match is not None:
-        named = match.groupdict().get("kr")
-        canonical = index.canonical_id(named) if named else None
-        if canonical is not None:
-            found.add(canonical)
-    return frozenset(found)
+    return frozenset(match.kr_id for match in label_matches(label, index, rules))
 
 
 def kr_ids_for_labels(labels: Iterable[str], index: KRIndex, rules: Rules) -> frozenset[str]:
@@ -126,6 +177,8 @@ class MappedItems:
 
     items: Mapping[ItemRef, MappedItem]
     children: Mapping[ItemRef, tuple[ItemRef, ...]]
+    # The cycles of parent links found (and cut) while mapping; see `parent_cycles`.
+    cycles: tuple[tuple[ItemRef, ...], ...] = ()
 
     def children_of(self, ref: ItemRef) -> tuple[MappedItem, ...]:
         return tuple(self.items[child] for child in self.children.get(ref, ()))
@@ -154,6 +207,30 @@ def _present_parents(items: Mapping[ItemRef, WorkItem]) -> dict[ItemRef, ItemRef
     return parents
 
 
+def parent_cycles(parents: Mapping[ItemRef, ItemRef | None]) -> tuple[tuple[ItemRef, ...], ...]:
+    """Every cycle of parent links, each listed from its smallest member and then parent
+    by parent (`(a, b)`: a's parent is b, b's parent is a), cycles sorted by that member.
+
+    Each item has at most one parent, so cycles never share an item.
+    """
+    cycles: list[tuple[ItemRef, ...]] = []
+    settled: set[ItemRef] = set()
+    for start in sorted(parents, key=ref_sort_key):
+        path: list[ItemRef] = []
+        on_path: set[ItemRef] = set()
+        node: ItemRef | None = start
+        while node is not None and node not in settled and node not in on_path:
+            path.append(node)
+            on_path.add(node)
+            node = parents.get(node)
+        if node is not None and node in on_path:
+            cycle = path[path.index(node) :]
+            first = cycle.index(min(cycle, key=ref_sort_key))
+            cycles.append(tuple(cycle[first:] + cycle[:first]))
+        settled.update(path)
+    return tuple(sorted(cycles, key=lambda cycle: ref_sort_key(cycle[0])))
+
+
 def break_parent_cycles(parents: Mapping[ItemRef, ItemRef | None]) -> dict[ItemRef, ItemRef | None]:
     """Cut every cycle of parent links at its smallest member, which becomes a root.
 
@@ -162,19 +239,8 @@ def break_parent_cycles(parents: Mapping[ItemRef, ItemRef | None]) -> dict[ItemR
     of input order.
     """
     result = dict(parents)
-    settled: set[ItemRef] = set()
-    for start in sorted(result, key=ref_sort_key):
-        path: list[ItemRef] = []
-        on_path: set[ItemRef] = set()
-        node: ItemRef | None = start
-        while node is not None and node not in settled and node not in on_path:
-            path.append(node)
-            on_path.add(node)
-            node = result[node]
-        if node is not None and node in on_path:
-            cycle = path[path.index(node) :]
-            result[min(cycle, key=ref_sort_key)] = None
-        settled.update(path)
+    for cycle in parent_cycles(parents):
+        result[cycle[0]] = None
     return result
 
 
@@ -197,7 +263,9 @@ def map_items(items: Iterable[WorkItem], index: KRIndex, rules: Rules) -> Mapped
             buckets[ref] = bucket
             kept[ref] = item
 
-    parents = break_parent_cycles(_present_parents(kept))
+    present = _present_parents(kept)
+    cycles = parent_cycles(present)
+    parents = break_parent_cycles(present)
     direct = {ref: kr_ids_for_labels(item.labels, index, rules) for ref, item in kept.items()}
 
     mapped: dict[ItemRef, MappedItem] = {}
@@ -212,7 +280,9 @@ def map_items(items: Iterable[WorkItem], index: KRIndex, rules: Rules) -> Mapped
             children.setdefault(parent, []).append(ref)
 
     return MappedItems(
-        items=mapped, children={parent: tuple(refs) for parent, refs in children.items()}
+        items=mapped,
+        children={parent: tuple(refs) for parent, refs in children.items()},
+        cycles=cycles,
     )
 
 

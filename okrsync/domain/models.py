@@ -147,6 +147,20 @@ class ItemCounts:
 
 
 @dataclass(frozen=True, slots=True)
+class Weights:
+    """The weight of a KR's leaves: all of them, and those done.
+
+    `mode` says what a unit of weight is (`mapping.weight`): story points, or one per item.
+    With the default credit, delivery progress is `done / total`; in general it is
+    Σ credit × weight / `total`.
+    """
+
+    done: float = 0.0
+    total: float = 0.0
+    mode: WeightMode = "points"
+
+
+@dataclass(frozen=True, slots=True)
 class KRStatus:
     kr: KeyResult
     current: float | None
@@ -157,6 +171,7 @@ class KRStatus:
     forecast: float | None
     flags: tuple[str, ...]
     items: ItemCounts
+    weight: Weights = Weights()
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +191,30 @@ class Target:
     leaves: ItemCounts
 
 
+ProblemKind = Literal["unknown_kr", "kr_label_on_child_only", "cycle_in_parents"]
+PROBLEM_KINDS: tuple[ProblemKind, ...] = (
+    "unknown_kr",
+    "kr_label_on_child_only",
+    "cycle_in_parents",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Something found while mapping that an admin most likely wants to fix.
+
+    Kinds are defined in okrsync/domain/problems.py; problems sort by item, kind, detail.
+    """
+
+    item: ItemRef
+    kind: ProblemKind
+    detail: str
+
+    @property
+    def sort_key(self) -> tuple[str, str, str, str]:
+        return (self.item.source, self.item.key, self.kind, self.detail)
+
+
 @dataclass(frozen=True, slots=True)
 class Report:
     cycle: Cycle
@@ -183,6 +222,9 @@ class Report:
     objectives: tuple[ObjectiveStatus, ...]
     unmapped_count: int
     targets: tuple[Target, ...]
+    # The unmapped items themselves, sorted by (source, key); `unmapped_count` is their number.
+    unmapped: tuple[ItemRef, ...] = ()
+    problems: tuple[Problem, ...] = ()
 
     def kr_status(self, kr_id: str) -> KRStatus:
         for objective in self.objectives:

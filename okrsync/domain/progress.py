@@ -5,9 +5,18 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from datetime import UTC, datetime, time, timedelta
+from typing import Literal
 
 from okrsync.domain.mapping import MappedItem
-from okrsync.domain.models import Bucket, Cycle, ItemCounts, KeyResult, MetricSample, Rules
+from okrsync.domain.models import (
+    Bucket,
+    Cycle,
+    ItemCounts,
+    KeyResult,
+    MetricSample,
+    Rules,
+    Weights,
+)
 
 
 def require_aware(moment: datetime, what: str = "now") -> datetime:
@@ -76,10 +85,34 @@ def outcome_progress(kr: KeyResult, current: float | None) -> float | None:
 # --------------------------------------------------------------------------- delivery
 
 
+WeightSource = Literal["points", "default_points", "count"]
+
+
+def weight_source(leaf: MappedItem, rules: Rules) -> WeightSource:
+    """Where `leaf_weight` takes the weight from: the item's points, `default_points`
+    for an item without, or 1 each in count mode."""
+    if rules.weight == "count":
+        return "count"
+    return "points" if leaf.item.points is not None else "default_points"
+
+
 def leaf_weight(leaf: MappedItem, rules: Rules) -> float:
     if rules.weight == "count":
         return 1.0
     return leaf.item.points if leaf.item.points is not None else rules.default_points
+
+
+def leaf_weights(leaves: Iterable[MappedItem], rules: Rules) -> Weights:
+    """The total weight of the leaves and the weight of those done: with the default
+    credit, `done / total` is the delivery progress, which a reader can check by hand."""
+    done: list[float] = []
+    total: list[float] = []
+    for leaf in leaves:
+        weight = leaf_weight(leaf, rules)
+        total.append(weight)
+        if leaf.bucket is Bucket.DONE:
+            done.append(weight)
+    return Weights(done=math.fsum(done), total=math.fsum(total), mode=rules.weight)
 
 
 def delivery_progress(leaves: Iterable[MappedItem], rules: Rules) -> float | None:

@@ -31,12 +31,14 @@ from okrsync.domain.models import (
     Target,
     WorkItem,
 )
+from okrsync.domain.problems import mapping_problems
 from okrsync.domain.progress import (
     cycle_bounds,
     delivery_progress,
     expected_progress,
     item_counts,
     latest_value,
+    leaf_weights,
     outcome_progress,
     require_aware,
 )
@@ -80,6 +82,7 @@ def kr_status(
         forecast=forecast_at(samples, now, cycle_end),
         flags=flags_for(delivery, outcome, rules),
         items=item_counts(leaves),
+        weight=leaf_weights(leaves, rules),
     )
 
 
@@ -160,10 +163,13 @@ def compute_report(
         ]
         statuses.append(objective_status(objective, key_results, expected, rules))
 
+    unmapped = tuple(sorted((entry.ref for entry in unmapped_items(mapped)), key=ref_sort_key))
     return Report(
         cycle=cycle,
         as_of=now,
         objectives=tuple(statuses),
-        unmapped_count=len(unmapped_items(mapped)),
+        unmapped_count=len(unmapped),
         targets=select_targets(mapped, rules),
+        unmapped=unmapped,
+        problems=mapping_problems(mapped, index, rules),
     )

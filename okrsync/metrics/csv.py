@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -41,9 +42,14 @@ def read_csv_samples(path: Path, kr_id: str) -> list[MetricSample]:
 
 def _number(text: str, path: Path, line: int) -> float:
     try:
-        return float(text)
+        value = float(text)
     except (TypeError, ValueError):
         raise MetricFileError(f"{path}:{line}: value {text!r} is not a number") from None
+    # NaN and the infinities (also 1e999, which overflows) parse, but no KR can use them:
+    # one would make every sum over the KR's samples NaN or an error.
+    if not math.isfinite(value):
+        raise MetricFileError(f"{path}:{line}: value {text!r} is not a finite number")
+    return value
 
 
 def _instant(text: str, path: Path, line: int) -> datetime:

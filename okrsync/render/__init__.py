@@ -5,10 +5,14 @@ from okrsync.render.github import render_github_comment
 from okrsync.render.jira import escape_wiki, render_jira_comment
 from okrsync.render.status import (
     escape_markdown,
+    problem_json,
+    problem_lines,
     report_console,
     report_markdown,
     report_table,
     report_to_json,
+    unmapped_lines,
+    weight_text,
 )
 
 __all__ = [
@@ -16,9 +20,13 @@ __all__ = [
     "render_github_comment",
     "escape_markdown",
     "escape_wiki",
+    "problem_json",
+    "problem_lines",
     "render_jira_comment",
     "report_console",
     "report_markdown",
     "report_table",
     "report_to_json",
+    "unmapped_lines",
+    "weight_text",
 ]

@@ -9,8 +9,14 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from okrsync.domain import Health, KRStatus, Report
+from okrsync.domain import Health, KRStatus, Problem, Report, Weights
 from okrsync.render._numbers import HEALTH_WORDS, metric, percent, plain_number, rounded
+
+# Under the table and in Markdown: enough to act on, not a wall of text.
+UNMAPPED_SHOWN = 20
+PROBLEMS_SHOWN = 10
+# The table at full width: a 64-character key result and nine number columns.
+TABLE_WIDTH = 160
 
 _HEALTH_STYLES = {
     Health.ON_TRACK: "green",
@@ -40,8 +46,16 @@ def report_to_json(report: Report) -> dict[str, Any]:
             }
             for objective in report.objectives
         ],
-        "unmapped": {"count": report.unmapped_count},
+        "unmapped": {
+            "count": report.unmapped_count,
+            "items": [str(ref) for ref in report.unmapped],
+        },
+        "problems": [problem_json(problem) for problem in report.problems],
     }
+
+
+def problem_json(problem: Problem) -> dict[str, str]:
+    return {"item": str(problem.item), "problem": problem.kind, "detail": problem.detail}
 
 
 def _kr_json(status: KRStatus) -> dict[str, Any]:
@@ -65,7 +79,39 @@ def _kr_json(status: KRStatus) -> dict[str, Any]:
             "in_progress": status.items.in_progress,
             "todo": status.items.todo,
         },
+        "weight": {
+            # Rounded like the fractions: points such as 0.1 + 0.2 read as 0.3.
+            "done": rounded(status.weight.done),
+            "total": rounded(status.weight.total),
+        },
     }
+
+
+def weight_text(weights: Weights) -> str:
+    """`31/47 pts` or `12/16 items`: the weight behind delivery progress, checkable by hand."""
+    unit = "items" if weights.mode == "count" else "pts"
+    return f"{_trimmed(weights.done)}/{_trimmed(weights.total)} {unit}"
+
+
+def _trimmed(value: float) -> str:
+    return f"{value:.2f}".rstrip("0").rstrip(".")
+
+
+def _more(shown: int, total: int) -> list[str]:
+    return [f"… and {total - shown} more"] if total > shown else []
+
+
+def problem_lines(report: Report, limit: int = PROBLEMS_SHOWN) -> list[str]:
+    """The first `limit` problems as `ref  kind  detail`, then "… and N more"."""
+    shown = report.problems[:limit]
+    lines = [f"{problem.item}  {problem.kind}  {problem.detail}" for problem in shown]
+    return lines + _more(len(shown), len(report.problems))
+
+
+def unmapped_lines(report: Report, limit: int = UNMAPPED_SHOWN) -> list[str]:
+    """The first `limit` unmapped refs, then "… and N more" (counted from `unmapped_count`)."""
+    shown = report.unmapped[:limit]
+    return [str(ref) for ref in shown] + _more(len(shown), report.unmapped_count)
 
 
 def report_table(report: Report) -> Group:
@@ -76,7 +122,8 @@ def report_table(report: Report) -> Group:
         title_justify="left",
     )
     table.add_column("Key result", no_wrap=True, overflow="ellipsis", max_width=64)
-    for column in ("Current", "Outcome", "Delivery", "Expected", "Health", "Forecast", "Done"):
+    columns = ("Current", "Outcome", "Delivery", "Expected", "Health", "Forecast", "Done", "Weight")
+    for column in columns:
         # Numbers keep their width; only the titles give way on a narrow screen.
         table.add_column(column, justify="right", no_wrap=True, min_width=len(column))
     for objective in report.objectives:
@@ -87,6 +134,7 @@ def report_table(report: Report) -> Group:
             "",
             "",
             _health_text(objective.health),
+            "",
             "",
             "",
         )
@@ -101,16 +149,22 @@ def report_table(report: Report) -> Group:
                 _health_text(status.health),
                 metric(status.forecast, status.kr.unit),
                 f"{status.items.done}/{status.items.total}",
+                weight_text(status.weight),
             )
         table.add_section()
-    footer = Text(f"Unmapped work items: {report.unmapped_count}", style="dim")
-    return Group(table, footer)
+    footer = [Text(f"Unmapped work items: {report.unmapped_count}", style="dim")]
+    footer += [Text(f"  {line}", style="dim") for line in unmapped_lines(report)]
+    if report.problems:
+        footer.append(Text(f"Mapping problems: {len(report.problems)}", style="yellow"))
+        footer += [Text(f"  {line}") for line in problem_lines(report)]
+    return Group(table, *footer)
 
 
 def report_console() -> Console:
     """A console wide enough for the table even when output goes to a pipe or a file."""
     console = Console()
-    return console if console.is_terminal and console.width >= 144 else Console(width=144)
+    wide_enough = console.is_terminal and console.width >= TABLE_WIDTH
+    return console if wide_enough else Console(width=TABLE_WIDTH)
 
 
 def _health_text(health: Health) -> Text:
@@ -133,8 +187,8 @@ def report_markdown(report: Report) -> str:
             f"Score {percent(objective.score)}, {HEALTH_WORDS[objective.health].lower()}.",
             "",
             "| Key result | Current | Outcome | Delivery | Expected | Health | Forecast "
-            "| Items done |",
-            "| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: |",
+            "| Items done | Weight done |",
+            "| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |",
         ]
         for status in objective.key_results:
             flags = "".join(f" ⚑ {flag}" for flag in status.flags)
@@ -144,9 +198,19 @@ def report_markdown(report: Report) -> str:
                 f"| {percent(status.outcome_progress)} | {percent(status.delivery_progress)} "
                 f"| {percent(status.expected_progress)} | {HEALTH_WORDS[status.health]} "
                 f"| {escape_markdown(metric(status.forecast, status.kr.unit))} "
-                f"| {status.items.done}/{status.items.total} |"
+                f"| {status.items.done}/{status.items.total} | {weight_text(status.weight)} |"
             )
     lines += ["", f"Unmapped work items: {report.unmapped_count}.", ""]
+    if report.problems:
+        lines += [f"Mapping problems: {len(report.problems)}.", ""]
+        shown = report.problems[:PROBLEMS_SHOWN]
+        lines += [
+            f"- {escape_markdown(str(problem.item))} {escape_markdown(problem.kind)}: "
+            f"{escape_markdown(problem.detail)}"
+            for problem in shown
+        ]
+        lines += [f"- {line}" for line in _more(len(shown), len(report.problems))]
+        lines.append("")
     return "\n".join(lines)
 
 

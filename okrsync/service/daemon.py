@@ -32,9 +32,10 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from okrsync.config import Config, ConfigError, LoadedConfig, Schedule, load_config, missing_secrets
+from okrsync.logs import redact_text
 from okrsync.registry import REGISTRY
 from okrsync.service.connectors import source_factory
-from okrsync.service.http import ServiceHttp
+from okrsync.service.http import ListenError, ServiceHttp
 from okrsync.service.pipeline import import_metric_files, run_cycle
 from okrsync.service.telemetry import Telemetry
 from okrsync.store import Store
@@ -98,6 +99,11 @@ class Daemon:
         self._http: ServiceHttp | None = None
         # A scheduled and a webhook cycle of one source must not run side by side here.
         self._running: dict[str, threading.Lock] = {}
+        # For /readyz: sources whose job has finished once (a cycle run here, or skipped
+        # because another replica runs it), and sources whose last job here crashed.
+        self._jobs_lock = threading.Lock()
+        self._finished: set[str] = set()
+        self._crashed: dict[str, str] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -116,7 +122,11 @@ class Daemon:
             readiness=self.readiness,
             on_change=self.on_change,
         )
-        host, port = self._http.start()
+        try:
+            host, port = self._http.start()
+        except ListenError:
+            self._store.close()  # nothing else started yet
+            raise
         self._schedule_all(loaded.config)
         self._scheduler.start()
         self._install_signal_handlers()
@@ -172,7 +182,7 @@ class Daemon:
 
     def _load_or_raise(self) -> LoadedConfig:
         loaded = load_config(self.config_path)
-        missing = missing_secrets(loaded, loaded.config.sources.enabled())
+        missing = missing_secrets(loaded, loaded.config.sources.enabled(), webhooks=True)
         if missing:
             raise ConfigError(missing)
         self._config_mtime = self._mtime()
@@ -196,6 +206,13 @@ class Daemon:
             for problem in error.problems:
                 log.error("config.invalid", problem=str(problem))
             log.error("config.reload_rejected", kept="previous config")
+            return False
+        except Exception as error:  # noqa: BLE001 - whatever breaks, the old config runs on
+            # Not a config problem okrsync knows to name (a bug, a library's error on odd
+            # input): one line, no traceback, and the daemon keeps going as it was.
+            self._config_mtime = self._mtime()
+            reason = f"{type(error).__name__}: {redact_text(str(error))}"[:500]
+            log.error("config.reload_failed", error=reason, kept="previous config")
             return False
         assert self._shared is not None and self._scheduler is not None
         old = self._shared.loaded.config
@@ -224,6 +241,7 @@ class Daemon:
 
     def _schedule_all(self, config: Config) -> None:
         assert self._scheduler is not None and self._shared is not None
+        self.telemetry.register_sources(config.sources.enabled())
         for name, source in config.sources.items():
             schedule: Schedule = source.interval
             trigger = _trigger(schedule)
@@ -247,25 +265,44 @@ class Daemon:
 
     def sync_source(self, name: str, urgent: bool = False, attempt: int = 1) -> None:
         """One cycle of one source, in one replica at a time. A scheduled tick skips it when
-        any replica ran it recently; an `urgent` one (a webhook) runs it regardless."""
+        any replica ran it recently; an `urgent` one (a webhook) runs it regardless.
+
+        Nothing escapes to the scheduler: an exception is logged and kept for /readyz
+        (503, naming the source and the error) until the source's next good cycle here."""
+        try:
+            done = self._sync_source(name, urgent, attempt)
+        except Exception as error:
+            log.exception("job.crashed", job=f"pull:{name}")
+            with self._jobs_lock:
+                self._crashed[name] = f"{type(error).__name__}: {redact_text(str(error))}"[:500]
+            return
+        with self._jobs_lock:
+            if done in ("ran", "elsewhere"):
+                self._finished.add(name)
+            if done == "ran":
+                self._crashed.pop(name, None)
+
+    def _sync_source(self, name: str, urgent: bool, attempt: int) -> str:
+        """How the job ended: "ran" (a cycle here), "elsewhere" (another replica runs or
+        ran it), or "busy" (a cycle of it is already running in this process)."""
         shared, store = self._shared, self._require_store()
         assert shared is not None
         period = shared.periods.get(name, 300.0)
         running, ran = f"pull:{name}", f"ran:{name}"
         if not urgent and store.lease_holder(ran) is not None:
             log.debug("job.skipped", job=running, reason="ran recently", by=store.lease_holder(ran))
-            return
+            return "elsewhere"
         local = self._running.setdefault(name, threading.Lock())
         if not local.acquire(blocking=False):
             self._retry_urgent(name, urgent, attempt)
-            return
+            return "busy"
         try:
             if not store.acquire_lease(
                 running, self.owner, period + min(LEASE_GRACE_SECONDS, period)
             ):
                 log.debug("job.skipped", job=running, reason="running elsewhere")
                 self._retry_urgent(name, urgent, attempt)
-                return
+                return "elsewhere"
             try:
                 self._cycle(name, shared)
             finally:
@@ -274,6 +311,7 @@ class Daemon:
                 store.release_lease(running, self.owner)
         finally:
             local.release()
+        return "ran"
 
     def _cycle(self, name: str, shared: _Shared) -> None:
         started = time.perf_counter()
@@ -341,6 +379,10 @@ class Daemon:
     # ------------------------------------------------------------------ health
 
     def readiness(self) -> tuple[bool, dict[str, Any]]:
+        """Ready: the store answers, and every configured source has finished a first job
+        (a cycle, failed or not, or a skip because another replica runs it) and its last
+        job here did not crash. A source failure (401, timeout) is not a crash: it is in
+        the cycle's result and `last_cycles`, and the next cycle retries it."""
         store_ok, error = True, None
         try:
             self._require_store().ping()
@@ -351,12 +393,21 @@ class Daemon:
             source: {"ok": ok, "age_seconds": round(now - finished, 1)}
             for source, (finished, ok) in self.telemetry.last_cycle.items()
         }
+        shared = self._shared
+        configured = shared.loaded.config.sources.enabled() if shared is not None else []
+        with self._jobs_lock:
+            waiting = [name for name in configured if name not in self._finished]
+            crashed = {name: why for name, why in self._crashed.items() if name in configured}
         body: dict[str, Any] = {
             "config": str(self.config_path),
             "store": "ok" if store_ok else f"unreachable ({error})",
             "last_cycles": cycles,
         }
-        return store_ok and self._shared is not None, body
+        if waiting:
+            body["waiting_for_first_cycle"] = waiting
+        if crashed:
+            body["crashed"] = crashed
+        return store_ok and shared is not None and not waiting and not crashed, body
 
     def _require_store(self) -> Store:
         if self._store is None:

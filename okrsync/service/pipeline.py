@@ -14,15 +14,24 @@ cut short never writes the same comment twice on the next run.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import structlog
 
 from okrsync.config import Config
-from okrsync.domain import ItemRef, Report, WorkItem, compute_report, mapped_parents
+from okrsync.domain import (
+    ItemRef,
+    MetricSample,
+    Report,
+    WorkItem,
+    compute_report,
+    mapped_parents,
+)
 from okrsync.metrics import read_csv_samples
 from okrsync.metrics.csv import MetricFileError
 from okrsync.registry import REGISTRY, Registry
@@ -94,6 +103,8 @@ class SourcePull:
     name: str
     counts: PullCounts = PullCounts()
     error: str | None = None
+    # A pull that failed still made requests (every retry is one): its connector's count.
+    counter: RequestCounter | None = None
 
 
 @dataclass(frozen=True)
@@ -140,46 +151,18 @@ class WriteStage:
         return next((writes for writes in self.sources if writes.name == name), SourceWrites(name))
 
 
-_PULL_FIELDS = frozenset(f.name for f in fields(PullCounts))
-_COMMENT_FIELDS = frozenset(f.name for f in fields(CommentCounts))
-
-
-@dataclass(frozen=True, init=False)
+@dataclass(frozen=True)
 class SourceOutcome:
     """One source's cycle, assembled from the stages: item counts and comment counts
     are separate values; the flat names (`pulled`, `created`, ...) read through them."""
 
     name: str
-    error: str | None
-    items: PullCounts
-    comments: CommentCounts
-    write_errors: tuple[str, ...]
+    error: str | None = None
+    items: PullCounts = PullCounts()
+    comments: CommentCounts = CommentCounts()
+    write_errors: tuple[str, ...] = ()
     # What the connector counted: requests by (method, status), and each retry's wait.
-    counter: RequestCounter
-
-    def __init__(
-        self,
-        name: str,
-        *,
-        error: str | None = None,
-        items: PullCounts = PullCounts(),
-        comments: CommentCounts = CommentCounts(),
-        write_errors: Iterable[str] = (),
-        counter: RequestCounter | None = None,
-        **counts: int,
-    ) -> None:
-        """`counts` sets single numbers (`pulled=3, created=1`) over `items`/`comments`."""
-        unknown = counts.keys() - _PULL_FIELDS - _COMMENT_FIELDS
-        if unknown:
-            raise TypeError(f"SourceOutcome() got unexpected keyword arguments {sorted(unknown)}")
-        pull_counts = {key: value for key, value in counts.items() if key in _PULL_FIELDS}
-        comment_counts = {key: value for key, value in counts.items() if key in _COMMENT_FIELDS}
-        object.__setattr__(self, "name", name)
-        object.__setattr__(self, "error", error)
-        object.__setattr__(self, "items", replace(items, **pull_counts))
-        object.__setattr__(self, "comments", replace(comments, **comment_counts))
-        object.__setattr__(self, "write_errors", tuple(write_errors))
-        object.__setattr__(self, "counter", counter if counter is not None else RequestCounter())
+    counter: RequestCounter = field(default_factory=RequestCounter)
 
     @property
     def ok(self) -> bool:
@@ -314,7 +297,45 @@ def _selected(config: Config, only: Collection[str] | None) -> list[str]:
 
 def _compute(config: Config, items: Iterable[WorkItem], store: Store, now: datetime) -> Report:
     cycle, objectives, rules = config.domain_cycle(), config.domain_objectives(), config.rules()
-    return compute_report(cycle, objectives, items, store.samples(), rules, now)
+    return compute_report(cycle, objectives, items, finite_samples(store.samples()), rules, now)
+
+
+def finite_samples(samples: Iterable[MetricSample]) -> list[MetricSample]:
+    """The samples with a finite value. NaN or an infinity can only be in the store from
+    before okrsync refused them; one would turn every sum into NaN or a ValueError, so it
+    is skipped with a warning (delete it with the store's tools)."""
+    kept = []
+    for sample in samples:
+        if math.isfinite(sample.value):
+            kept.append(sample)
+        else:
+            log.warning(
+                "metric.sample_skipped",
+                kr=sample.kr_id,
+                at=sample.at.isoformat(),
+                value=str(sample.value),
+                reason="not a finite number",
+            )
+    return kept
+
+
+def without_credentials(items: Sequence[WorkItem]) -> list[WorkItem]:
+    """The items with any `user:password@` taken out of their URLs before they are
+    stored: a source configured as https://user:token@host must not leave the token in
+    `work_items.url`, nor in the links that comments and reports show."""
+    return [replace(item, url=_strip_userinfo(item.url)) for item in items]
+
+
+def _strip_userinfo(url: str) -> str:
+    if "@" not in url:
+        return url
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # not a URL we can read: keep nothing that may hold a secret
+        return ""
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 def _pull_one(
@@ -333,6 +354,7 @@ def _pull_one(
     try:
         bookmark = None if full else store.cursor(name)
         pulled = source.pull(bookmark, started_at=clock())
+        pulled = replace(pulled, items=without_credentials(pulled.items))
         upserted = store.upsert_items(pulled.items)
         deleted = 0
         if pulled.full:
@@ -345,7 +367,7 @@ def _pull_one(
     except SourceError as error:
         log.error("sync.source_failed", source=name, stage="pull", error=str(error))
         source.close()
-        return SourcePull(name, error=str(error)), None
+        return SourcePull(name, error=str(error), counter=source.requests), None
     counts = PullCounts(len(pulled.items), upserted.inserted, upserted.updated, deleted)
     return SourcePull(name, counts), source
 
@@ -383,6 +405,7 @@ def _children_of(
         except SourceError as error:
             log.error("sync.source_failed", source=source.name, stage="children", error=str(error))
             return SourceChildren(source.name, found, str(error))
+        children = without_credentials(children)
         store.upsert_items(children)
         items.update((child.ref, child) for child in children)
         found += len(children)
@@ -453,8 +476,9 @@ def _outcome(
         items=replace(pull.counts, pulled=pull.counts.pulled + found),
         comments=writes.comments,
         write_errors=writes.write_errors,
-        # Only a source that pulled hands over its counter, as it always has.
-        counter=source.requests if source is not None else None,
+        # A source that pulled hands over its counter; one whose pull failed, what it
+        # counted before failing (its retries); one that never connected, nothing.
+        counter=source.requests if source is not None else pull.counter or RequestCounter(),
     )
 
 

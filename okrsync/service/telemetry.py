@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
 
-from okrsync.domain import Health, KRStatus, Report
+from okrsync.domain import Health, KRStatus, Report, problem_counts
 from okrsync.service.pipeline import CycleResult, SourceOutcome
 
 # Cycles pull, compute and write back: from a second (nothing changed) to minutes.
 CYCLE_BUCKETS = (0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
+WRITEBACK_ACTIONS = ("created", "edited", "skipped")
 
 
 class Telemetry:
@@ -85,6 +86,12 @@ class Telemetry:
             ["kr", "health"],
             registry=r,
         )
+        self.mapping_problems = Gauge(
+            "okrsync_mapping_problems",
+            "Problems found while mapping (unknown KR labels, cycles, ...), by kind",
+            ["kind"],
+            registry=r,
+        )
 
     def _define_request_metrics(self) -> None:
         r = self.registry
@@ -107,6 +114,18 @@ class Telemetry:
 
     # ---------------------------------------------------------------- recording
 
+    def register_sources(self, names: Iterable[str]) -> None:
+        """Export every per-source counter at 0 for these sources, before their first
+        cycle: a rate() or an alert on a series that does not exist yet sees nothing."""
+        with self._lock:
+            for name in names:
+                for result in ("ok", "failed"):
+                    self.cycles.labels(source=name, result=result)
+                for action in WRITEBACK_ACTIONS:
+                    self.writebacks.labels(source=name, action=action)
+                self.retries.labels(source=name)
+                self.rate_limit_wait.labels(source=name)
+
     def record_cycle(self, result: CycleResult, seconds: float) -> None:
         finished = self._clock()
         with self._lock:
@@ -122,11 +141,8 @@ class Telemetry:
         # rather than drop the gauge to 0, which would read as "the source is empty".
         if outcome.error is None:
             self.items.labels(source=name).set(outcome.pulled)
-        for action, count in (
-            ("created", outcome.created),
-            ("edited", outcome.edited),
-            ("skipped", outcome.skipped),
-        ):
+        counts = (outcome.created, outcome.edited, outcome.skipped)
+        for action, count in zip(WRITEBACK_ACTIONS, counts, strict=True):
             self.writebacks.labels(source=name, action=action).inc(max(count, 0))
         for (method, status), count in outcome.counter.by_status.items():
             self.api_requests.labels(source=name, method=method, status=str(status)).inc(count)
@@ -152,6 +168,8 @@ class Telemetry:
             for health in Health:
                 self.kr_health.remove(kr, health.value)
         self._krs, self._progress_series = krs, progress
+        for kind, count in problem_counts(report.problems).items():
+            self.mapping_problems.labels(kind=kind).set(count)
 
     def _record_kr(self, status: KRStatus) -> set[tuple[str, str]]:
         """Set the KR's gauges; return the progress series it exports."""

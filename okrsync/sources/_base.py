@@ -80,6 +80,12 @@ class Source(Protocol):
 
     def apply(self, write: PlannedWrite) -> WriteOutcome: ...
 
+    def labels_in_use(self) -> set[str]:
+        """The labels (Asana: tags) in use in the configured scope, read as cheaply as the
+        API allows and counted in `requests`: what `okrsync validate --check-labels`
+        classifies before anything is pulled or written."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -123,6 +129,11 @@ def write_managed_comment(
     it, answering (id, "edited" | "created"). Each connector passes them wrapped in its
     retries: the marker search sits inside the retried call, so a POST that timed out but
     landed is adopted on the retry rather than posted twice.
+
+    Adoption looks only at comments the okrsync account wrote, and merges two or more of
+    them into the oldest (the newer are deleted). When the stored id edits fine, no list is
+    read: duplicates an older okrsync may have left beside a known comment stay until the
+    record is lost (a listing per write would cost one GET per target on every change).
     """
     known = write.known_remote_id
     if known is not None and edit(known):

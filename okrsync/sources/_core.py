@@ -13,13 +13,23 @@ answers mean "rate limited". Everything here is the same for every source:
 - `call(what, action)`: the action retried on `RetriableError`, waiting what
   `Retry-After` or the rate-limit reset says, by the connector's own clock and sleep.
 - `pulled(...)`: the pull skeleton: records of every scope, de-duplicated by key, logged
-  as `<source>.pulled`, and the bookmark to save once they are stored.
+  as `<source>.pulled`, and the bookmark to save once they are stored. A record the
+  connector cannot read (a 200 without `updated`, a bad timestamp) fails the pull with a
+  `FatalError` naming the record: skipping it would make a full pull delete the stored item.
+- `ours(...)` and `drop_duplicates(...)`: adoption of managed comments. Only comments
+  written by the okrsync account itself are adopted; the account (`who_am_i`) is asked
+  once per connection, and only when a marked comment turns up.
+
+Answers that are not what was asked for: a 2xx whose body is not JSON (an HTML page from a
+proxy, JSON cut short by a dropped connection) is retried like a 5xx; a 401 once seen ends
+every later call of this connection at once (the token was revoked: asking again only
+costs requests and log lines).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, TypeVar
@@ -30,7 +40,13 @@ from requests.adapters import BaseAdapter
 
 from okrsync.domain import WorkItem
 from okrsync.sources._base import PullResult, RequestCounter, finished_pull
-from okrsync.sources._errors import AuthError, FatalError, RetriableError, SourceError
+from okrsync.sources._errors import (
+    AuthError,
+    FatalError,
+    RetriableError,
+    SourceError,
+    TargetGone,
+)
 from okrsync.sources._retry import RETRIABLE_STATUSES, call_with_retries, retry_after_seconds
 
 T = TypeVar("T")
@@ -41,6 +57,9 @@ Sleep = Callable[[float], None]
 # The transport seam: a prepared request in, the server's answer (any status) out.
 Send = Callable[[requests.PreparedRequest], requests.Response]
 Raw = dict[str, Any]
+# Who wrote something, as comparable keys ("account:5b10...", "user:1001", "app:42"): a
+# comment is the okrsync account's when its author's keys meet the account's.
+Identity = frozenset[str]
 
 
 def since_ms(bookmark_ms: int | None, overlap_seconds: float) -> int | None:
@@ -137,6 +156,9 @@ class Connector:
         self._owns_session = session is None
         self._session = session if session is not None else requests.Session()
         self._transport: Send = transport or SessionTransport(self._session, timeout)
+        self._identity: Identity | None = None
+        self._foreign_logged: set[str] = set()
+        self._revoked: AuthError | None = None
 
     def close(self) -> None:
         if self._owns_session:
@@ -179,6 +201,8 @@ class Connector:
             yield
         except HttpError as error:
             raise self.error(what, error.status, error.headers, error.detail) from None
+        except requests.JSONDecodeError:  # a library reading an answer cut short or HTML
+            raise RetriableError(self.name, f"{what}: the answer is not JSON") from None
         except requests.Timeout:
             raise RetriableError(self.name, f"{what}: timed out") from None
         except requests.ConnectionError:
@@ -187,10 +211,22 @@ class Connector:
             raise FatalError(self.name, f"{what}: {type(error).__name__}") from None
 
     def retried(self, action: Callable[[], T]) -> T:
-        """`action` retried on RetriableError, waiting as told, by this connector's sleep."""
-        return call_with_retries(
-            action, attempts=self._attempts, sleep=self._sleep, on_wait=self.requests.record_wait
-        )
+        """`action` retried on RetriableError, waiting as told, by this connector's sleep.
+
+        After a 401 nothing more is sent on this connection: the same error comes back."""
+        if self._revoked is not None:
+            raise self._revoked
+        try:
+            return call_with_retries(
+                action,
+                attempts=self._attempts,
+                sleep=self._sleep,
+                on_wait=self.requests.record_wait,
+            )
+        except AuthError as error:
+            if error.status == 401:
+                self._revoked = error
+            raise
 
     def call(self, what: str, action: Callable[[], T]) -> T:
         """`action` with its errors translated (named `what`), retried."""
@@ -219,7 +255,7 @@ class Connector:
         seen: dict[str, WorkItem] = {}
         for records in scopes:
             for raw in records:
-                item = work_item(raw)
+                item = self.read_record(work_item, raw)
                 # A page boundary shift, an update mid-walk or a task in two projects may
                 # repeat a record: keep one, the latest read.
                 seen[item.key] = item
@@ -234,13 +270,89 @@ class Connector:
             self.requests.total - before,
         )
 
+    def read_record(self, work_item: Callable[[Raw], WorkItem], raw: Raw) -> WorkItem:
+        """`work_item(raw)`, or a FatalError naming the record it could not read."""
+        try:
+            return work_item(raw)
+        except KeyError as error:
+            problem = f"has no {error.args[0]!r}"
+        except (TypeError, ValueError, AttributeError):
+            problem = "is not readable"
+        raise FatalError(self.name, f"pull: record {self.record_name(raw)} {problem}") from None
+
+    def record_name(self, raw: Raw) -> str:
+        """How a record is named in an error: its key, gid or number."""
+        for name in ("key", "gid", "number", "id"):
+            if isinstance(raw, dict) and raw.get(name) is not None:
+                return str(raw[name])[:100]
+        return "(unnamed)"
+
+    # ------------------------------------------------------------------ adoption
+
+    def who_am_i(self) -> Identity:
+        """The okrsync account's identity keys, read from the API (one request)."""
+        raise NotImplementedError
+
+    def identity(self) -> Identity:
+        """`who_am_i`, asked once per connection (a connection lasts one cycle)."""
+        if self._identity is None:
+            self._identity = self.who_am_i()
+        return self._identity
+
+    def ours(self, target: str, marked: Sequence[tuple[str, Identity]]) -> list[str]:
+        """Of the marked comments (id, author keys) on `target`, the ids of those written by
+        the okrsync account, oldest (lowest id) first. The account is looked up only when
+        there is a marked comment; someone else's is left alone and logged once."""
+        if not marked:
+            return []
+        me = self.identity()
+        mine = []
+        for comment_id, author in marked:
+            if author & me:
+                mine.append(comment_id)
+            elif comment_id not in self._foreign_logged:
+                self._foreign_logged.add(comment_id)
+                log.info(
+                    "writeback.foreign_marker_ignored",
+                    source=self.name,
+                    target=target,
+                    comment_id=comment_id,
+                )
+        return sorted(mine, key=_age)
+
+    def drop_duplicates(
+        self, target: str, kept: str, newer: Sequence[str], delete: Callable[[str], None]
+    ) -> None:
+        """Delete the okrsync account's extra managed comments on `target`, keeping `kept`."""
+        if not newer:
+            return
+        for comment_id in newer:
+            delete(comment_id)
+        log.info(
+            "writeback.duplicate_removed",
+            source=self.name,
+            target=target,
+            kept=kept,
+            removed=list(newer),
+        )
+
+    def target_gone(self, what: str, item: str, status: int) -> TargetGone:
+        return TargetGone(self.name, f"{what} on {item}: the item is gone (HTTP {status})", status)
+
+
+def _age(comment_id: str) -> tuple[int, str]:
+    """Comment ids grow with time in all three systems: the lowest is the oldest."""
+    return (int(comment_id), "") if comment_id.isdigit() else (2**63, comment_id)
+
 
 def json_body(source: str, what: str, response: requests.Response) -> dict[str, Any]:
-    """A response's JSON object, or a FatalError saying it was none."""
+    """A response's JSON object: a RetriableError when it is not JSON, a FatalError when
+    it is JSON but not an object."""
     try:
         body = response.json()
-    except ValueError:
-        raise FatalError(source, f"{what}: the answer is not JSON", response.status_code) from None
+    except ValueError:  # an HTML page, or JSON cut short: worth another try
+        status = response.status_code
+        raise RetriableError(source, f"{what}: the answer is not JSON", status) from None
     if not isinstance(body, dict):
         raise FatalError(source, f"{what}: unexpected answer", response.status_code)
     return body

@@ -33,3 +33,8 @@ class FatalError(SourceError):
 
 class AuthError(FatalError):
     """401/403: the token is wrong, expired, or lacks a scope."""
+
+
+class TargetGone(FatalError):
+    """The item a managed comment belongs to is gone (deleted, moved, or no longer visible):
+    that one write fails; the others go on, and the write-back record is left as it was."""

@@ -1,4 +1,10 @@
-"""Retries with tenacity that honour what the server says about when to come back."""
+"""Retries with tenacity that honour what the server says about when to come back.
+
+Every wait is at most `MAX_WAIT_SECONDS`, so a call never sleeps more than
+(attempts - 1) x 120 s in all (480 s with the default 5 attempts). A server that asks for
+more than that (a rate-limit reset an hour away) is not retried at all this cycle: waiting
+less than it asked and knocking again would only spend requests it will refuse.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ from email.utils import parsedate_to_datetime
 from typing import TypeVar
 
 import structlog
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from okrsync.sources._errors import RetriableError
 from okrsync.sources._headers import header
@@ -37,6 +43,13 @@ def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) ->
     if remaining == "0" and reset and reset.isdigit():
         return max(0.0, float(reset) - now)
     return None
+
+
+def _worth_waiting_for(error: BaseException) -> bool:
+    """A RetriableError whose wait, if the server named one, fits in `MAX_WAIT_SECONDS`."""
+    if not isinstance(error, RetriableError):
+        return False
+    return error.retry_after is None or error.retry_after <= MAX_WAIT_SECONDS
 
 
 class _WaitAsTold:
@@ -72,7 +85,8 @@ def call_with_retries(
     sleep: Callable[[float], None] = time.sleep,
     on_wait: Callable[[float], None] | None = None,
 ) -> T:
-    """Run `action`, retrying RetriableError up to `attempts` times in all."""
+    """Run `action`, retrying RetriableError up to `attempts` times in all (one asking for a
+    wait longer than `MAX_WAIT_SECONDS` is raised at once)."""
 
     def before_sleep(state: RetryCallState) -> None:
         _log_retry(state)
@@ -80,7 +94,7 @@ def call_with_retries(
             on_wait(state.upcoming_sleep)
 
     retrying = Retrying(
-        retry=retry_if_exception_type(RetriableError),
+        retry=retry_if_exception(_worth_waiting_for),
         wait=_WaitAsTold(base_wait),
         stop=stop_after_attempt(attempts),
         sleep=sleep,

@@ -4,6 +4,11 @@ Plain `requests` behind one seam, `send`: everything else builds requests and re
 responses, so tests and benchmarks see every request and its status. Pages of 100 follow
 `next_page.offset`; Asana's offsets expire "as data may have changed", and an expired
 one restarts that walk from the first page once.
+
+Adoption: a comment is okrsync's when its `html_text` has the marker link okrsync writes
+(`MARKER_LINK`: the marker address with the text "okrsync", whatever attributes Asana adds)
+and its `created_by.gid` is the API user's (`GET /users/me`, asked once per cycle and only
+when such a comment turns up). Someone else's is left alone: Asana answers 403 to editing it.
 """
 
 from __future__ import annotations
@@ -13,13 +18,22 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import requests
 import structlog
 from pydantic import Field
 
-from okrsync.config import EnvName, Interval, SecretRef, SourceConfig
+from okrsync.config import (
+    EnvName,
+    Interval,
+    SecretFile,
+    SecretRef,
+    SourceConfig,
+    read_secret,
+    secret_choice,
+)
 from okrsync.domain import Bucket, WorkItem
 from okrsync.sources._base import (
     PlannedWrite,
@@ -28,7 +42,7 @@ from okrsync.sources._base import (
     utc_from_epoch_ms,
     write_managed_comment,
 )
-from okrsync.sources._core import Clock, Connector, Send, Sleep, json_body, since_ms
+from okrsync.sources._core import Clock, Connector, Identity, Send, Sleep, json_body, since_ms
 from okrsync.sources._errors import FatalError
 from okrsync.sources._headers import server_date
 
@@ -38,6 +52,8 @@ SOURCE = "asana"
 # A link to a `.invalid` address (which never resolves): the marker of the managed comment.
 MARKER_URL = "https://okrsync.invalid/managed"
 MARKER_LINK = f'<a href="{MARKER_URL}">okrsync</a>'
+# The marker link as Asana keeps it: it may add attributes to the tag, never change the text.
+_MARKER_LINK = re.compile(r'<a\s(?:[^>]*\s)?href="' + re.escape(MARKER_URL) + r'"[^>]*>okrsync</a>')
 PAGE_SIZE = 100
 _TASK_FIELDS = (
     "name",
@@ -50,7 +66,7 @@ _TASK_FIELDS = (
     "resource_subtype",
 )
 _POINTS_FIELDS = ("custom_fields.name", "custom_fields.number_value")
-STORY_FIELDS = "html_text,resource_subtype,type"
+STORY_FIELDS = "created_by,html_text,resource_subtype,type"
 # Task kinds worth telling apart; default_task (and anything new) reads as a plain task.
 _TASK_TYPES = {"milestone": "milestone", "approval": "approval"}
 # How Asana words a 400 for an offset that is too old: it names the offset or the token.
@@ -108,12 +124,16 @@ class OffsetPaginator:
 class AsanaSourceConfig(SourceConfig):
     url: str = "https://app.asana.com/api/1.0"
     token_env: EnvName = "ASANA_TOKEN"
+    token_file: SecretFile | None = None  # instead of token_env: read the token from this file
     projects: list[str] = Field(min_length=1)
     points_field: str | None = None
     interval: Interval = Field(default="10m", validate_default=True)
 
+    def token(self) -> SecretRef:
+        return secret_choice(self, "token") or SecretRef(("token_env",), "")
+
     def secrets(self) -> Iterator[SecretRef]:
-        yield ("token_env",), self.token_env
+        yield self.token()
 
 
 class AsanaSource(Connector):
@@ -217,7 +237,25 @@ class AsanaSource(Connector):
             records = OffsetPaginator(self._get_page).records(
                 f"/tasks/{parent.key}/subtasks", query
             )
-            found += [self.work_item(raw, parent=parent.key) for raw in records]
+            child = partial(self.work_item, parent=parent.key)
+            found += [self.read_record(child, raw) for raw in records]
+        return found
+
+    def labels_in_use(self) -> set[str]:
+        """The tags on the tasks of each configured project: the project's task listing
+        asking for `tags.name` only, one request per 100 tasks. (Asana's tag listings are
+        workspace-wide, not by project; subtasks, never in a project's listing, are not
+        read.)"""
+        found: set[str] = set()
+        for project in self.config.projects:
+            query = {"project": project, "opt_fields": "tags.name", "limit": str(PAGE_SIZE)}
+            for raw in OffsetPaginator(self._get_page).records("/tasks", query):
+                tags = raw.get("tags") or ()
+                found.update(
+                    tag["name"]
+                    for tag in tags
+                    if isinstance(tag, dict) and isinstance(tag.get("name"), str)
+                )
         return found
 
     # ------------------------------------------------------------------ write-back
@@ -228,7 +266,7 @@ class AsanaSource(Connector):
         return write_managed_comment(
             write,
             lambda known: self.retried(lambda: self._edit(known, body)),
-            lambda: self.retried(lambda: self._adopt_or_create(write.item_key, body)),
+            lambda: self.retried(lambda: self._adopt_or_create(write, body)),
         )
 
     def _edit(self, story_id: str, body: str) -> bool:
@@ -241,16 +279,44 @@ class AsanaSource(Connector):
             raise
         return True
 
-    def _adopt_or_create(self, task_gid: str, body: str) -> tuple[str, str]:
+    def _delete(self, story_id: str) -> None:
+        try:
+            self._request("DELETE", f"/stories/{story_id}")
+        except FatalError as error:
+            if error.status != 404:  # already gone is what was wanted
+                raise
+
+    def _adopt_or_create(self, write: PlannedWrite, body: str) -> tuple[str, str]:
+        """Edit the oldest managed comment the API user wrote (deleting any newer ones), or
+        post one; someone else's comment with the marker link is left alone."""
+        task_gid = write.item_key
         query = {"opt_fields": STORY_FIELDS, "limit": str(PAGE_SIZE)}
-        for story in OffsetPaginator(self._page).records(f"/tasks/{task_gid}/stories", query):
-            if _is_managed(story) and self._edit(str(story["gid"]), body):
-                return str(story["gid"]), "edited"
-        response = self._request(
-            "POST", f"/tasks/{task_gid}/stories", body={"data": {"html_text": body}}
-        )
-        created = json_body(SOURCE, f"POST /tasks/{task_gid}/stories", response).get("data") or {}
-        return str(created["gid"]), "created"
+        try:
+            stories = OffsetPaginator(self._page).records(f"/tasks/{task_gid}/stories", query)
+            marked = [(_story_gid(s), _author(s)) for s in stories if _is_managed(s)]
+            ours = self.ours(write.target, marked)
+            for index, story_gid in enumerate(ours):
+                if self._edit(story_gid, body):
+                    newer = ours[index + 1 :]
+                    self.drop_duplicates(write.target, story_gid, newer, self._delete)
+                    return story_gid, "edited"
+            response = self._request(
+                "POST", f"/tasks/{task_gid}/stories", body={"data": {"html_text": body}}
+            )
+        except FatalError as error:
+            if error.status == 404 and not isinstance(error, OffsetExpired):
+                raise self.target_gone("write comment", task_gid, 404) from None
+            raise
+        created = json_body(SOURCE, f"POST /tasks/{task_gid}/stories", response).get("data")
+        return _story_gid(created), "created"
+
+    def who_am_i(self) -> Identity:
+        response = self._request("GET", "/users/me", {"opt_fields": "name"})
+        me = json_body(SOURCE, "GET /users/me", response).get("data")
+        gid = me.get("gid") if isinstance(me, dict) else None
+        if not gid:
+            raise FatalError(SOURCE, "GET /users/me: the answer names no user")
+        return frozenset({f"gid:{gid}"})
 
     # ------------------------------------------------------------------ transport
 
@@ -292,18 +358,32 @@ class AsanaSource(Connector):
 
 
 def _with_marker(body: str) -> str:
-    """The body with the marker link before `</body>`: Asana strips HTML comments, but a
-    link survives its sanitising, and it is how the comment is found again."""
-    if MARKER_URL in body or "</body>" not in body:
-        return body
+    """The body with the marker link before its last `</body>`, whatever the body already
+    holds (a KR title may quote the marker address): Asana strips HTML comments, but a link
+    survives its sanitising, and it is how the comment is found again."""
+    if "</body>" not in body:
+        return f"<body>{body}\n{MARKER_LINK}</body>"
     head, _, tail = body.rpartition("</body>")
     return f"{head}\n{MARKER_LINK}</body>{tail}"
 
 
 def _is_managed(story: Mapping[str, Any]) -> bool:
-    # Asana adds attributes to links it stores, so look for the address, not the whole tag.
+    """A comment holding the marker link okrsync writes (not the address alone, which
+    anyone may quote or Asana may link)."""
     is_comment = story.get("type") == "comment" or story.get("resource_subtype") == "comment_added"
-    return is_comment and MARKER_URL in (story.get("html_text") or "")
+    return is_comment and _MARKER_LINK.search(story.get("html_text") or "") is not None
+
+
+def _author(story: Mapping[str, Any]) -> Identity:
+    created_by = story.get("created_by")
+    gid = created_by.get("gid") if isinstance(created_by, dict) else None
+    return frozenset({f"gid:{gid}"}) if gid else frozenset()
+
+
+def _story_gid(story: Any) -> str:
+    if not isinstance(story, dict) or not story.get("gid"):
+        raise FatalError(SOURCE, "a story in the answer has no gid")
+    return str(story["gid"])
 
 
 def _iso_utc(epoch_milliseconds: int) -> str:
@@ -329,4 +409,4 @@ def _error_messages(response: requests.Response) -> str:
 
 def connect(config: AsanaSourceConfig, environ: Mapping[str, str]) -> AsanaSource:
     """A connection with the personal access token from `environ`."""
-    return AsanaSource(config, token=environ.get(config.token_env, ""))
+    return AsanaSource(config, token=read_secret(config.token(), environ))

@@ -5,6 +5,16 @@ the connector's transport seam, but not through its object model: a listed `Issu
 incomplete, and reading a missing attribute silently costs one request per item.
 Reading the listing's JSON directly makes that N+1 impossible, and a small paginator
 follows the `Link` headers.
+
+Rate limits, as GitHub documents them: `Retry-After` when it is there; else, with
+`X-RateLimit-Remaining: 0`, until `X-RateLimit-Reset` (the primary limit, on a 403 or a
+429); else a 429, or a 403 saying "secondary rate limit", waits a minute (`SECONDARY_WAIT`)
+before each retry. Any other 403 is a permission problem (`AuthError`).
+
+Adoption: a comment with the marker is adopted only when the okrsync account wrote it:
+with a token, its `user.id` is the one `GET /user` answers (asked once per cycle, only when
+a marked comment turns up); as a GitHub App installation (which has no `/user`), its
+`performed_via_github_app.id` is the configured `app.app_id`.
 """
 
 from __future__ import annotations
@@ -15,6 +25,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,7 +35,16 @@ from github import Auth, Github
 from pydantic import Field, field_validator
 from requests.structures import CaseInsensitiveDict
 
-from okrsync.config import EnvName, SecretRef, SourceConfig, Strict, compiled_pattern
+from okrsync.config import (
+    EnvName,
+    SecretFile,
+    SecretRef,
+    SourceConfig,
+    Strict,
+    compiled_pattern,
+    read_secret,
+    secret_choice,
+)
 from okrsync.domain import Bucket, WorkItem
 from okrsync.sources._base import (
     PlannedWrite,
@@ -33,9 +53,18 @@ from okrsync.sources._base import (
     utc_from_epoch_ms,
     write_managed_comment,
 )
-from okrsync.sources._core import Clock, Connector, HttpError, Send, Sleep, since_ms
-from okrsync.sources._errors import AuthError
+from okrsync.sources._core import (
+    Clock,
+    Connector,
+    HttpError,
+    Identity,
+    Send,
+    Sleep,
+    since_ms,
+)
+from okrsync.sources._errors import AuthError, FatalError, RetriableError, SourceError
 from okrsync.sources._headers import header, server_date
+from okrsync.sources._retry import retry_after_seconds
 
 log = structlog.get_logger(__name__)
 
@@ -45,6 +74,11 @@ MARKER = "<!-- okrsync:managed -->"
 PAGE_SIZE = 100
 _NEXT_LINK = re.compile(r'<([^>]+)>;\s*rel="next"')
 _ISSUE_URL = re.compile(r"/repos/(?P<repo>[^/]+/[^/]+)/issues/(?P<number>\d+)$")
+# GitHub: "wait for at least one minute before retrying" a secondary limit without headers.
+SECONDARY_WAIT = 60.0
+_SECONDARY_LIMIT = re.compile(r"secondary rate limit|abuse detection", re.IGNORECASE)
+# A deleted issue answers 410, one moved or hidden 404.
+_GONE = (404, 410)
 
 
 @dataclass(frozen=True)
@@ -74,9 +108,11 @@ class LinkPaginator:
         query: dict[str, Any] | None = params
         while url is not None:
             headers, data = self._fetch(url, query)
+            if not isinstance(data, list):  # never read as an empty page: nothing was listed
+                raise FatalError(SOURCE, f"GET {url.split('?')[0]}: the answer is not a list")
             if not self.first_headers:
                 self.first_headers = headers
-            yield list(data or [])
+            yield data
             match = _NEXT_LINK.search(header(headers, "link") or "")
             url, query = (match.group(1), None) if match else (None, None)
 
@@ -90,6 +126,7 @@ class GithubAppConfig(Strict):
 class GithubSourceConfig(SourceConfig):
     url: str = "https://api.github.com"
     token_env: EnvName | None = "GITHUB_TOKEN"
+    token_file: SecretFile | None = None  # instead of token_env: read the token from this file
     app: GithubAppConfig | None = None
     repos: list[Annotated[str, Field(pattern=r"^[\w.-]+/[\w.-]+$")]] = Field(min_length=1)
     points_label_pattern: str = r"^(?:points|sp)[:=](?P<points>\d+(?:\.\d+)?)$"
@@ -103,10 +140,14 @@ class GithubSourceConfig(SourceConfig):
     def _pattern_with_points_group(cls, pattern: str) -> str:
         return compiled_pattern(pattern, "points_label_pattern", "points", "the number")
 
-    def secrets(self) -> Iterator[SecretRef]:
+    def token(self) -> SecretRef | None:
         # A GitHub App signs with its key file instead of a token.
-        if self.app is None and self.token_env:
-            yield ("token_env",), self.token_env
+        return secret_choice(self, "token") if self.app is None else None
+
+    def secrets(self) -> Iterator[SecretRef]:
+        token = self.token()
+        if token is not None:
+            yield token
 
 
 class RequesterTransport:
@@ -174,9 +215,25 @@ class GithubSource(Connector):
             self._github.close()
         super().close()
 
-    def is_rate_limited(self, status: int, headers: Mapping[str, Any]) -> bool:
-        # The primary rate limit answers 403 with nothing remaining: wait for the reset.
-        return status == 403 and header(headers, "x-ratelimit-remaining") == "0"
+    def error(
+        self, what: str, status: int, headers: Mapping[str, Any], detail: str = ""
+    ) -> SourceError:
+        wait = self.rate_limit_wait(status, headers, detail)
+        if wait is None:
+            return super().error(what, status, headers, detail)
+        message = f"{what}: HTTP {status}: {detail or 'rate limited'}"
+        return RetriableError(SOURCE, message, status, wait)
+
+    def rate_limit_wait(self, status: int, headers: Mapping[str, Any], detail: str) -> float | None:
+        """Seconds to wait when a 403/429 is a rate limit (see the module docstring)."""
+        if status not in (403, 429):
+            return None
+        told = retry_after_seconds({str(k): str(v) for k, v in headers.items()}, self._clock())
+        if told is not None:
+            return told
+        if header(headers, "x-ratelimit-remaining") == "0" or status == 429:
+            return SECONDARY_WAIT  # nothing remaining but no reset said, or a bare 429
+        return SECONDARY_WAIT if _SECONDARY_LIMIT.search(detail) else None
 
     # ------------------------------------------------------------------ pull
 
@@ -255,7 +312,24 @@ class GithubSource(Connector):
                 f"/repos/{ref.repo}/issues/{ref.number}/sub_issues", {"per_page": PAGE_SIZE}
             )
             for page in pages:
-                found += [self.work_item(raw, parent=parent.key) for raw in page]
+                found += [
+                    self.read_record(partial(self.work_item, parent=parent.key), raw)
+                    for raw in page
+                ]
+        return found
+
+    def labels_in_use(self) -> set[str]:
+        """The labels of each configured repository (on an issue or not yet): one request
+        per repository and 100 labels, following `Link`."""
+        found: set[str] = set()
+        for repo in self.config.repos:
+            pages = LinkPaginator(self._get).pages(f"/repos/{repo}/labels", {"per_page": PAGE_SIZE})
+            for page in pages:
+                found.update(
+                    label["name"]
+                    for label in page
+                    if isinstance(label, dict) and isinstance(label.get("name"), str)
+                )
         return found
 
     # ------------------------------------------------------------------ write-back
@@ -267,7 +341,9 @@ class GithubSource(Connector):
         return write_managed_comment(
             write,
             lambda known: self.call("edit comment", lambda: self._edit(ref, known, body)),
-            lambda: self.call("write comment", lambda: self._adopt_or_create(ref, body)),
+            lambda: self.call(
+                "write comment", lambda: self._adopt_or_create(ref, write.target, body)
+            ),
         )
 
     def _edit(self, ref: IssueRef, comment_id: str, body: str) -> bool:
@@ -276,25 +352,53 @@ class GithubSource(Connector):
                 "PATCH", f"/repos/{ref.repo}/issues/comments/{comment_id}", body={"body": body}
             )
         except HttpError as error:
-            if error.status == 404:
-                return False  # deleted by someone: find or post again
+            if error.status in _GONE:
+                return False  # deleted by someone (or with its issue): find or post again
             raise
         return True
 
-    def _adopt_or_create(self, ref: IssueRef, body: str) -> tuple[str, str]:
+    def _delete(self, ref: IssueRef, comment_id: str) -> None:
+        try:
+            self._json("DELETE", f"/repos/{ref.repo}/issues/comments/{comment_id}")
+        except HttpError as error:
+            if error.status not in _GONE:  # already gone is what was wanted
+                raise
+
+    def _adopt_or_create(self, ref: IssueRef, target: str, body: str) -> tuple[str, str]:
+        """Edit the oldest managed comment the okrsync account wrote (deleting any newer
+        ones), or post one; someone else's comment with the marker is left alone."""
         pages = LinkPaginator(lambda url, params: self._json("GET", url, params)).pages(
             f"/repos/{ref.repo}/issues/{ref.number}/comments", {"per_page": PAGE_SIZE}
         )
-        for page in pages:
-            for comment in page:
-                if MARKER in (comment.get("body") or ""):
-                    comment_id = str(comment["id"])
-                    self._edit(ref, comment_id, body)
+        try:
+            marked = [
+                (_comment_id(comment), _author(comment))
+                for page in pages
+                for comment in page
+                if MARKER in (comment.get("body") or "")
+            ]
+            ours = self.ours(target, marked)
+            for index, comment_id in enumerate(ours):
+                if self._edit(ref, comment_id, body):
+                    newer = ours[index + 1 :]
+                    self.drop_duplicates(target, comment_id, newer, partial(self._delete, ref))
                     return comment_id, "edited"
-        _, created = self._json(
-            "POST", f"/repos/{ref.repo}/issues/{ref.number}/comments", body={"body": body}
-        )
-        return str(created["id"]), "created"
+            _, created = self._json(
+                "POST", f"/repos/{ref.repo}/issues/{ref.number}/comments", body={"body": body}
+            )
+        except HttpError as error:
+            if error.status in _GONE:
+                raise self.target_gone("write comment", ref.key, error.status) from None
+            raise
+        return _comment_id(created), "created"
+
+    def who_am_i(self) -> Identity:
+        if self.config.app is not None:  # an installation token has no /user
+            return frozenset({f"app:{self.config.app.app_id}"})
+        _, user = self._json("GET", "/user")
+        if not isinstance(user, dict) or user.get("id") is None:
+            raise FatalError(SOURCE, "GET /user: the answer names no user")
+        return frozenset({f"user:{user['id']}"})
 
     # ------------------------------------------------------------------ requests
 
@@ -310,14 +414,20 @@ class GithubSource(Connector):
         full = url if "://" in url else self.config.url + url
         request = requests.Request(method, full, params=params, json=body)
         response = self.send(self.prepare(request))
+        status = response.status_code
         try:
             data = response.json() if response.content else None
         except ValueError:
+            if status < 400:  # an HTML page or JSON cut short, on a success: try again
+                path = full.split("?")[0].removeprefix(self.config.url)
+                raise RetriableError(
+                    SOURCE, f"{method} {path}: the answer is not JSON", status
+                ) from None
             data = None
         headers = dict(response.headers)
-        if response.status_code >= 400:
+        if status >= 400:
             message = data.get("message") if isinstance(data, dict) else None
-            raise HttpError(response.status_code, headers, str(message)[:300] if message else "")
+            raise HttpError(status, headers, _one_line(str(message))[:300] if message else "")
         return headers, data
 
 
@@ -329,6 +439,28 @@ def _auth(config: GithubSourceConfig, token: str | None) -> Auth.Auth:
     if not token:
         raise AuthError(SOURCE, "no token: set the variable named by sources.github.token_env")
     return Auth.Token(token)
+
+
+def _comment_id(comment: Any) -> str:
+    if not isinstance(comment, dict) or comment.get("id") is None:
+        raise FatalError(SOURCE, "a comment in the answer has no id")
+    return str(comment["id"])
+
+
+def _author(comment: dict[str, Any]) -> Identity:
+    """Who wrote a comment: its user, and the GitHub App it was made through, if any."""
+    keys = set()
+    user = comment.get("user") or {}
+    if isinstance(user, dict) and user.get("id") is not None:
+        keys.add(f"user:{user['id']}")
+    app = comment.get("performed_via_github_app") or {}
+    if isinstance(app, dict) and app.get("id") is not None:
+        keys.add(f"app:{app['id']}")
+    return frozenset(keys)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 def _status(raw: dict[str, Any]) -> str:
@@ -350,5 +482,6 @@ def _parent_key(url: str | None) -> str | None:
 
 def connect(config: GithubSourceConfig, environ: Mapping[str, str]) -> GithubSource:
     """A connection with the token from `environ`, or as the configured GitHub App."""
-    token = environ.get(config.token_env) if config.token_env else None
+    ref = config.token()
+    token = read_secret(ref, environ) if ref is not None else None
     return GithubSource(config, token=token)

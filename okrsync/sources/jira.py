@@ -23,7 +23,15 @@ from jira.client import TokenAuth
 from pydantic import Field, field_validator
 from requests.auth import AuthBase
 
-from okrsync.config import EnvName, SecretRef, SourceConfig, Strict
+from okrsync.config import (
+    EnvName,
+    SecretFile,
+    SecretRef,
+    SourceConfig,
+    Strict,
+    read_secret,
+    secret_choice,
+)
 from okrsync.domain import Bucket, WorkItem
 from okrsync.logs import redact_secrets
 from okrsync.sources._base import PlannedWrite, PullResult, WriteOutcome, write_managed_comment
@@ -31,6 +39,7 @@ from okrsync.sources._core import (
     Clock,
     Connector,
     HttpError,
+    Identity,
     SeamAdapter,
     Send,
     Sleep,
@@ -63,7 +72,16 @@ _HEADERS = {
 
 class JiraAuthConfig(Strict):
     email_env: EnvName | None = None
+    email_file: SecretFile | None = None  # instead of email_env: read from this file
     token_env: EnvName = "JIRA_API_TOKEN"
+    token_file: SecretFile | None = None  # instead of token_env: read from this file
+
+    def token(self) -> SecretRef:
+        return secret_choice(self, "token", ("auth",)) or SecretRef(("auth", "token_env"), "")
+
+    def email(self) -> SecretRef | None:
+        """None: a bearer PAT (Server/DC); else Basic auth with this account's email (Cloud)."""
+        return secret_choice(self, "email", ("auth",))
 
 
 class JiraSourceConfig(SourceConfig):
@@ -81,9 +99,10 @@ class JiraSourceConfig(SourceConfig):
         return jql
 
     def secrets(self) -> Iterator[SecretRef]:
-        yield ("auth", "token_env"), self.auth.token_env
-        if self.auth.email_env:
-            yield ("auth", "email_env"), self.auth.email_env
+        yield self.auth.token()
+        email = self.auth.email()
+        if email is not None:
+            yield email
 
 
 class TokenPaginator:
@@ -254,9 +273,22 @@ class JiraSource(Connector):
             [issues], self.work_item, bookmark_ms, since, started_at, lambda: server_started
         )
 
-    def paginator(self, jql: str) -> TokenPaginator | StartAtPaginator:
-        """Cloud's token pages or Server's `startAt` pages of one search, each page retried."""
-        fields = self.fields()
+    def labels_in_use(self) -> set[str]:
+        """The labels of the labelled issues in the JQL's scope: one search asking for
+        `labels` only, in pages of `page_size` (after the connect's two requests)."""
+        jql = f"({self.config.jql}) AND labels is not EMPTY ORDER BY key ASC"
+        found: set[str] = set()
+        for raw in self.paginator(jql, fields=["labels"]).records():
+            labels = (raw.get("fields") or {}).get("labels") or ()
+            found.update(label for label in labels if isinstance(label, str))
+        return found
+
+    def paginator(
+        self, jql: str, fields: Sequence[str] | None = None
+    ) -> TokenPaginator | StartAtPaginator:
+        """Cloud's token pages or Server's `startAt` pages of one search, each page retried;
+        `fields` defaults to what a pull reads."""
+        fields = list(fields) if fields is not None else self.fields()
         size = self.config.page_size
 
         def cloud_page(token: str | None) -> dict[str, Any]:
@@ -325,28 +357,57 @@ class JiraSource(Connector):
             raise
         return True
 
-    def _find_managed_comment(self, issue_key: str) -> str | None:
+    def _marked_comments(self, issue_key: str) -> list[tuple[str, Identity]]:
+        """(id, author) of every comment of the issue that carries the marker property."""
+
         def page(start: int) -> dict[str, Any]:
             query = {"startAt": start, "maxResults": 100, "expand": "properties"}
             response = self._request("GET", f"issue/{issue_key}/comment", params=query)
             return json_body(SOURCE, f"GET issue/{issue_key}/comment", response)
 
-        for comment in StartAtPaginator(page, items="comments").records():
-            if any(p.get("key") == MARKER_PROPERTY for p in comment.get("properties", [])):
-                return str(comment["id"])
-        return None
+        return [
+            (_comment_id(comment), _user_keys(comment.get("author")))
+            for comment in StartAtPaginator(page, items="comments").records()
+            if any(p.get("key") == MARKER_PROPERTY for p in comment.get("properties") or [])
+        ]
 
     def _adopt_or_create(self, write: PlannedWrite) -> tuple[str, str]:
-        existing = self._find_managed_comment(write.item_key)
-        if existing is not None:
-            self._edit(write, existing)
-            return existing, "edited"
-        body = {
-            "body": write.body,
-            "properties": [{"key": MARKER_PROPERTY, "value": {"target": write.target}}],
-        }
-        response = self._request("POST", f"issue/{write.item_key}/comment", body=body)
-        return str(response.json()["id"]), "created"
+        """Edit the oldest managed comment the API user wrote (deleting any newer ones), or
+        post one; someone else's comment with the property is left alone."""
+        issue = write.item_key
+        try:
+            ours = self.ours(write.target, self._marked_comments(issue))
+            for index, comment_id in enumerate(ours):
+                if self._edit(write, comment_id):
+                    newer = ours[index + 1 :]
+                    self.drop_duplicates(
+                        write.target, comment_id, newer, partial(self._delete, issue)
+                    )
+                    return comment_id, "edited"
+            body = {
+                "body": write.body,
+                "properties": [{"key": MARKER_PROPERTY, "value": {"target": write.target}}],
+            }
+            response = self._request("POST", f"issue/{issue}/comment", body=body)
+        except HttpError as error:
+            if error.status == 404:
+                raise self.target_gone("write comment", issue, 404) from None
+            raise
+        return _comment_id(json_body(SOURCE, f"POST issue/{issue}/comment", response)), "created"
+
+    def _delete(self, issue_key: str, comment_id: str) -> None:
+        try:
+            self._request("DELETE", f"issue/{issue_key}/comment/{comment_id}")
+        except HttpError as error:
+            if error.status != 404:  # already gone is what was wanted
+                raise
+
+    def who_am_i(self) -> Identity:
+        me = json_body(SOURCE, "GET myself", self._request("GET", "myself"))
+        keys = _user_keys(me)
+        if not keys:
+            raise FatalError(SOURCE, "GET myself: the answer names no user")
+        return keys
 
     def _request(
         self,
@@ -388,6 +449,22 @@ class JiraSource(Connector):
         return super().call(what, unwrapped)
 
 
+def _user_keys(user: Any) -> Identity:
+    """A user's identity: `accountId` on Cloud; `key`, else `name`, on Server."""
+    if not isinstance(user, dict):
+        return frozenset()
+    for field in ("accountId", "key", "name"):
+        if user.get(field):
+            return frozenset({f"{field}:{user[field]}"})
+    return frozenset()
+
+
+def _comment_id(comment: Any) -> str:
+    if not isinstance(comment, dict) or comment.get("id") is None:
+        raise FatalError(SOURCE, "a comment in the answer has no id")
+    return str(comment["id"])
+
+
 def _server_time(info: dict[str, Any]) -> datetime | None:
     text = info.get("serverTime")
     try:
@@ -411,9 +488,12 @@ def _error_messages(response: requests.Response | None) -> str:
 
 
 def connect(config: JiraSourceConfig, environ: Mapping[str, str]) -> JiraSource:
-    """A connection with the token (and, for Jira Cloud, the account's email) from `environ`."""
-    email = environ.get(config.auth.email_env) if config.auth.email_env else None
-    token = environ.get(config.auth.token_env, "")
+    """A connection with the token (and, for Jira Cloud, the account's email): each read
+    from its variable or file in `environ` (or resolved there by the connector factory),
+    stripped and registered for redaction."""
+    email_ref = config.auth.email()
+    email = read_secret(email_ref, environ) if email_ref is not None else None
+    token = read_secret(config.auth.token(), environ)
     if email:
         redact_secrets.add_basic_auth(email, token)
     return JiraSource(config, token=token, email=email)

@@ -1,12 +1,13 @@
-"""Engine set-up: the only dialect-specific code besides the locks (SQLite pragmas on
-connect, one shared connection for in-memory databases)."""
+"""Engine set-up and upsert statements: the only dialect-specific code besides the locks
+(SQLite pragmas on connect, one shared connection for in-memory databases, the dialect's
+`INSERT ... ON CONFLICT`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, Table, event
 from sqlalchemy.engine import URL
 from sqlalchemy.pool import StaticPool
 from sqlmodel import create_engine
@@ -25,6 +26,25 @@ def create_store_engine(url: URL) -> Engine:
         {} if "connect_timeout" in url.query else {"connect_timeout": POSTGRES_CONNECT_TIMEOUT_S}
     )
     return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+
+
+if TYPE_CHECKING:
+    from sqlalchemy.dialects import postgresql, sqlite
+
+
+def upsert_insert(engine: Engine, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """`INSERT` into `table` with the dialect's `ON CONFLICT` clauses (PostgreSQL and
+    SQLite spell them alike: `on_conflict_do_update`, `on_conflict_do_nothing`, `excluded`).
+    The dialect modules load on first use: commands that never write do not pay for them."""
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(table)
+    if engine.dialect.name == "sqlite":
+        from sqlalchemy.dialects import sqlite
+
+        return sqlite.insert(table)
+    raise RuntimeError(f"okrsync cannot upsert into a {engine.dialect.name} database")
 
 
 def _create_sqlite_engine(url: URL) -> Engine:

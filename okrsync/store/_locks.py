@@ -16,9 +16,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Engine, delete, insert, select, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, Engine, delete, select, text, update
 
+from okrsync.store._engine import upsert_insert
 from okrsync.store._tables import job_leases
 
 # pg_advisory_xact_lock takes a bigint shared by every application of the database:
@@ -57,30 +57,37 @@ def schema_lock(connection: Connection) -> Iterator[None]:
 
 
 def acquire_lease(engine: Engine, name: str, owner: str, ttl: timedelta, now: datetime) -> bool:
-    """Take or renew the lease in one transaction; see `Store.acquire_lease`.
+    """Take or renew the lease in one statement; see `Store.acquire_lease`.
 
-    No read-then-write: the UPDATE takes a free, expired or own lease atomically (on
-    PostgreSQL a concurrent UPDATE re-checks the WHERE against the committed row); if it
-    matched nothing, the lease is held live by another owner or does not exist, and an
-    INSERT tells which by succeeding or hitting the primary key.
+    `INSERT ... ON CONFLICT (name) DO UPDATE ... WHERE <own or expired> RETURNING`: a
+    missing lease is inserted, a free, expired or own one taken over, and a live one of
+    another owner left alone (no row comes back). On PostgreSQL a concurrent taker waits
+    for the row lock and re-checks the WHERE against the committed row; SQLite runs one
+    writer at a time.
     """
     expires_at = now + ttl
-    take = (
+    insert = upsert_insert(engine, job_leases).values(name=name, owner=owner, expires_at=expires_at)
+    statement = insert.on_conflict_do_update(
+        index_elements=["name"],
+        set_={"owner": owner, "expires_at": expires_at},
+        where=(job_leases.c.owner == owner) | (job_leases.c.expires_at < now),
+    ).returning(job_leases.c.owner)
+    with engine.begin() as connection:
+        return connection.execute(statement).first() is not None
+
+
+def take_over_lease(
+    engine: Engine, name: str, holder: str, owner: str, ttl: timedelta, now: datetime
+) -> bool:
+    """Take the lease from `holder`, known to be gone, whatever its expiry: one
+    conditional UPDATE, so it fails if anyone else took the lease in the meantime."""
+    statement = (
         update(job_leases)
-        .where(job_leases.c.name == name)
-        .where((job_leases.c.owner == owner) | (job_leases.c.expires_at < now))
-        .values(owner=owner, expires_at=expires_at)
+        .where(job_leases.c.name == name, job_leases.c.owner == holder)
+        .values(owner=owner, expires_at=now + ttl)
     )
-    try:
-        with engine.begin() as connection:
-            if connection.execute(take).rowcount == 1:
-                return True
-            connection.execute(
-                insert(job_leases).values(name=name, owner=owner, expires_at=expires_at)
-            )
-    except IntegrityError:
-        return False  # held live by another owner, or another replica inserted it first
-    return True
+    with engine.begin() as connection:
+        return connection.execute(statement).rowcount == 1
 
 
 def release_lease(engine: Engine, name: str, owner: str) -> None:

@@ -1,7 +1,10 @@
 """The `Store`: the pipeline's only door to the database.
 
 One code path serves SQLite and PostgreSQL; the dialect-specific code is the engine
-set-up (`_engine`) and the schema lock (`_locks`).
+set-up and the `INSERT ... ON CONFLICT` statements (`_engine`) and the schema lock
+(`_locks`). Every write is one statement that the database applies atomically (an
+upsert, a conditional update, a delete): nothing reads a row to decide whether to
+insert it, so two processes sharing a store never trip over each other's rows.
 """
 
 from __future__ import annotations
@@ -13,14 +16,14 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
-from sqlalchemy import Engine, bindparam, text, tuple_
+from sqlalchemy import Engine, Text, case, cast, or_, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, delete, insert, select, update
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import Session, col, delete, select
 
 from okrsync.domain.models import Bucket, MetricSample, WorkItem
 from okrsync.store import _locks
-from okrsync.store._engine import create_store_engine
+from okrsync.store._engine import create_store_engine, upsert_insert
 from okrsync.store._schema import require_head, upgrade_engine
 from okrsync.store._tables import (
     MetricSampleRow,
@@ -28,8 +31,11 @@ from okrsync.store._tables import (
     WebhookSecretRow,
     WorkItemRow,
     WritebackRow,
+    metric_samples,
+    sync_cursors,
     webhook_secrets,
     work_items,
+    writebacks,
 )
 
 # Keys per `IN (...)` query: two bound parameters each, far below SQLite's 32,766 and
@@ -37,6 +43,11 @@ from okrsync.store._tables import (
 KEYS_PER_QUERY = 500
 
 _ITEM_FIELDS = tuple(field.name for field in dataclasses.fields(WorkItem))
+# What an upsert compares to tell an updated item from an unchanged one.
+_COMPARED_FIELDS = tuple(name for name in _ITEM_FIELDS if name not in ("source", "key"))
+
+# An inserted row gets this upsert's instant in all three.
+_STAMPS = ("seen_at", "first_seen_at", "changed_at")
 
 _Ref = tuple[str, str]  # (source, key), the primary key of a work item
 _T = TypeVar("_T")
@@ -59,16 +70,6 @@ class WritebackRecord:
     written_at: datetime
 
 
-@dataclass(slots=True)
-class _UpsertPlan:
-    inserts: list[WorkItem] = dataclasses.field(default_factory=list)
-    updates: list[WorkItem] = dataclasses.field(default_factory=list)
-    unchanged: list[_Ref] = dataclasses.field(default_factory=list)
-
-    def result(self) -> UpsertResult:
-        return UpsertResult(len(self.inserts), len(self.updates), len(self.unchanged))
-
-
 class Store:
     """Work items, metric samples, sync cursors, write-back records, job leases and
     webhook secrets.
@@ -83,6 +84,7 @@ class Store:
 
     def __init__(self, url: str, *, migrate: bool = True) -> None:
         self._engine = create_store_engine(make_url(url))
+        self._last_seen_at = datetime.min.replace(tzinfo=UTC)
         try:
             if migrate:
                 upgrade_engine(self._engine)
@@ -100,18 +102,28 @@ class Store:
     # -- work items -------------------------------------------------------------------
 
     def upsert_items(self, items: Iterable[WorkItem]) -> UpsertResult:
-        """Insert new items, update changed ones; a constant number of statements per call."""
+        """Insert new items, update changed ones, mark all of them seen.
+
+        One `INSERT ... ON CONFLICT DO UPDATE ... RETURNING` (sent as one statement per
+        page of 1,000 rows): the database decides row by row, atomically, so a concurrent
+        upsert of the same items by another process neither fails nor is lost. What each
+        row became is read from what the statement returns: a row whose `first_seen_at`
+        is this call's instant was inserted, one whose `changed_at` is was updated.
+        """
         latest = _last_per_ref(items)
         if not latest:
             return UpsertResult(0, 0, 0)
-        seen_at = _utcnow()
-        with self._session() as session, session.begin():
-            stored = _stored_fields(session, list(latest))
-            plan = _plan_upsert(latest, stored)
-            _insert_items(session, plan.inserts, seen_at)
-            _update_items(session, plan.updates, seen_at)
-            _mark_seen(session, plan.unchanged, seen_at)
-        return plan.result()
+        seen_at = self._next_seen_at()
+        # Sorted by key: two PostgreSQL upserts of overlapping items lock rows in one order.
+        rows = [
+            _item_fields(latest[ref]) | dict.fromkeys(_STAMPS, seen_at) for ref in sorted(latest)
+        ]
+        statement = _item_upsert(self._engine)
+        with self._engine.begin() as connection:
+            returned = connection.execute(statement, rows).all()
+        inserted = sum(1 for row in returned if row.first_seen_at == seen_at)
+        updated = sum(1 for row in returned if row.changed_at == seen_at) - inserted
+        return UpsertResult(inserted, updated, len(latest) - inserted - updated)
 
     def items(self, source: str | None = None) -> list[WorkItem]:
         statement = select(WorkItemRow).order_by(col(WorkItemRow.source), col(WorkItemRow.key))
@@ -135,23 +147,25 @@ class Store:
     # -- metric samples -----------------------------------------------------------------
 
     def add_sample(self, sample: MetricSample, origin: str = "manual") -> bool:
-        """Record a sample; False when the same (kr_id, at, value) is stored already."""
-        try:
-            with self._session() as session, session.begin():
-                if _sample_exists(session, sample):
-                    return False
-                session.add(
-                    MetricSampleRow(
-                        kr_id=sample.kr_id,
-                        value=sample.value,
-                        at=sample.at,
-                        origin=origin,
-                        recorded_at=_utcnow(),
-                    )
-                )
-        except IntegrityError:
-            return False  # a concurrent writer stored the same sample between check and insert
-        return True
+        """Record a sample; False when the same (kr_id, at, value) is stored already.
+
+        One `INSERT ... ON CONFLICT DO NOTHING RETURNING id`: of two processes adding the
+        same sample at once, one stores it and the other is told it was there.
+        """
+        statement = (
+            upsert_insert(self._engine, metric_samples)
+            .values(
+                kr_id=sample.kr_id,
+                value=sample.value,
+                at=sample.at,
+                origin=origin,
+                recorded_at=_utcnow(),
+            )
+            .on_conflict_do_nothing(index_elements=["kr_id", "at", "value"])
+            .returning(metric_samples.c.id)
+        )
+        with self._engine.begin() as connection:
+            return connection.execute(statement).first() is not None
 
     def samples(self, kr_id: str | None = None) -> list[MetricSample]:
         """Samples ordered by `at` (then by arrival, for equal instants)."""
@@ -175,8 +189,14 @@ class Store:
             return None if row is None else row.bookmark_ms
 
     def set_cursor(self, source: str, epoch_ms: int) -> None:
-        with self._session() as session, session.begin():
-            session.merge(SyncCursorRow(source=source, bookmark_ms=epoch_ms, updated_at=_utcnow()))
+        values = {"bookmark_ms": epoch_ms, "updated_at": _utcnow()}
+        statement = (
+            upsert_insert(self._engine, sync_cursors)
+            .values(source=source, **values)
+            .on_conflict_do_update(index_elements=["source"], set_=values)
+        )
+        with self._engine.begin() as connection:
+            connection.execute(statement)
 
     # -- write-back records -------------------------------------------------------------
 
@@ -201,11 +221,16 @@ class Store:
         return found
 
     def save_writeback(self, target: str, content_hash: str, remote_id: str) -> None:
-        record = WritebackRow(
-            target=target, content_hash=content_hash, remote_id=remote_id, written_at=_utcnow()
+        """Save or replace the record of `target`, in one `INSERT ... ON CONFLICT DO UPDATE`:
+        processes saving the same target at once all succeed, and the last one wins."""
+        values = {"content_hash": content_hash, "remote_id": remote_id, "written_at": _utcnow()}
+        statement = (
+            upsert_insert(self._engine, writebacks)
+            .values(target=target, **values)
+            .on_conflict_do_update(index_elements=["target"], set_=values)
         )
-        with self._session() as session, session.begin():
-            session.merge(record)
+        with self._engine.begin() as connection:
+            connection.execute(statement)
 
     # -- job leases ---------------------------------------------------------------------
 
@@ -226,6 +251,17 @@ class Store:
         ttl = timedelta(seconds=ttl_seconds)
         return _locks.acquire_lease(self._engine, name, owner, ttl, _now_or_clock(now))
 
+    def take_over_lease(
+        self, name: str, holder: str, owner: str, ttl_seconds: float, now: datetime | None = None
+    ) -> bool:
+        """Take the lease `name` from `holder`, live or not, for a caller that knows the
+        holder is gone (a dead process on this machine). False if `holder` no longer
+        holds it: someone else took it first, or it was released."""
+        if ttl_seconds <= 0:
+            raise ValueError(f"ttl_seconds must be positive, got {ttl_seconds}")
+        ttl = timedelta(seconds=ttl_seconds)
+        return _locks.take_over_lease(self._engine, name, holder, owner, ttl, _now_or_clock(now))
+
     def release_lease(self, name: str, owner: str) -> None:
         """Give the lease up, if `owner` holds it; someone else's lease stays."""
         _locks.release_lease(self._engine, name, owner)
@@ -243,17 +279,16 @@ class Store:
             return None if row is None else row.secret
 
     def save_webhook_secret(self, name: str, secret: str) -> None:
-        """Save or replace it; the last save wins when two replicas save at once."""
+        """Save or replace it, in one `INSERT ... ON CONFLICT DO UPDATE`; the last save wins
+        when two replicas save at once."""
         values = {"secret": secret, "saved_at": _utcnow()}
-        by_name = update(webhook_secrets).where(webhook_secrets.c.name == name).values(values)
-        try:
-            with self._engine.begin() as connection:
-                if connection.execute(by_name).rowcount == 0:
-                    connection.execute(insert(webhook_secrets).values(name=name, **values))
-        except IntegrityError:
-            # Another replica inserted it between our UPDATE and INSERT: overwrite theirs.
-            with self._engine.begin() as connection:
-                connection.execute(by_name)
+        statement = (
+            upsert_insert(self._engine, webhook_secrets)
+            .values(name=name, **values)
+            .on_conflict_do_update(index_elements=["name"], set_=values)
+        )
+        with self._engine.begin() as connection:
+            connection.execute(statement)
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -276,6 +311,13 @@ class Store:
     ) -> None:
         self.close()
 
+    def _next_seen_at(self) -> datetime:
+        """This machine's clock, strictly increasing per store: each upsert's instant
+        identifies the rows it inserted or changed."""
+        seen_at = max(_utcnow(), self._last_seen_at + timedelta(microseconds=1))
+        self._last_seen_at = seen_at
+        return seen_at
+
     def _session(self) -> Session:
         # Rows are turned into domain objects inside the session; nothing needs reloading.
         return Session(self._engine, expire_on_commit=False)
@@ -289,58 +331,25 @@ def _last_per_ref(items: Iterable[WorkItem]) -> dict[_Ref, WorkItem]:
     return {(item.source, item.key): item for item in items}
 
 
-def _stored_fields(session: Session, refs: Sequence[_Ref]) -> dict[_Ref, dict[str, Any]]:
-    """The stored fields of those refs that exist, one query per chunk of keys."""
-    stored: dict[_Ref, dict[str, Any]] = {}
-    ref_columns = tuple_(col(WorkItemRow.source), col(WorkItemRow.key))
-    for chunk in _chunked(refs, KEYS_PER_QUERY):
-        for row in session.exec(select(WorkItemRow).where(ref_columns.in_(chunk))):
-            stored[(row.source, row.key)] = {name: getattr(row, name) for name in _ITEM_FIELDS}
-    return stored
-
-
-def _plan_upsert(latest: dict[_Ref, WorkItem], stored: dict[_Ref, dict[str, Any]]) -> _UpsertPlan:
-    plan = _UpsertPlan()
-    for ref, item in latest.items():
-        if ref not in stored:
-            plan.inserts.append(item)
-        elif stored[ref] != _item_fields(item):
-            plan.updates.append(item)
+def _item_upsert(engine: Engine) -> Any:
+    """The items' upsert: insert, or overwrite every field and `seen_at`; `changed_at`
+    moves only when a compared field differs (NULL-safe; labels compared as JSON text,
+    which SQLAlchemy writes the same way every time)."""
+    statement = upsert_insert(engine, work_items)
+    new = statement.excluded
+    stored = work_items.c
+    differs: list[ColumnElement[bool]] = []
+    for name in _COMPARED_FIELDS:
+        if name == "labels":
+            differs.append(cast(stored[name], Text).is_distinct_from(cast(new[name], Text)))
         else:
-            plan.unchanged.append(ref)
-    return plan
-
-
-# Inserts and updates go through Core statements on the table, one executemany each: the
-# ORM's bulk paths would split the batch wherever the pattern of None values changes
-# (e.g. `parent`), turning one statement into hundreds.
-
-
-def _insert_items(session: Session, items: Sequence[WorkItem], seen_at: datetime) -> None:
-    if items:
-        rows = [_item_fields(item) | {"seen_at": seen_at} for item in items]
-        session.exec(insert(work_items), params=rows)
-
-
-def _update_items(session: Session, items: Sequence[WorkItem], seen_at: datetime) -> None:
-    if not items:
-        return
-    by_ref = update(work_items).where(
-        work_items.c.source == bindparam("ref_source"), work_items.c.key == bindparam("ref_key")
-    )
-    rows = []
-    for item in items:
-        fields = _item_fields(item)
-        ref = {"ref_source": fields.pop("source"), "ref_key": fields.pop("key")}
-        rows.append(fields | ref | {"seen_at": seen_at})
-    session.exec(by_ref, params=rows)
-
-
-def _mark_seen(session: Session, refs: Sequence[_Ref], seen_at: datetime) -> None:
-    """Bump `seen_at` of unchanged items: they were still present in this pull."""
-    ref_columns = tuple_(col(WorkItemRow.source), col(WorkItemRow.key))
-    for chunk in _chunked(refs, KEYS_PER_QUERY):
-        session.exec(update(WorkItemRow).where(ref_columns.in_(chunk)).values(seen_at=seen_at))
+            differs.append(stored[name].is_distinct_from(new[name]))
+    assignments: dict[str, Any] = {name: new[name] for name in _COMPARED_FIELDS}
+    assignments["seen_at"] = new.seen_at
+    assignments["changed_at"] = case((or_(*differs), new.seen_at), else_=stored.changed_at)
+    return statement.on_conflict_do_update(
+        index_elements=[stored.source, stored.key], set_=assignments
+    ).returning(stored.source, stored.key, stored.first_seen_at, stored.changed_at)
 
 
 def _item_fields(item: WorkItem) -> dict[str, Any]:
@@ -370,15 +379,6 @@ def _item_from_row(row: WorkItemRow) -> WorkItem:
 
 
 # -- small helpers ----------------------------------------------------------------------
-
-
-def _sample_exists(session: Session, sample: MetricSample) -> bool:
-    statement = select(MetricSampleRow.id).where(
-        col(MetricSampleRow.kr_id) == sample.kr_id,
-        col(MetricSampleRow.at) == sample.at,
-        col(MetricSampleRow.value) == sample.value,
-    )
-    return session.exec(statement).first() is not None
 
 
 def _chunked(values: Sequence[_T], size: int) -> Iterator[Sequence[_T]]:

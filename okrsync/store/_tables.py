@@ -57,6 +57,9 @@ class WorkItemRow(SQLModel, table=True):
     remote_id: str = ""
     child_count: int | None = None
     seen_at: datetime = Field(sa_type=UtcDateTime)
+    # Set by the upsert (see `Store.upsert_items`): NULL for rows stored before 0003.
+    first_seen_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    changed_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
 
 
 class MetricSampleRow(SQLModel, table=True):
@@ -118,5 +121,8 @@ metadata = SQLModel.metadata
 
 # The Core tables, for statements that bypass the ORM's per-row bookkeeping.
 work_items = metadata.tables["work_items"]
+metric_samples = metadata.tables["metric_samples"]
+sync_cursors = metadata.tables["sync_cursors"]
+writebacks = metadata.tables["writebacks"]
 job_leases = metadata.tables["job_leases"]
 webhook_secrets = metadata.tables["webhook_secrets"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -24,6 +25,12 @@ import structlog
 log = structlog.get_logger(__name__)
 
 DEFAULT_MAX_BODY = 1_000_000
+# No sender nests its payload anywhere near this deep; a body that does is refused
+# before `json.loads`, whose recursion would otherwise end in RecursionError.
+MAX_JSON_DEPTH = 64
+# A JSON string (escapes included), and the brackets left once strings are gone.
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_JSON_BRACKET = re.compile(rb"[\[\]{}]")
 
 
 class SecretBook(Protocol):
@@ -193,13 +200,30 @@ def verify(secret: str, body: bytes, digest: str | None) -> None:
 def json_object(body: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
     if "x-www-form-urlencoded" in headers.get("content-type", ""):
         raise Reject(400, "send the webhook as application/json")
+    if json_depth(body) > MAX_JSON_DEPTH:
+        raise Reject(400, f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
     try:
         payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        # RecursionError: the depth check above should make it unreachable; kept as the
+        # backstop, so no body can end a request thread without an answer.
         raise Reject(400, "body is not JSON") from None
     if not isinstance(payload, dict):
         raise Reject(400, "body is not a JSON object")
     return payload
+
+
+def json_depth(body: bytes) -> int:
+    """How deep the body's arrays and objects nest, counted without parsing it (brackets
+    inside strings do not count). Linear in the body, with no recursion."""
+    depth = deepest = 0
+    for bracket in _JSON_BRACKET.findall(_JSON_STRING.sub(b"", body)):
+        if bracket in (b"[", b"{"):
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth = max(depth - 1, 0)
+    return deepest
 
 
 def json_member(payload: Mapping[str, Any], name: str) -> Mapping[str, Any]:

@@ -7,7 +7,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from okrsync.config import EnvName
+import structlog
+
+from okrsync.config import EnvName, SecretError, SecretFile, optional_secret, secret_choice
 from okrsync.webhooks._core import (
     Receiver,
     Reject,
@@ -17,9 +19,10 @@ from okrsync.webhooks._core import (
     ignored,
     json_member,
     json_object,
-    secret_from,
     verify_prefixed,
 )
+
+log = structlog.get_logger(__name__)
 
 _SUB_ISSUE_ACTIONS = frozenset(
     {"sub_issue_added", "sub_issue_removed", "parent_issue_added", "parent_issue_removed"}
@@ -51,11 +54,24 @@ class GithubWebhook:
 def _receiver(
     name: str, settings: Any, environ: Mapping[str, str], secrets: SecretBook
 ) -> Receiver | None:
-    secret = secret_from(environ, settings.github_secret_env)
+    # `github_secret_file` wins over `github_secret_env`; an unset variable leaves the webhook off.
+    ref = secret_choice(settings, "github_secret", ("service", "webhooks"))
+    try:
+        secret = optional_secret(ref, environ)
+    except SecretError as error:
+        # Checked when the config is loaded: this is a file or variable changed since.
+        log.error("webhook.secret_unusable", source=name, problem=str(error))
+        return None
     return GithubWebhook(secret) if secret else None
 
 
-WEBHOOK = WebhookSpec(settings=(("github_secret_env", EnvName | None, None),), receiver=_receiver)
+WEBHOOK = WebhookSpec(
+    settings=(
+        ("github_secret_env", EnvName | None, None),
+        ("github_secret_file", SecretFile | None, None),
+    ),
+    receiver=_receiver,
+)
 
 
 def _issue_keys(payload: Mapping[str, Any]) -> list[str]:

@@ -7,7 +7,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from okrsync.config import EnvName
+import structlog
+
+from okrsync.config import EnvName, SecretError, SecretFile, optional_secret, secret_choice
 from okrsync.webhooks._core import (
     Receiver,
     Reject,
@@ -16,9 +18,10 @@ from okrsync.webhooks._core import (
     WebhookSpec,
     ignored,
     json_object,
-    secret_from,
     verify_prefixed,
 )
+
+log = structlog.get_logger(__name__)
 
 _ISSUE_EVENTS = frozenset({"jira:issue_created", "jira:issue_updated"})
 
@@ -45,8 +48,21 @@ class JiraWebhook:
 def _receiver(
     name: str, settings: Any, environ: Mapping[str, str], secrets: SecretBook
 ) -> Receiver | None:
-    secret = secret_from(environ, settings.jira_secret_env)
+    # `jira_secret_file` wins over `jira_secret_env`; an unset variable leaves the webhook off.
+    ref = secret_choice(settings, "jira_secret", ("service", "webhooks"))
+    try:
+        secret = optional_secret(ref, environ)
+    except SecretError as error:
+        # Checked when the config is loaded: this is a file or variable changed since.
+        log.error("webhook.secret_unusable", source=name, problem=str(error))
+        return None
     return JiraWebhook(secret) if secret else None
 
 
-WEBHOOK = WebhookSpec(settings=(("jira_secret_env", EnvName | None, None),), receiver=_receiver)
+WEBHOOK = WebhookSpec(
+    settings=(
+        ("jira_secret_env", EnvName | None, None),
+        ("jira_secret_file", SecretFile | None, None),
+    ),
+    receiver=_receiver,
+)

@@ -8,11 +8,26 @@ from dataclasses import replace
 from datetime import timedelta, timezone
 from typing import Any
 
-from factories import Q4
+from factories import Q4, work_item
 from rich.console import Console
 
-from okrsync.domain import Health, Objective, Report, Rules, compute_report
-from okrsync.render import escape_markdown, report_markdown, report_table, report_to_json
+from okrsync.domain import (
+    Bucket,
+    Health,
+    ItemRef,
+    Objective,
+    Problem,
+    Report,
+    Rules,
+    compute_report,
+)
+from okrsync.render import (
+    escape_markdown,
+    report_markdown,
+    report_table,
+    report_to_json,
+    weight_text,
+)
 
 from .scenario import ITEMS, NOW, ONB, ONB_1, SAMPLES, report
 
@@ -24,8 +39,11 @@ DESIGN_EXAMPLE = json.loads("""
      "current": 74, "outcome_progress": 0.353, "delivery_progress": 0.8,
      "expected_progress": 0.55, "health": "at_risk", "forecast": 81.2,
      "flags": ["shipping_without_impact"],
-     "items": {"total": 12, "done": 9, "in_progress": 2, "todo": 1}}]}],
- "unmapped": {"count": 5}}
+     "items": {"total": 12, "done": 9, "in_progress": 2, "todo": 1},
+     "weight": {"done": 31, "total": 47}}]}],
+ "unmapped": {"count": 3, "items": ["github:acme/web#12", "jira:ONB-30", "jira:ONB-31"]},
+ "problems": [{"item": "jira:ONB-31", "problem": "unknown_kr",
+   "detail": "label okr:ONB1 names ONB1, which is not a configured KR; did you mean ONB-1?"}]}
 """)
 
 
@@ -84,6 +102,7 @@ def test_json_values_are_hand_computed() -> None:
                         "forecast": 80.27,  # 68 + 6 × 92/45 = 80.2666...
                         "flags": ["shipping_without_impact"],
                         "items": {"total": 5, "done": 3, "in_progress": 1, "todo": 1},
+                        "weight": {"done": 8, "total": 10},  # 3 + 3 + 2 of 3 + 3 + 1 + 1 + 2
                     },
                     {
                         "id": "ONB-2",
@@ -99,6 +118,7 @@ def test_json_values_are_hand_computed() -> None:
                         "forecast": 4.85,  # 34/3 − 127/1274 × 65 = 4.8537...
                         "flags": [],
                         "items": {"total": 1, "done": 0, "in_progress": 1, "todo": 0},
+                        "weight": {"done": 0, "total": 1},  # web#7: no points, default 1
                     },
                 ],
             },
@@ -122,12 +142,20 @@ def test_json_values_are_hand_computed() -> None:
                         "forecast": None,
                         "flags": [],
                         "items": {"total": 0, "done": 0, "in_progress": 0, "todo": 0},
+                        "weight": {"done": 0, "total": 0},
                     }
                 ],
             },
         ],
         # ONB-30 (label bug) and ONB-31 (okr:NOPE-9); ONB-40, not planned, counts nowhere.
-        "unmapped": {"count": 2},
+        "unmapped": {"count": 2, "items": ["jira:ONB-30", "jira:ONB-31"]},
+        "problems": [
+            {
+                "item": "jira:ONB-31",
+                "problem": "unknown_kr",
+                "detail": "label okr:NOPE-9 names NOPE-9, which is not a configured KR",
+            }
+        ],
     }
 
 
@@ -156,8 +184,36 @@ def test_as_of_is_utc_with_a_z_whatever_the_zone_of_now() -> None:
     assert produced["cycle"]["as_of"] == "2026-11-20T14:24:00Z"
 
 
-def test_unmapped_count_is_the_reports() -> None:
-    assert report_to_json(replace(report(), unmapped_count=17))["unmapped"] == {"count": 17}
+def test_unmapped_count_and_items_are_the_reports() -> None:
+    refs = (ItemRef("asana", "1204"), ItemRef("jira", "X-1"))
+    produced = report_to_json(replace(report(), unmapped_count=17, unmapped=refs))
+    assert produced["unmapped"] == {"count": 17, "items": ["asana:1204", "jira:X-1"]}
+
+
+def test_weight_is_points_or_items_and_keeps_fractions() -> None:
+    items = [
+        work_item("A-1", labels=["okr:ONB-1"], bucket=Bucket.DONE, points=2.5),
+        work_item("A-2", labels=["okr:ONB-1"], points=3),
+        work_item("A-3", labels=["okr:ONB-1"], bucket=Bucket.DONE),
+    ]
+    by_points = compute_report(Q4, [ONB], items, [], Rules(default_points=0.5), NOW)
+    status = by_points.kr_status("ONB-1")
+    assert report_to_json(by_points)["objectives"][0]["key_results"][0]["weight"] == {
+        "done": 3,  # 2.5 + 0.5 (no points: default_points)
+        "total": 6,
+    }
+    assert weight_text(status.weight) == "3/6 pts"
+    by_count = compute_report(Q4, [ONB], items, [], Rules(weight="count"), NOW)
+    assert weight_text(by_count.kr_status("ONB-1").weight) == "2/3 items"
+    halves = compute_report(Q4, [ONB], items[:2], [], Rules(), NOW)
+    assert weight_text(halves.kr_status("ONB-1").weight) == "2.5/5.5 pts"
+
+
+def many_problems(count: int) -> tuple[Problem, ...]:
+    return tuple(
+        Problem(ItemRef("jira", f"X-{n:02}"), "unknown_kr", f"label okr:Q-{n} names Q-{n}")
+        for n in range(count)
+    )
 
 
 # --------------------------------------------------------------------------- Markdown
@@ -176,8 +232,9 @@ def cells(row: str) -> list[str]:
 
 
 TABLE_HEADER = [
-    "| Key result | Current | Outcome | Delivery | Expected | Health | Forecast | Items done |",
-    "| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: |",
+    "| Key result | Current | Outcome | Delivery | Expected | Health | Forecast | Items done "
+    "| Weight done |",
+    "| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |",
 ]
 
 
@@ -194,27 +251,56 @@ def test_markdown_report() -> None:
             "",
             *TABLE_HEADER,
             r"| ONB\-1 Increase onboarding completion rate from 68% to 85%"
-            r" ⚑ shipping_without_impact | 74% | 35% | 80% | 55% | At risk | 80\.27% | 3/5 |",
+            r" ⚑ shipping_without_impact | 74% | 35% | 80% | 55% | At risk | 80\.27% | 3/5"
+            r" | 8/10 pts |",
             r"| ONB\-2 Cut time to first value from 14 to 5 days"
-            r" | 9 days | 56% | 0% | 55% | On track | 4\.85 days | 0/1 |",
+            r" | 9 days | 56% | 0% | 55% | On track | 4\.85 days | 0/1 | 0/1 pts |",
             "",
             "## SEC: Objective SEC",
             "",
             "Score –, no data.",
             "",
             *TABLE_HEADER,
-            r"| SEC\-1 KR SEC\-1 | – | – | – | 55% | No data | – | 0/0 |",
+            r"| SEC\-1 KR SEC\-1 | – | – | – | 55% | No data | – | 0/0 | 0/0 pts |",
             "",
             "Unmapped work items: 2.",
+            "",
+            "Mapping problems: 1.",
+            "",
+            r"- jira:ONB\-31 unknown\_kr: label okr:NOPE\-9 names NOPE\-9, which is not a "
+            r"configured KR",
             "",
         ]
     )
 
 
-def test_markdown_has_one_row_per_kr_with_eight_cells() -> None:
+def test_markdown_has_one_row_per_kr_with_nine_cells() -> None:
     rows = table_rows(report_markdown(report()))
     assert [cells(row)[0].split()[0] for row in rows] == [r"ONB\-1", r"ONB\-2", r"SEC\-1"]
-    assert all(len(cells(row)) == 8 for row in rows)
+    assert all(len(cells(row)) == 9 for row in rows)
+
+
+def test_markdown_without_problems_has_no_problem_section() -> None:
+    markdown = report_markdown(replace(report(), problems=()))
+    assert "problems" not in markdown
+    assert markdown.endswith("Unmapped work items: 2.\n")
+
+
+def test_markdown_shows_ten_problems_then_how_many_more() -> None:
+    markdown = report_markdown(replace(report(), problems=many_problems(13)))
+    assert "Mapping problems: 13." in markdown
+    listed = [line for line in markdown.splitlines() if line.startswith("- ")]
+    assert listed[0] == r"- jira:X\-00 unknown\_kr: label okr:Q\-0 names Q\-0"
+    assert listed[9].startswith(r"- jira:X\-09 ")
+    assert listed[10:] == ["- … and 3 more"]
+
+
+def test_markdown_escapes_labels_in_problems() -> None:
+    hostile = Problem(ItemRef("github", "acme/web#1"), "unknown_kr", "label okr:@team|[x](y)")
+    markdown = report_markdown(replace(report(), problems=(hostile,)))
+    assert r"- github:acme/web\#1 unknown\_kr: label okr:@" + "\u2060" + r"team\|\[x\]\(y\)" in (
+        markdown
+    )
 
 
 def test_markdown_escapes_untrusted_titles() -> None:
@@ -231,7 +317,7 @@ def test_markdown_escapes_untrusted_titles() -> None:
         r"ONB\-1 @" + "\u2060" + r"octocat see \[this\]\(https://evil\.example\) "
         r"\<img src=x onerror=alert\(1\)\> a\|b \`\`\`js"
     )
-    assert len(cells(row)) == 8  # the title's pipe did not add a column
+    assert len(cells(row)) == 9  # the title's pipe did not add a column
     assert "\n```" not in markdown
 
 
@@ -267,6 +353,7 @@ def test_table_shows_every_kr_with_its_numbers_and_health() -> None:
     header = next(line for line in lines if "Key result" in line)
     assert re.findall(r"\w[\w ]*\w", header) == [
         "Key result", "Current", "Outcome", "Delivery", "Expected", "Health", "Forecast", "Done",
+        "Weight",
     ]  # fmt: skip
 
     def row(start: str) -> list[str]:
@@ -275,20 +362,56 @@ def test_table_shows_every_kr_with_its_numbers_and_health() -> None:
 
     assert row("ONB  ") == [
         "ONB  Transform customer onboarding into a delightful experience",
-        "", "40%", "", "", "At risk", "", "",
+        "", "40%", "", "", "At risk", "", "", "",
     ]  # fmt: skip
     assert row("ONB-1") == [
         "ONB-1  Increase onboarding completion rate from 68% to 85%",
-        "74%", "35%", "80%", "55%", "At risk", "80.27%", "3/5",
+        "74%", "35%", "80%", "55%", "At risk", "80.27%", "3/5", "8/10 pts",
     ]  # fmt: skip
     assert row("ONB-2") == [
         "ONB-2  Cut time to first value from 14 to 5 days",
-        "9 days", "56%", "0%", "55%", "On track", "4.85 days", "0/1",
+        "9 days", "56%", "0%", "55%", "On track", "4.85 days", "0/1", "0/1 pts",
     ]  # fmt: skip
-    assert row("SEC-1") == ["SEC-1  KR SEC-1", "–", "–", "–", "55%", "No data", "–", "0/0"]
+    assert row("SEC-1") == [
+        "SEC-1  KR SEC-1", "–", "–", "–", "55%", "No data", "–", "0/0", "0/0 pts",
+    ]  # fmt: skip
     flag_line = lines[next(i for i, line in enumerate(lines) if "ONB-1" in line) + 1]
     assert "⚑ shipping_without_impact" in flag_line
-    assert lines[-1].rstrip() == "Unmapped work items: 2"
+    assert footer_of(report()) == [
+        "Unmapped work items: 2",
+        "  jira:ONB-30",
+        "  jira:ONB-31",
+        "Mapping problems: 1",
+        "  jira:ONB-31  unknown_kr  label okr:NOPE-9 names NOPE-9, which is not a configured KR",
+    ]
+
+
+def footer_of(report_: Report) -> list[str]:
+    lines = rendered(report_).splitlines()
+    bottom = next(i for i, line in enumerate(lines) if line.lstrip().startswith("└"))
+    return [line.rstrip() for line in lines[bottom + 1 :]]
+
+
+def test_table_lists_twenty_unmapped_items_then_how_many_more() -> None:
+    refs = tuple(ItemRef("github", f"acme/web#{n}") for n in range(100, 125))
+    footer = footer_of(replace(report(), unmapped=refs, unmapped_count=25, problems=()))
+    assert footer[0] == "Unmapped work items: 25"
+    assert footer[1:21] == [f"  github:acme/web#{n}" for n in range(100, 120)]
+    assert footer[21:] == ["  … and 5 more"]
+
+
+def test_table_without_unmapped_items_or_problems_says_so_in_one_line() -> None:
+    assert footer_of(replace(report(), unmapped=(), unmapped_count=0, problems=())) == [
+        "Unmapped work items: 0"
+    ]
+
+
+def test_table_shows_ten_problems_then_how_many_more() -> None:
+    footer = footer_of(replace(report(), problems=many_problems(12)))
+    start = footer.index("Mapping problems: 12")
+    assert footer[start + 1] == "  jira:X-00  unknown_kr  label okr:Q-0 names Q-0"
+    assert len(footer[start + 1 :]) == 11
+    assert footer[-1] == "  … and 2 more"
 
 
 def test_table_health_words_cover_every_health() -> None:

@@ -12,12 +12,18 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC
 from pathlib import Path
 
 import pytest
 import requests
+from apscheduler.schedulers.background import BackgroundScheduler
 from signing import jira_headers
 
+from okrsync.config import load_config
+from okrsync.logs import redact_secrets
+from okrsync.service.daemon import Daemon as DaemonService
+from okrsync.service.daemon import _Shared
 from okrsync.store import Store
 from okrsync_sandbox import GitHubSandbox, JiraSandbox
 
@@ -150,6 +156,8 @@ def test_daemon_syncs_serves_reacts_to_webhooks_reloads_and_stops_cleanly(
     try:
         # The first scheduled cycle runs at start.
         wait_for("the first comment", lambda: "1 of 2 work items done" in managed_body(jira))
+        # Ready once the first cycle has finished (the comment is written inside it).
+        wait_for("ready", lambda: requests.get(f"{daemon.url}/readyz", timeout=2).ok)
         ready = requests.get(f"{daemon.url}/readyz", timeout=2)
         assert ready.status_code == 200 and ready.json()["store"] == "ok"
         wait_for(
@@ -344,3 +352,102 @@ objectives:""",
         finally:
             del os.environ["OKR_GITHUB_TOKEN"]
         assert github.violations == []
+
+
+# ------------------------------------------------------------ readiness, in process
+
+
+def in_process_daemon(tmp_path: Path) -> DaemonService:
+    """A daemon with its config and store open, its jobs called by hand (no scheduler)."""
+    config, database = tmp_path / "okrsync.yaml", tmp_path / "okrsync.db"
+    config.write_text(f"""\
+version: 1
+cycle: {{name: 2026-Q4, start: 2026-10-01, end: 2026-12-31}}
+store: {{url: "sqlite:///{database}"}}
+sources:
+  jira:
+    url: http://127.0.0.1:9
+    auth: {{email_env: OKR_JIRA_EMAIL, token_env: OKR_JIRA_TOKEN}}
+    jql: "project = ONB"
+  github:
+    repos: [acme/web]
+objectives:
+  - id: ONB
+    title: Onboarding
+    key_results: [{{id: ONB-1, title: Completion, baseline: 68, target: 85}}]
+""")
+    daemon = DaemonService(config)
+    loaded = load_config(config)
+    daemon._shared = _Shared(loaded)
+    daemon._store = Store(loaded.config.store.url)
+    return daemon
+
+
+def test_readyz_waits_for_every_source_and_names_a_crashed_job(tmp_path: Path) -> None:
+    daemon = in_process_daemon(tmp_path)
+    crash: dict[str, Exception] = {}
+
+    def cycle(name: str, shared: object) -> None:
+        if name in crash:
+            raise crash[name]
+
+    daemon._cycle = cycle  # type: ignore[method-assign]
+    try:
+        ready, body = daemon.readiness()
+        assert not ready and body["waiting_for_first_cycle"] == ["jira", "github"]
+
+        daemon.sync_source("jira", urgent=True)
+        ready, body = daemon.readiness()
+        assert not ready and body["waiting_for_first_cycle"] == ["github"]
+
+        # An exception that escapes the job: logged, kept, and /readyz says which and why.
+        crash["github"] = RuntimeError("boom at https://bot:s3cr3t-t0ken@api.example")
+        redact_secrets.add("s3cr3t-t0ken")
+        daemon.sync_source("github", urgent=True)  # nothing escapes to the scheduler
+        ready, body = daemon.readiness()
+        assert not ready
+        assert body["waiting_for_first_cycle"] == ["github"]
+        assert body["crashed"] == {
+            "github": "RuntimeError: boom at https://bot:[redacted]@api.example"
+        }
+
+        # The next good run clears it.
+        del crash["github"]
+        daemon.sync_source("github", urgent=True)
+        ready, body = daemon.readiness()
+        assert ready and "crashed" not in body and "waiting_for_first_cycle" not in body
+
+        # A crash after a good first cycle is 503 too, until the next good one.
+        crash["jira"] = ValueError("bad")
+        daemon.sync_source("jira", urgent=True)
+        ready, body = daemon.readiness()
+        assert (ready, body["crashed"]) == (False, {"jira": "ValueError: bad"})
+        assert "waiting_for_first_cycle" not in body
+    finally:
+        daemon._require_store().close()
+
+
+def test_a_tick_skipped_because_another_replica_ran_counts_as_finished(tmp_path: Path) -> None:
+    daemon = in_process_daemon(tmp_path)
+    store = daemon._require_store()
+    try:
+        for name in ("jira", "github"):
+            assert store.acquire_lease(f"ran:{name}", "the-other-replica", 600)
+            daemon.sync_source(name)  # a scheduled tick: skipped, the store is fresh
+        assert daemon.readiness()[0] is True
+    finally:
+        store.close()
+
+
+def test_start_up_exports_per_source_counters_at_zero(tmp_path: Path) -> None:
+    daemon = in_process_daemon(tmp_path)
+    daemon._scheduler = BackgroundScheduler(timezone=UTC)
+    try:
+        assert daemon._shared is not None
+        daemon._schedule_all(daemon._shared.loaded.config)
+        body = daemon.telemetry.render()[0].decode()
+        for name in ("jira", "github"):
+            assert f'okrsync_cycles_total{{result="failed",source="{name}"}} 0.0' in body
+            assert f'okrsync_writebacks_total{{action="created",source="{name}"}} 0.0' in body
+    finally:
+        daemon._require_store().close()

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import select
+import socket
+import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 import requests
 from signing import github_headers
 
-from okrsync.service.http import ServiceHttp, parse_listen
+from okrsync.service.http import ListenError, ServiceHttp, parse_listen
 from okrsync.service.telemetry import Telemetry
 from okrsync.webhooks import Webhooks
 from okrsync.webhooks.github import GithubWebhook
@@ -222,3 +227,133 @@ def test_start_twice_is_an_error(daemon: Daemonish) -> None:
 def test_listen_must_be_host_and_port(listen: str) -> None:
     with pytest.raises(ValueError):
         parse_listen(listen)
+
+
+# ------------------------------------------------------------------ hostile input
+
+
+def raw_request(server: ServiceHttp, request: bytes, timeout: float = 10.0) -> bytes:
+    """Send `request` on a real socket and read until the server closes."""
+    assert server.bound is not None
+    with socket.create_connection(server.bound, timeout=timeout) as conn:
+        conn.sendall(request)
+        return read_all(conn)
+
+
+def read_all(conn: socket.socket) -> bytes:
+    data = b""
+    while chunk := conn.recv(65536):
+        data += chunk
+    return data
+
+
+def test_a_burst_of_200_simultaneous_connections_is_all_answered(server: ServiceHttp) -> None:
+    count = 200
+    barrier = threading.Barrier(count)
+
+    def one() -> bytes:
+        barrier.wait()
+        return raw_request(server, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+
+    with ThreadPoolExecutor(count) as pool:
+        answers = list(pool.map(lambda _: one(), range(count)))
+    assert sum(answer.startswith(b"HTTP/1.0 200") for answer in answers) == count
+
+
+def test_a_5_mb_body_gets_its_413_not_a_reset(server: ServiceHttp, daemon: Daemonish) -> None:
+    """The client sends the whole body before it reads, as most clients do: the server
+    answers from the headers, then reads the body away so the answer is not lost."""
+    body = b"x" * 5_000_000
+    head = (
+        f"POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n"
+        "Content-Type: application/json\r\n\r\n"
+    ).encode()
+    assert server.bound is not None
+    with socket.create_connection(server.bound, timeout=10) as conn:
+        conn.sendall(head + body)
+        answer = read_all(conn)
+    status_line, _, rest = answer.partition(b"\r\n")
+    assert status_line == b"HTTP/1.0 413 Request Entity Too Large"
+    assert b"Connection: close" in rest
+    assert json.loads(rest.partition(b"\r\n\r\n")[2]) == {"error": "body over 10000 bytes"}
+    assert daemon.changes == []
+
+
+def test_expect_100_continue_with_a_big_body_gets_413_instead_of_100(server: ServiceHttp) -> None:
+    answer = raw_request(
+        server,
+        b"POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Length: 5000000\r\n"
+        b"Expect: 100-continue\r\n\r\n",
+    )
+    assert answer.startswith(b"HTTP/1.0 413")
+    assert b"100 Continue" not in answer
+
+
+def test_deeply_nested_signed_json_is_a_400_not_a_dead_thread(
+    server: ServiceHttp, daemon: Daemonish
+) -> None:
+    body = b"[" * 5000 + b"]" * 5000  # under the size limit, far over any sane depth
+    response = requests.post(
+        url(server, "/webhooks/github"), data=body, headers=signed(body), timeout=5
+    )
+    assert response.status_code == 400
+    assert "nested deeper" in response.json()["error"]
+    assert daemon.changes == []
+    assert requests.get(url(server, "/healthz"), timeout=5).status_code == 200
+
+
+def test_a_client_dripping_bytes_is_cut_off_at_the_deadline(daemon: Daemonish) -> None:
+    http = make_server(daemon)
+    http.request_timeout = 0.5  # injected: the product's default is 10 s
+    host, port = http.start()
+    try:
+        with socket.create_connection((host, port), timeout=5) as conn:
+            started = time.monotonic()
+            closed = False
+            # Far more bytes than the deadline allows at this pace: a per-read timeout
+            # alone would never fire.
+            for byte in b"GET /healthz HTTP/1.1\r\nX-Slow: " + b"a" * 200:
+                try:
+                    conn.sendall(bytes([byte]))
+                except OSError:
+                    closed = True
+                    break
+                time.sleep(0.05)
+                ready, _, _ = select.select([conn], [], [], 0)
+                if ready and conn.recv(1024) == b"":
+                    closed = True
+                    break
+            elapsed = time.monotonic() - started
+        assert closed, "the server kept a dripping client past its deadline"
+        assert elapsed < 5
+        # The server is still there for everyone else.
+        assert requests.get(f"http://{host}:{port}/healthz", timeout=5).status_code == 200
+    finally:
+        http.stop()
+
+
+def test_a_failing_handler_is_a_logged_500_with_a_json_body(server: ServiceHttp) -> None:
+    def broken(accept: str = "") -> tuple[bytes, str]:
+        raise RuntimeError("renderer exploded")
+
+    server.telemetry.render = broken  # type: ignore[method-assign]
+    response = requests.get(url(server, "/metrics"), timeout=5)
+    assert (response.status_code, response.json()) == (500, {"error": "internal error"})
+    assert requests.get(url(server, "/healthz"), timeout=5).status_code == 200
+
+
+def test_a_garbled_content_length_is_a_400(server: ServiceHttp) -> None:
+    answer = raw_request(
+        server, b"POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Length: lots\r\n\r\n"
+    )
+    assert answer.startswith(b"HTTP/1.0 400")
+
+
+def test_a_port_in_use_is_one_sentence(daemon: Daemonish) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(ListenError) as error:
+            make_server(daemon, f"127.0.0.1:{port}").start()
+    assert str(error.value) == f"cannot listen on 127.0.0.1:{port}: address in use"

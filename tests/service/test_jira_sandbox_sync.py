@@ -174,7 +174,7 @@ def test_three_cycles_post_once_then_stay_quiet_then_edit_in_place(
         onb2["items"] == {"total": 1, "done": 0, "in_progress": 0, "todo": 1}
         and onb2["health"] == "no_data"
     )
-    assert report["unmapped"] == {"count": 2}
+    assert report["unmapped"] == {"count": 2, "items": ["jira:ONB-8", "jira:ONB-9"]}
 
     # Cycle 2: nothing changed, so not a single write request.
     jira.reset_log()

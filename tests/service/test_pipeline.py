@@ -490,10 +490,11 @@ def test_stage_values_and_the_result_are_immutable(tmp_path: Path, store: Store)
     assert isinstance(result.sources, tuple)
 
 
-def test_an_outcome_built_from_flat_counts_splits_items_from_comments() -> None:
-    outcome = SourceOutcome("jira", pulled=12, deleted=1, created=2, skipped=5)
-    assert outcome.items == PullCounts(pulled=12, deleted=1)
-    assert outcome.comments == CommentCounts(created=2, skipped=5)
+def test_an_outcome_reads_items_and_comments_through_flat_names() -> None:
+    outcome = SourceOutcome(
+        "jira",
+        items=PullCounts(pulled=12, deleted=1),
+        comments=CommentCounts(created=2, skipped=5),
+    )
+    assert (outcome.pulled, outcome.deleted, outcome.created, outcome.skipped) == (12, 1, 2, 5)
     assert outcome.requests == 0 and outcome.ok
-    with pytest.raises(TypeError, match="commented"):
-        SourceOutcome("jira", commented=1)

@@ -10,7 +10,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 from okrsync.domain import Bucket, Report, Rules, compute_report
-from okrsync.service.pipeline import CycleResult, SourceOutcome
+from okrsync.service.pipeline import CommentCounts, CycleResult, PullCounts, SourceOutcome
 from okrsync.service.telemetry import Telemetry
 from okrsync.sources import RequestCounter
 
@@ -52,7 +52,11 @@ def telemetry() -> Telemetry:
 
 
 def test_a_cycle_records_sources_writebacks_and_duration(telemetry: Telemetry) -> None:
-    jira = SourceOutcome("jira", pulled=12, created=2, edited=1, skipped=5)
+    jira = SourceOutcome(
+        "jira",
+        items=PullCounts(pulled=12),
+        comments=CommentCounts(created=2, edited=1, skipped=5),
+    )
     github = SourceOutcome("github", error="401 Unauthorized")
     telemetry.record_cycle(cycle(jira, github), seconds=3.2)
 
@@ -72,8 +76,14 @@ def test_a_cycle_records_sources_writebacks_and_duration(telemetry: Telemetry) -
 
 
 def test_counters_add_up_over_cycles(telemetry: Telemetry) -> None:
-    telemetry.record_cycle(cycle(SourceOutcome("jira", pulled=3, created=1)), seconds=1)
-    telemetry.record_cycle(cycle(SourceOutcome("jira", pulled=4, created=1)), seconds=1)
+    telemetry.record_cycle(
+        cycle(SourceOutcome("jira", items=PullCounts(pulled=3), comments=CommentCounts(created=1))),
+        seconds=1,
+    )
+    telemetry.record_cycle(
+        cycle(SourceOutcome("jira", items=PullCounts(pulled=4), comments=CommentCounts(created=1))),
+        seconds=1,
+    )
     assert value(telemetry, "okrsync_cycles_total", source="jira", result="ok") == 2
     assert value(telemetry, "okrsync_writebacks_total", source="jira", action="created") == 2
     assert value(telemetry, "okrsync_items", source="jira") == 4  # a gauge: the last cycle
@@ -160,3 +170,37 @@ def test_a_cycle_carries_the_connectors_request_and_retry_counts(telemetry: Tele
     assert value(telemetry, requests, source="jira", method="PUT", status="200") == 1
     assert value(telemetry, "okrsync_retries_total", source="jira") == 1
     assert value(telemetry, "okrsync_rate_limit_wait_seconds_total", source="jira") == 7.0
+
+
+def test_per_source_counters_start_at_zero_before_any_cycle(telemetry: Telemetry) -> None:
+    telemetry.register_sources(["jira", "github"])
+    for source in ("jira", "github"):
+        for result in ("ok", "failed"):
+            assert value(telemetry, "okrsync_cycles_total", source=source, result=result) == 0
+        for action in ("created", "edited", "skipped"):
+            written = value(telemetry, "okrsync_writebacks_total", source=source, action=action)
+            assert written == 0
+        assert value(telemetry, "okrsync_retries_total", source=source) == 0
+        assert value(telemetry, "okrsync_rate_limit_wait_seconds_total", source=source) == 0
+    # Registering again (a reload) keeps what was counted.
+    telemetry.record_cycle(
+        cycle(SourceOutcome("jira", comments=CommentCounts(created=2))), seconds=1
+    )
+    telemetry.register_sources(["jira", "github"])
+    assert value(telemetry, "okrsync_cycles_total", source="jira", result="ok") == 1
+    assert value(telemetry, "okrsync_writebacks_total", source="jira", action="created") == 2
+
+
+def test_mapping_problems_are_a_gauge_per_kind(telemetry: Telemetry) -> None:
+    items = [
+        work_item("ONB-10", labels=["okr:ONB-1"]),
+        work_item("ONB-12", labels=["okr:ONB-9"]),  # no such KR: a typo
+    ]
+    objectives = [objective("ONB", key_result("ONB-1"))]
+    typo = compute_report(Q4, objectives, items, [], Rules(), NOW)
+    telemetry.record_cycle(CycleResult(typo, []), 0.1)
+    assert value(telemetry, "okrsync_mapping_problems", kind="unknown_kr") == 1
+    assert value(telemetry, "okrsync_mapping_problems", kind="cycle_in_parents") == 0
+
+    telemetry.record_cycle(cycle(), 0.1)  # the label fixed: the gauge goes back to 0
+    assert value(telemetry, "okrsync_mapping_problems", kind="unknown_kr") == 0

@@ -419,7 +419,9 @@ def test_no_parent_with_subtasks_means_no_request() -> None:
 
 # --------------------------------------------------------------------------- write-back
 
-BODY = f'<body><strong>OKR status</strong>\n<hr/>\n<a href="{MARKER_URL}">okrsync</a></body>'
+BODY = "<body><strong>OKR status</strong>\n<hr/></body>"  # as rendered
+SENT = f'<body><strong>OKR status</strong>\n<hr/>\n<a href="{MARKER_URL}">okrsync</a></body>'
+ME = "1204000000000002"  # the API user, as GET /users/me names it
 
 
 def write(known: str | None = None, body: str = BODY) -> PlannedWrite:
@@ -433,9 +435,24 @@ def write(known: str | None = None, body: str = BODY) -> PlannedWrite:
     )
 
 
-def story(gid: str, html_text: str, kind: str = "comment") -> dict[str, Any]:
+def story(gid: str, html_text: str, kind: str = "comment", by: str = ME) -> dict[str, Any]:
     subtype = "comment_added" if kind == "comment" else "assigned"
-    return {"gid": gid, "html_text": html_text, "type": kind, "resource_subtype": subtype}
+    return {
+        "gid": gid,
+        "created_by": {"gid": by, "resource_type": "user"},
+        "html_text": html_text,
+        "type": kind,
+        "resource_subtype": subtype,
+    }
+
+
+def me() -> None:
+    """The API user's answer to GET /users/me."""
+    responses.get(
+        f"{API}/users/me",
+        json={"data": {"gid": ME, "resource_type": "user", "name": "okrsync"}},
+        match=[matchers.query_param_matcher({"opt_fields": "name"})],
+    )
 
 
 # Asana keeps the link but adds its own attributes to it.
@@ -453,7 +470,7 @@ def test_known_story_is_edited_in_place_with_one_put() -> None:
     outcome = source.apply(write(known="555"))
 
     assert calls() == [("PUT", "/api/1.0/stories/555")]
-    assert sent(0) == {"data": {"html_text": BODY}}
+    assert sent(0) == {"data": {"html_text": SENT}}
     assert (outcome.remote_id, outcome.action, outcome.content_hash) == ("555", "edited", "abc")
     assert source.requests.writes == 1
 
@@ -466,7 +483,7 @@ def test_deleted_story_is_found_again_by_its_marker_link_and_edited() -> None:
         json=page(story("700", "<body>a human comment</body>"), offset="s2"),
         match=[
             matchers.query_param_matcher(
-                {"opt_fields": "html_text,resource_subtype,type", "limit": "100"}
+                {"opt_fields": "created_by,html_text,resource_subtype,type", "limit": "100"}
             )
         ],
     )
@@ -476,6 +493,7 @@ def test_deleted_story_is_found_again_by_its_marker_link_and_edited() -> None:
         match=[matchers.query_param_matcher({"offset": "s2"}, strict_match=False)],
     )
     responses.put(f"{API}/stories/777", json={"data": {"gid": "777"}})
+    me()
     source, _ = connect()
 
     outcome = source.apply(write(known="555"))
@@ -484,6 +502,7 @@ def test_deleted_story_is_found_again_by_its_marker_link_and_edited() -> None:
         ("PUT", "/api/1.0/stories/555"),
         ("GET", "/api/1.0/tasks/42/stories"),
         ("GET", "/api/1.0/tasks/42/stories"),
+        ("GET", "/api/1.0/users/me"),  # only now: a marked comment turned up
         ("PUT", "/api/1.0/stories/777"),  # the comment, not the system story quoting it
     ]
     assert (outcome.remote_id, outcome.action) == ("777", "edited")
@@ -498,7 +517,7 @@ def test_without_a_managed_story_one_comment_is_posted() -> None:
     outcome = source.apply(write())
 
     assert calls() == [("GET", "/api/1.0/tasks/42/stories"), ("POST", "/api/1.0/tasks/42/stories")]
-    assert sent(1) == {"data": {"html_text": BODY}}
+    assert sent(1) == {"data": {"html_text": SENT}}
     assert (outcome.remote_id, outcome.action) == ("900", "created")
 
 
@@ -509,12 +528,13 @@ def test_a_post_that_timed_out_is_adopted_on_retry_not_posted_twice() -> None:
     responses.post(stories, body=requests.ReadTimeout("read timed out"))  # it landed anyway
     responses.get(stories, json=page(story("900", STORED)))
     responses.put(f"{API}/stories/900", json={"data": {"gid": "900"}})
+    me()
     source, slept = connect()
 
     with capture_logs() as logs:
         outcome = source.apply(write())
 
-    assert [method for method, _ in calls()] == ["GET", "POST", "GET", "PUT"]
+    assert [method for method, _ in calls()] == ["GET", "POST", "GET", "GET", "PUT"]
     assert (outcome.remote_id, outcome.action) == ("900", "edited")
     assert slept == [0.5]
     assert [e["event"] for e in logs] == ["source.retry"]

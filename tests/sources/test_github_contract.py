@@ -248,12 +248,16 @@ def test_deleted_comment_is_found_by_marker_or_posted_once() -> None:
 def test_a_comment_with_the_marker_is_adopted_instead_of_posting_a_second() -> None:
     responses.get(
         f"{API}/repos/acme/web/issues/2/comments",
-        json=[{"id": 9, "body": "human"}, {"id": 31, "body": f"{MARKER}\nold"}],
+        json=[
+            {"id": 9, "body": "human", "user": {"login": "alex", "id": 7}},
+            {"id": 31, "body": f"{MARKER}\nold", "user": {"login": "okrsync", "id": 1001}},
+        ],
     )
+    responses.get(f"{API}/user", json={"login": "okrsync", "id": 1001})
     responses.patch(f"{API}/repos/acme/web/issues/comments/31", json={"id": 31, "body": "x"})
     source, _ = connect()
 
     outcome = source.apply(write())
 
-    assert [c.request.method for c in responses.calls] == ["GET", "PATCH"]
+    assert [c.request.method for c in responses.calls] == ["GET", "GET", "PATCH"]
     assert (outcome.remote_id, outcome.action) == ("31", "edited")

@@ -291,17 +291,24 @@ def test_deleted_comment_is_found_again_by_marker_instead_of_posting_twice() -> 
             "maxResults": 100,
             "total": 1,
             "comments": [
-                {"id": "777", "body": "old", "properties": [{"key": MARKER_PROPERTY, "value": {}}]}
+                {
+                    "id": "777",
+                    "author": {"accountId": "557058:bot"},
+                    "body": "old",
+                    "properties": [{"key": MARKER_PROPERTY, "value": {}}],
+                }
             ],
         },
     )
+    responses.get(f"{API}/myself", json={"accountId": "557058:bot", "displayName": "okrsync"})
     responses.put(f"{API}/issue/ONB-1/comment/777", json={"id": "777", "body": "h3. OKR status"})
     source, _ = connect()
     responses.calls.reset()
 
     outcome = source.apply(write(known="555"))
 
-    assert [c.request.method for c in responses.calls] == ["PUT", "GET", "PUT"]
+    assert [c.request.method for c in responses.calls] == ["PUT", "GET", "GET", "PUT"]
+    assert urlsplit(str(responses.calls[2].request.url)).path == "/rest/api/2/myself"
     assert (outcome.remote_id, outcome.action) == ("777", "edited")
 
 
