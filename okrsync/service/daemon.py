@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -38,6 +36,7 @@ from okrsync.service.connectors import source_factory
 from okrsync.service.http import ListenError, ServiceHttp
 from okrsync.service.pipeline import import_metric_files, run_cycle
 from okrsync.service.telemetry import Telemetry
+from okrsync.service.writer import SourceBusyError, SourceLeases, process_owner
 from okrsync.store import Store
 from okrsync.webhooks import Webhooks
 
@@ -88,7 +87,8 @@ class Daemon:
         self.config_path = config_path
         self.shutdown_timeout = shutdown_timeout
         self.clock = clock
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        # Unique to this process; a process on this machine can tell when it is gone.
+        self.owner = process_owner()
         self.telemetry = Telemetry()
         self._stop = threading.Event()
         self._reload = threading.Event()
@@ -297,9 +297,15 @@ class Daemon:
             self._retry_urgent(name, urgent, attempt)
             return "busy"
         try:
-            if not store.acquire_lease(
-                running, self.owner, period + min(LEASE_GRACE_SECONDS, period)
-            ):
+            # The same lease `sync --once` takes, renewed while the cycle runs, so a cycle
+            # longer than its interval never loses it to another writer mid-way.
+            leases = SourceLeases(
+                store, [name], wait=0, ttl=period + min(LEASE_GRACE_SECONDS, period),
+                owner=self.owner,
+            )  # fmt: skip
+            try:
+                leases.acquire()
+            except SourceBusyError:
                 log.debug("job.skipped", job=running, reason="running elsewhere")
                 self._retry_urgent(name, urgent, attempt)
                 return "elsewhere"
@@ -308,7 +314,7 @@ class Daemon:
             finally:
                 # `ran:` before letting go of `pull:`, so no replica's tick slips in between.
                 store.acquire_lease(ran, self.owner, period * RAN_SHARE)
-                store.release_lease(running, self.owner)
+                leases.release()
         finally:
             local.release()
         return "ran"
