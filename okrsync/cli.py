@@ -215,7 +215,24 @@ def _parser() -> argparse.ArgumentParser:
     metric_set.add_argument("kr", metavar="KR-ID")
     metric_set.add_argument("value", type=float, metavar="VALUE")
     metric_set.add_argument("--at", type=_instant, help="when it was measured (default: now)")
+    metric_set.add_argument("--note", help="why the value is what it is (shown by `metric list`)")
+    metric_set.add_argument(
+        "--confidence", type=_confidence, help="how sure the value is, from 0 to 1"
+    )
     metric_set.set_defaults(handler=_metric_set)
+    metric_list = metric_commands.add_parser("list", help="a KR's samples, oldest first")
+    metric_list.add_argument("kr", metavar="KR-ID")
+    metric_list.add_argument("--format", default="text", choices=["text", "json"])
+    metric_list.set_defaults(handler=_metric_list)
+    metric_delete = metric_commands.add_parser("delete", help="delete a KR's sample at an instant")
+    metric_delete.add_argument("kr", metavar="KR-ID")
+    metric_delete.add_argument("--at", type=_instant, required=True, help="the sample's instant")
+    metric_delete.set_defaults(handler=_metric_delete)
+    metric_import = metric_commands.add_parser(
+        "import", help="record check-ins from a CSV file: kr,at,value[,note][,confidence]"
+    )
+    metric_import.add_argument("file", metavar="FILE.csv")
+    metric_import.set_defaults(handler=_metric_import)
 
     demo = commands.add_parser("demo", help="the whole loop against the bundled sandbox")
     demo.add_argument("--keep", metavar="DIR", help="keep the demo's config and store in DIR")
@@ -435,6 +452,29 @@ def _explain(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _confidence(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:  # NaN fails this too
+        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1")
+    return value
+
+
+def _metric_kr(loaded: LoadedConfig, kr_id: str) -> str | None:
+    kr = loaded.config.key_result(kr_id)
+    if kr is None:
+        print(f"okrsync: no key result {kr_id!r} in {loaded.path}", file=sys.stderr)
+        return None
+    return kr.id
+
+
+def _outside_cycle(loaded: LoadedConfig, at: datetime) -> bool:
+    cycle = loaded.config.cycle
+    return not cycle.start <= at.astimezone(UTC).date() <= cycle.end
+
+
 def _metric_set(args: argparse.Namespace) -> int:
     loaded = _load(args)
     kr = loaded.config.key_result(args.kr)
@@ -447,11 +487,109 @@ def _metric_set(args: argparse.Namespace) -> int:
     at = args.at or datetime.now(UTC)
     store = Store(loaded.config.store.url)
     try:
-        added = store.add_sample(MetricSample(kr_id=kr.id, value=args.value, at=at))
+        added = store.add_sample(
+            MetricSample(kr_id=kr.id, value=args.value, at=at),
+            origin="manual",
+            note=args.note,
+            confidence=args.confidence,
+        )
     finally:
         store.close()
     note = "recorded" if added else "already recorded"
+    if added and _outside_cycle(loaded, at):
+        note += " (outside the cycle: stored, not counted)"
     print(f"{kr.id} = {args.value:g}{kr.unit} at {at.isoformat()}: {note}")
+    return EXIT_OK
+
+
+def _metric_list(args: argparse.Namespace) -> int:
+    loaded = _load(args)
+    kr_id = _metric_kr(loaded, args.kr)
+    if kr_id is None:
+        return EXIT_CONFIG
+    store = Store(loaded.config.store.url)
+    try:
+        records = store.sample_records(kr_id)
+        error = store.metric_errors().get(kr_id)
+    finally:
+        store.close()
+    rows = [
+        {
+            "at": record.at.isoformat(),
+            "value": record.value,
+            "origin": record.origin,
+            "note": record.note,
+            "confidence": record.confidence,
+            "counted": not _outside_cycle(loaded, record.at),
+        }
+        for record in records
+    ]
+    if args.format == "json":
+        print(redact_text(json.dumps({"kr": kr_id, "samples": rows, "metric_error": error})))
+        return EXIT_OK
+    for row in rows:
+        extra = [f"confidence {row['confidence']:g}"] if row["confidence"] is not None else []
+        extra += [] if row["counted"] else ["outside the cycle"]
+        extra += [f"note: {row['note']}"] if row["note"] else []
+        line = f"{row['at']}  {row['value']:g}  {row['origin']}"
+        print(redact_text(line + ("  (" + "; ".join(extra) + ")" if extra else "")))
+    if not rows:
+        print(f"{kr_id}: no samples")
+    if error:
+        print(redact_text(f"{kr_id}: metric error: {error}"))
+    return EXIT_OK
+
+
+def _metric_delete(args: argparse.Namespace) -> int:
+    loaded = _load(args)
+    kr_id = _metric_kr(loaded, args.kr)
+    if kr_id is None:
+        return EXIT_CONFIG
+    store = Store(loaded.config.store.url)
+    try:
+        deleted = store.delete_sample(kr_id, args.at)
+    finally:
+        store.close()
+    if not deleted:
+        print(f"okrsync: {kr_id} has no sample at {args.at.isoformat()}", file=sys.stderr)
+        return EXIT_SOURCE_FAILED
+    print(f"{kr_id}: deleted the sample at {args.at.isoformat()}")
+    return EXIT_OK
+
+
+def _metric_import(args: argparse.Namespace) -> int:
+    from okrsync.metrics.csv import MetricFileError, read_checkins
+
+    loaded = _load(args)
+    try:
+        checkins = read_checkins(Path(args.file))
+    except MetricFileError as error:
+        print(f"okrsync: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    krs = {checkin.kr_id: loaded.config.key_result(checkin.kr_id) for checkin in checkins}
+    unknown = [checkin for checkin in checkins if krs[checkin.kr_id] is None]
+    for checkin in unknown:
+        where = f"{args.file}:{checkin.line}"
+        print(f"okrsync: {where}: no key result {checkin.kr_id} in {loaded.path}", file=sys.stderr)
+    if unknown:
+        return EXIT_CONFIG
+    store = Store(loaded.config.store.url)
+    added = outside = 0
+    try:
+        for checkin in checkins:
+            kr = krs[checkin.kr_id]
+            assert kr is not None
+            sample = MetricSample(kr_id=kr.id, value=checkin.value, at=checkin.at)
+            new = store.add_sample(sample, "import", checkin.note, checkin.confidence)
+            added += new
+            outside += new and _outside_cycle(loaded, checkin.at)
+    finally:
+        store.close()
+    print(
+        f"{args.file}: {len(checkins)} check-ins, {added} new, {len(checkins) - added} "
+        f"already recorded"
+        + (f"; {outside} outside the cycle (stored, not counted)" if outside else "")
+    )
     return EXIT_OK
 
 

@@ -27,6 +27,10 @@ class RedactSecrets:
         for secret in secrets:
             self.add(secret)
 
+    def clear(self) -> None:
+        """Forget every registered secret (for tests: one process runs many configs)."""
+        self._secrets = ()
+
     def add(self, secret: str) -> None:
         if len(secret) >= 4 and secret not in self._secrets:
             self._secrets = tuple(sorted({*self._secrets, secret}, key=len, reverse=True))

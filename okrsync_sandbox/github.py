@@ -21,6 +21,12 @@ Behaviour copied from GitHub on purpose, because clients must cope with it:
 - Every response carries the rate-limit headers. Each authenticated request except
   GET /rate_limit spends one of 5000 an hour; with none left the answer is 403 "API rate
   limit exceeded".
+- The issue search (`GET /search/issues`) has a limit of its own, 30 requests a minute
+  (`X-RateLimit-Resource: search`), and does not spend the hour's; with none left it
+  answers 403 (or `search_limit_status`, e.g. 429) "API rate limit exceeded" with
+  `X-RateLimit-Remaining: 0` and the minute's reset. Its query understands `repo:`,
+  `is:issue|pr|open|closed`, `state:`, `label:` (and `-label:`), `no:label` and title
+  words; `total_count` counts every match.
 - Errors are `{"message", "documentation_url", "status"}`; invalid parameters are
   422 "Validation Failed" with `errors`.
 - Comments are written as the token's user (`user_token()` adds tokens of other people);
@@ -33,6 +39,7 @@ from __future__ import annotations
 import copy
 import functools
 import math
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
@@ -58,6 +65,7 @@ from okrsync_sandbox._server import ApiError, Fault, HttpRequest, HttpResponse, 
 SPEC_PATH = Path(__file__).with_name("specs") / "github.json"
 API_VERSION = "2022-11-28"
 RATE_LIMIT = 5000  # an hour, for a personal access token
+SEARCH_RATE_LIMIT = 30  # a minute: the search API's own limit, apart from the hour's
 DEFAULT_PER_PAGE, MAX_PER_PAGE = 30, 100
 MAX_SUB_ISSUES = 100  # GitHub's limit per parent
 
@@ -174,6 +182,12 @@ GITHUB_RELAXATIONS: tuple[Relaxation, ...] = (
         patch=_declare_everywhere("403", "forbidden"),
     ),
     Relaxation(
+        why="GitHub answers a spent rate limit with 403 or 429 (its rate-limit docs say "
+        "either); the search API's minute limit does so on GET /search/issues, which "
+        "declares neither 429 nor its shape.",
+        patch=_declare_everywhere("429", "forbidden"),
+    ),
+    Relaxation(
         why="Any operation on a missing resource answers 404 Not Found: editing or deleting "
         "a deleted comment does, yet those operations do not declare 404.",
         patch=_declare_everywhere("404", "not_found"),
@@ -240,6 +254,10 @@ class GitHubSandbox(SandboxServer):
         self.token = token
         self.rate_limit_remaining = RATE_LIMIT
         self._window_reset: datetime | None = None
+        self.search_remaining = SEARCH_RATE_LIMIT
+        self.search_limit_status = 403
+        self.search_requests = 0  # every /search/issues request that reached the limit check
+        self._search_reset: datetime | None = None
         self._request_count = 0
         self._repos: dict[str, Repo] = {}  # by lower-case full name
         self._users: dict[str, User] = {}  # by lower-case login
@@ -523,10 +541,43 @@ class GitHubSandbox(SandboxServer):
             self._window_reset = now + timedelta(hours=1)
         return self._window_reset
 
+    def _search_window_end(self) -> datetime:
+        """The end of the current minute of searches; a new one starts after it."""
+        now = self._stamp()
+        if self._search_reset is None or now >= self._search_reset:
+            self.search_remaining = SEARCH_RATE_LIMIT
+            self._search_reset = now + timedelta(minutes=1)
+        return self._search_reset
+
+    def _search_headers(self) -> dict[str, str]:
+        remaining = max(self.search_remaining, 0)
+        return {
+            "X-RateLimit-Limit": str(SEARCH_RATE_LIMIT),
+            "X-RateLimit-Remaining": str(remaining),
+            "X-RateLimit-Reset": str(int(self._search_window_end().timestamp())),
+            "X-RateLimit-Used": str(SEARCH_RATE_LIMIT - remaining),
+            "X-RateLimit-Resource": "search",
+        }
+
+    def _spend_search(self) -> None:
+        self._search_window_end()
+        self.search_requests += 1
+        if self.search_remaining <= 0:
+            raise GitHubError(
+                self.search_limit_status,
+                f"API rate limit exceeded for user ID {self.api_user.id}.",
+                documentation_url=RATE_LIMIT_DOCS,
+                headers=self._search_headers(),
+            )
+        self.search_remaining -= 1
+
     def _spend_request(self, request: HttpRequest) -> None:
         self._window_end()
         if request.path.rstrip("/") == "/rate_limit":
             return  # GitHub: checking the rate limit does not count against it
+        if request.path.startswith("/search/"):
+            self._spend_search()  # the search API's own minute, not the hour's
+            return
         if self.rate_limit_remaining <= 0:
             raise GitHubError(
                 HTTPStatus.FORBIDDEN,
@@ -596,6 +647,7 @@ class GitHubSandbox(SandboxServer):
         add("DELETE", f"{_REPO}/issues/comments/{{comment_id}}", self._delete_comment)
         add("POST", f"{_REPO}{_ISSUE}/labels", self._add_labels)
         add("DELETE", f"{_REPO}{_ISSUE}/labels/{{name}}", self._remove_label)
+        add("GET", "/search/issues", self._search_issues)
 
     def authenticate(self, request: HttpRequest) -> None:
         """A personal access token as `token X` or `Bearer X`; then spend one request."""
@@ -705,7 +757,14 @@ class GitHubSandbox(SandboxServer):
             "reset": reset,
             "resource": "core",
         }
-        search = {"limit": 30, "used": 0, "remaining": 30, "reset": reset, "resource": "search"}
+        search_reset = int(self._search_window_end().timestamp())
+        search = {
+            "limit": SEARCH_RATE_LIMIT,
+            "used": SEARCH_RATE_LIMIT - max(self.search_remaining, 0),
+            "remaining": max(self.search_remaining, 0),
+            "reset": search_reset,
+            "resource": "search",
+        }
         graphql = {**core, "used": 0, "remaining": RATE_LIMIT, "resource": "graphql"}
         body = {"resources": {"core": core, "search": search, "graphql": graphql}, "rate": core}
         return HttpResponse(200, body)
@@ -748,6 +807,36 @@ class GitHubSandbox(SandboxServer):
 
     def _get_issue(self, request: HttpRequest) -> HttpResponse:
         return HttpResponse(200, self._view().issue(self._issue_for(request), single=True))
+
+    def _search_issues(self, request: HttpRequest) -> HttpResponse:
+        query = (request.first("q") or "").strip()
+        if not query:
+            raise GitHubError(
+                HTTPStatus.UNPROCESSABLE_ENTITY,
+                "Validation Failed",
+                errors=[{"resource": "Search", "field": "q", "code": "missing"}],
+            )
+        wanted = _search_filter(query)
+        found = [
+            issue
+            for repo in self._repos.values()
+            for issue in repo.issues.values()
+            if wanted(issue)
+        ]
+        found.sort(key=lambda issue: issue.created_at, reverse=True)
+        per_page, page = _paging(request)
+        view = self._view()
+        items = [
+            _search_item(view.issue(issue))
+            for issue in found[(page - 1) * per_page : page * per_page]
+        ]
+        body = {
+            "total_count": len(found),
+            "incomplete_results": False,
+            "items": items,
+            "search_type": "lexical",
+        }
+        return HttpResponse(200, body, self._search_headers())
 
     def _get_parent(self, request: HttpRequest) -> HttpResponse:
         parent = self._issue_for(request).parent
@@ -833,6 +922,41 @@ _ISSUE_ORDER: dict[str, Callable[[Issue], tuple[Any, int]]] = {
     "updated": lambda i: (i.updated_at, i.number),
     "comments": lambda i: (len(i.comments), i.number),
 }
+
+
+def _search_item(issue: dict[str, Any]) -> dict[str, Any]:
+    """An issue as search results show it: with a `score`; an empty body is left out (the
+    search item's `body` is a string, not nullable, unlike the issue's)."""
+    item = {**issue, "score": 1.0}
+    if item.get("body") is None:
+        item.pop("body", None)
+    return item
+
+
+_SEARCH_TERM = re.compile(r'(-?)(?:(\w+):)?("[^"]*"|\S+)')
+
+
+def _search_filter(query: str) -> Callable[[Issue], bool]:
+    """What an issue search's query keeps: every qualifier and word must match."""
+    tests: list[Callable[[Issue], bool]] = []
+    for negated, qualifier, raw in _SEARCH_TERM.findall(query):
+        value = raw.strip('"').lower()
+        test: Callable[[Issue], bool]
+        if qualifier == "repo":
+            test = functools.partial(lambda v, i: i.repo.full_name.lower() == v, value)
+        elif qualifier in ("is", "state") and value in ("open", "closed"):
+            test = functools.partial(lambda v, i: i.state == v, value)
+        elif qualifier in ("is", "type") and value in ("issue", "pr", "pull-request"):
+            test = functools.partial(lambda v, i: i.is_pull_request == (v != "issue"), value)
+        elif qualifier == "label":
+            test = functools.partial(lambda v, i: v in {x.name.lower() for x in i.labels}, value)
+        elif qualifier == "no" and value == "label":
+            test = lambda i: not i.labels  # noqa: E731
+        else:  # a word (or a qualifier the sandbox does not know): in the title
+            word = f"{qualifier}:{value}" if qualifier else value
+            test = functools.partial(lambda v, i: v in i.title.lower(), word)
+        tests.append((lambda t: lambda i: not t(i))(test) if negated else test)
+    return lambda issue: all(test(issue) for test in tests)
 
 
 def _paging(request: HttpRequest) -> tuple[int, int]:

@@ -7,8 +7,9 @@ listed in `JIRA_RELAXATIONS`.
 
 Behaviour copied from Jira on purpose, because clients must cope with it:
 - Cloud serves `search/jql` (token paging, no `total`, bounded queries only) and answers
-  410 on the removed `search`; Server serves `search` (startAt/total) and has no
-  `search/jql`.
+  410 on the removed `search`; Server serves `search` (startAt/total; `maxResults=0`
+  gives the total alone) and has no `search/jql`. Cloud counts with
+  `search/approximate-count` (bounded queries only); Server has no such endpoint (404).
 - `search/jql` returns only issue ids unless `fields` are asked for; `search` defaults
   to navigable fields; `GET issue` to all fields.
 - JQL compares dates at minute precision; unknown projects, issue keys and statuses in
@@ -478,6 +479,7 @@ class JiraSandbox(SandboxServer):
             add("GET POST", f"{api}/search", self._search)
             if self.mode == "cloud":  # Server has no enhanced search: 404 there, like Jira
                 add("GET POST", f"{api}/search/jql", self._search_jql)
+                add("POST", f"{api}/search/approximate-count", self._approximate_count)
             add("GET", f"{api}/issue/{{issueIdOrKey}}", self._get_issue)
             add("GET", f"{api}/issue/{{issueIdOrKey}}/comment", self._get_comments)
             add("GET", f"{api}/issue/{{issueIdOrKey}}/comment/{{id}}", self._get_comment)
@@ -601,6 +603,15 @@ class JiraSandbox(SandboxServer):
             body["nextPageToken"] = _page_token(next_offset, jql)
         body["isLast"] = next_offset >= len(matches)
         return HttpResponse(200, body)
+
+    def _approximate_count(self, request: HttpRequest) -> HttpResponse:
+        """Cloud's estimated count (`countIssues`): bounded JQL only, like `search/jql`.
+        Jira may lag behind recent changes here; the sandbox is exact."""
+        jql = _Arguments(request).text("jql") or ""
+        compiled = self._compile(jql, lenient=False)
+        if compiled.unbounded:
+            raise ApiError(HTTPStatus.BAD_REQUEST, UNBOUNDED_QUERY)
+        return HttpResponse(200, {"count": len(self._matching(compiled))})
 
     def _compile(self, jql: str, *, lenient: bool) -> _CompiledSearch:
         try:

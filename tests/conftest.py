@@ -7,9 +7,23 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 from _postgres import PostgresServer, PostgresUnavailable, sigterm_unwinds
 
+from okrsync.logs import redact_secrets
 from okrsync.store import Store
+
+
+@pytest.fixture(autouse=True)
+def _fresh_logging() -> Iterator[None]:
+    """Each test starts from structlog's defaults and no registered secret: a command run
+    by an earlier test (say with `--log-level warning`, or a token `token`) would
+    otherwise filter what `capture_logs` sees or redact another test's text."""
+    structlog.reset_defaults()
+    redact_secrets.clear()
+    yield
+    structlog.reset_defaults()
+    redact_secrets.clear()
 
 
 @pytest.fixture(scope="session")

@@ -7,20 +7,23 @@ tests directory is on `sys.path` through its conftest.py)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from okrsync.config import Config, default_model
 from okrsync.domain import (
     Bucket,
     Cycle,
+    Grading,
     KeyResult,
     KRIndex,
+    KRKind,
     MappedItem,
     MappedItems,
     MetricSample,
     Objective,
     Rules,
+    ValueRange,
     WorkItem,
     map_items,
 )
@@ -67,10 +70,14 @@ def work_item(
 def key_result(
     kr_id: str,
     *,
-    baseline: float = 0.0,
-    target: float = 100.0,
+    baseline: float | None = 0.0,
+    target: float | None = 100.0,
     labels: Iterable[str] = (),
     weight: float = 1.0,
+    kind: KRKind = "auto",
+    grading: Grading = "committed",
+    range: ValueRange | None = None,
+    stale_after: timedelta | None = None,
 ) -> KeyResult:
     return KeyResult(
         id=kr_id,
@@ -79,11 +86,23 @@ def key_result(
         target=target,
         labels=tuple(labels),
         weight=weight,
+        kind=kind,
+        grading=grading,
+        range=range,
+        stale_after=stale_after,
     )
 
 
-def objective(objective_id: str, *key_results: KeyResult) -> Objective:
-    return Objective(id=objective_id, title=f"Objective {objective_id}", key_results=key_results)
+def objective(
+    objective_id: str, *key_results: KeyResult, parent: str | None = None, weight: float = 1.0
+) -> Objective:
+    return Objective(
+        id=objective_id,
+        title=f"Objective {objective_id}",
+        key_results=key_results,
+        parent=parent,
+        weight=weight,
+    )
 
 
 def sample(kr_id: str, value: float, at: datetime) -> MetricSample:

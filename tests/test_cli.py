@@ -204,3 +204,65 @@ def test_credentials_in_an_item_url_are_never_stored(
         (stored,) = store.items("jira")
     assert stored.url == "https://jira.example:8443/browse/ONB-7?x=1"
     assert "s3cret-pass" not in (tmp_path / "okrsync.db").read_bytes().decode("latin-1")
+
+
+# ------------------------------------------------------ validate --check-labels
+
+
+class LabelledSource(FlakySource):
+    """Three labels in use (two of them KR labels), read in one request."""
+
+    def labels_in_use(self) -> set[str]:
+        self.requests.record("GET", 200)
+        return {"okr:onb-1", "okr:ONB1", "bug"}
+
+
+def test_check_labels_reads_every_source_and_stores_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config, _ = write_config(tmp_path, JIRA)
+    monkeypatch.setenv("JIRA_API_TOKEN", "labels-check-token")
+    monkeypatch.setattr(okrsync.cli, "source_factory", lambda config: lambda n: LabelledSource())
+
+    assert main(["--config", str(config), "validate", "--check-labels"]) == 1
+
+    assert capsys.readouterr().out.splitlines()[1:] == [
+        "jira: 2 KR labels, 1 naming no KR; 1 request",
+        "  okr:onb-1 -> ONB-1 (label_pattern)",
+        "  okr:ONB1 -> unknown KR ONB1; did you mean ONB-1?",
+        "labels: 1 label naming no KR (jira 1)",
+    ]
+    assert not (tmp_path / "okrsync.db").exists()
+
+
+def test_check_labels_a_source_failing_to_connect_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config, _ = write_config(tmp_path, JIRA)
+    monkeypatch.setenv("JIRA_API_TOKEN", "s3cret-token")
+    redact_secrets.add("s3cret-token")
+
+    def refuse(name: str) -> LabelledSource:
+        raise RetriableError("jira", "connect: connection failed to s3cret-token")
+
+    monkeypatch.setattr(okrsync.cli, "source_factory", lambda config: refuse)
+
+    assert main(["--config", str(config), "validate", "--check-labels"]) == 1
+
+    out = capsys.readouterr().out
+    assert "jira: FAILED: connect: connection failed to " in out and "s3cret" not in out
+    assert out.rstrip().endswith("labels: 1 source not read (jira)")
+
+
+def test_check_labels_needs_the_secrets_and_plain_validate_does_not(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config, _ = write_config(tmp_path, JIRA)
+    monkeypatch.delenv("JIRA_API_TOKEN", raising=False)
+
+    assert main(["--config", str(config), "validate"]) == 0
+    assert main(["--config", str(config), "validate", "--check-labels"]) == 2
+    err = capsys.readouterr().err
+    # (The key's "token" may show redacted: another test registers "token" as a secret.)
+    assert err.startswith(f"{config}:5: sources.jira.auth.")
+    assert err.rstrip().endswith("environment variable JIRA_API_TOKEN is not set")

@@ -7,7 +7,7 @@ import re
 import types
 import typing
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from textwrap import dedent
 
@@ -33,7 +33,7 @@ from okrsync.config import (
     parse_duration,
     resolve_config_path,
 )
-from okrsync.domain import Bucket, Cycle, KeyResult, Objective, Rules
+from okrsync.domain import Bucket, Cycle, KeyResult, Objective, Rules, ValueRange
 from okrsync.sources.github import GithubAppConfig, GithubSourceConfig
 from okrsync.sources.jira import JiraSourceConfig
 
@@ -254,14 +254,15 @@ def test_validate_reports_every_problem_at_once_with_its_line(tmp_path: Path) ->
         pytest.param(
             "        weight: 2",
             "        weight: 2\n        metric: {type: csv}",
-            ":25: objectives[0].key_results[1].metric: a csv metric needs `path`",
+            ":25: objectives[0].key_results[1].metric.csv.path: Field required",
             id="csv-without-path",
         ),
         pytest.param(
             "        weight: 2",
-            "        weight: 2\n        metric: {type: prometheus}",
-            ":25: objectives[0].key_results[1].metric.type: Input should be 'manual' or 'csv'",
-            id="metric-type-not-built",
+            "        weight: 2\n        metric: {type: snmp}",
+            ":25: objectives[0].key_results[1].metric: metric.type must be one of manual, csv, "
+            "http, sql, jql_count, github_search_count, prometheus",
+            id="metric-type-unknown",
         ),
         pytest.param(
             "end: 2026-12-31}",
@@ -628,6 +629,8 @@ COMMENTED_OUT |= {
     "sources.asana.token_file",
     "service.webhooks.github_secret_file",
     "service.webhooks.jira_secret_file",
+    "objectives.key_results.metric.url_file",
+    "objectives.key_results.metric.headers_file",
 }
 
 
@@ -641,7 +644,14 @@ def test_every_config_model_is_walked() -> None:
 def test_the_example_config_loads() -> None:
     config = load_config(EXAMPLE, environ={}).config
     assert config.sources.enabled() == ["jira", "github", "asana"]
-    assert [kr.metric.type for o in config.objectives for kr in o.key_results] == ["manual", "csv"]
+    types = [kr.metric.type for o in config.objectives for kr in o.key_results]
+    assert types[:2] == ["manual", "csv"]
+    # ONB-3..7 show the other metric types (see test_the_example_lists_every_metric_type).
+    metric_examples = {"ONB-3", "ONB-4", "ONB-5", "ONB-6", "ONB-7"}
+    kinds = [
+        kr.kind for o in config.objectives for kr in o.key_results if kr.id not in metric_examples
+    ]
+    assert kinds == ["auto", "auto", "maintain", "milestone", "delivery"]
 
 
 def test_the_example_config_shows_every_field_of_the_model() -> None:
@@ -674,15 +684,12 @@ def test_the_commented_out_github_app_block_is_valid_when_enabled() -> None:
     )
 
 
-def test_the_example_lists_only_metric_types_that_exist() -> None:
+def test_the_example_lists_every_metric_type() -> None:
     text = EXAMPLE.read_text(encoding="utf-8")
-    assert typing.get_args(config_module.MetricConfig.model_fields["type"].annotation) == (
-        "manual",
-        "csv",
-    )
-    assert "manual | csv" in text
-    for unbuilt in ("jql_count", "github_search_count", "prometheus", "| http", "| sql"):
-        assert unbuilt not in text, unbuilt
+    assert " | ".join(config_module.METRIC_TYPES) in text
+    types = {kr.metric.type for o in load_config(EXAMPLE, environ={}).config.objectives
+             for kr in o.key_results}  # fmt: skip
+    assert types == set(config_module.METRIC_TYPES)
 
 
 # --------------------------------------------------------------------------- the command line
@@ -1020,3 +1027,120 @@ def test_a_failed_reload_keeps_the_old_config(
         assert events == ["config.reload_failed"]
         assert logs[0]["error"].startswith("RuntimeError: a bug that quotes ")
         assert "reload-secret-token-0123" not in logs[0]["error"]
+
+
+# --------------------------------------------------------------------- KR kinds, objective tree
+
+KINDS = """\
+version: 1
+cycle: {name: 2026-Q4, start: 2026-10-01, end: 2026-12-31}
+health: {stale_after: 10d}
+objectives:
+  - id: CO
+    title: Company
+    key_results:
+      - {id: CO-1, title: Revenue, baseline: 1, target: 2}
+  - id: TEAM
+    title: Team
+    parent: co
+    weight: 2
+    key_results:
+      - {id: T-1, title: Uptime, kind: maintain, range: {min: 99.5, max: 100}}
+      - {id: T-2, title: Launch, kind: milestone, grading: aspirational, stale_after: 3d}
+      - {id: T-3, title: Integrate, kind: delivery}
+"""
+
+
+def test_kr_kinds_reach_the_domain(tmp_path: Path) -> None:
+    config = load(tmp_path, KINDS).config
+    company, team = config.domain_objectives()
+    assert (company.parent, team.parent, team.weight) == (None, "co", 2)
+    maintain, milestone, delivery = team.key_results
+    assert (maintain.kind, maintain.range, maintain.baseline) == (
+        "maintain",
+        ValueRange(99.5, 100),
+        None,
+    )
+    assert (milestone.kind, milestone.grading) == ("milestone", "aspirational")
+    assert milestone.stale_after == timedelta(days=3)
+    assert delivery.kind == "delivery" and delivery.stale_after is None
+    assert config.rules().stale_after == timedelta(days=10)
+    assert load(tmp_path, VALID).config.rules().stale_after == timedelta(days=14)
+
+
+@pytest.mark.parametrize(
+    ("replace", "by", "expected"),
+    [
+        pytest.param(
+            "{id: CO-1, title: Revenue, baseline: 1, target: 2}",
+            "{id: CO-1, title: Revenue, baseline: 1}",
+            ":8: objectives[0].key_results[0]: kind auto needs target",
+            id="auto-without-target",
+        ),
+        pytest.param(
+            "{id: CO-1, title: Revenue, baseline: 1, target: 2}",
+            "{id: CO-1, title: Revenue}",
+            ":8: objectives[0].key_results[0]: kind auto needs baseline and target",
+            id="auto-without-either",
+        ),
+        pytest.param(
+            "kind: maintain, range: {min: 99.5, max: 100}",
+            "kind: maintain",
+            ":14: objectives[1].key_results[0]: kind maintain needs range: {min, max}",
+            id="maintain-without-range",
+        ),
+        pytest.param(
+            "range: {min: 99.5, max: 100}",
+            "range: {min: 100, max: 99.5}",
+            ":14: objectives[1].key_results[0].range: range min (100.0) is above max (99.5)",
+            id="range-upside-down",
+        ),
+        pytest.param(
+            "kind: delivery}",
+            "kind: delivery, range: {min: 1, max: 2}}",
+            ":16: objectives[1].key_results[2]: range is only for kind maintain "
+            "(this KR is delivery)",
+            id="range-on-another-kind",
+        ),
+        pytest.param(
+            "kind: delivery}",
+            "kind: outcome}",
+            ":16: objectives[1].key_results[2].kind: Input should be 'auto', 'maintain', "
+            "'milestone' or 'delivery'",
+            id="unknown-kind",
+        ),
+        pytest.param(
+            "parent: co",
+            "parent: COMPANY",
+            ":11: objectives[1].parent: unknown parent objective 'COMPANY' (objectives: CO, TEAM)",
+            id="unknown-parent",
+        ),
+        pytest.param(
+            "stale_after: 10d",
+            "stale_after: soon",
+            ":3: health.stale_after: expected a duration",
+            id="stale-after-not-a-duration",
+        ),
+    ],
+)
+def test_kind_problem(tmp_path: Path, replace: str, by: str, expected: str) -> None:
+    assert replace in KINDS
+    path = write(tmp_path, KINDS.replace(replace, by, 1))
+    [problem] = problems(path)
+    assert problem.startswith(f"{path}{expected}"), problem
+
+
+def test_cyclic_objective_parents_are_problems(tmp_path: Path) -> None:
+    text = KINDS.replace("    title: Company\n", "    title: Company\n    parent: TEAM\n")
+    path = write(tmp_path, text)
+    assert problems(path) == [
+        f"{path}:7: objectives[0].parent: objective parents form a cycle: CO -> TEAM -> CO",
+        f"{path}:12: objectives[1].parent: objective parents form a cycle: TEAM -> CO -> TEAM",
+    ]
+
+
+def test_an_objective_cannot_be_its_own_parent(tmp_path: Path) -> None:
+    path = write(tmp_path, KINDS.replace("parent: co", "parent: team"))
+    assert problems(path) == [
+        f"{path}:11: objectives[1].parent: objective parents form a cycle: TEAM -> TEAM"
+    ]

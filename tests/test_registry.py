@@ -75,6 +75,9 @@ class TrackerSource:
     ) -> list[WorkItem]:
         return []
 
+    def labels_in_use(self) -> set[str]:
+        return {"okr:ONB-1"}
+
     def apply(self, write: PlannedWrite) -> WriteOutcome:
         comment_id = write.known_remote_id or f"comment-{write.item_key}"
         action = "edited" if comment_id in self.comments else "created"

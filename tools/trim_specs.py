@@ -42,6 +42,7 @@ SERVED_OPERATIONS: dict[str, tuple[str, ...]] = {
     "/rest/api/3/field": ("get",),
     "/rest/api/3/search": ("get", "post"),
     "/rest/api/3/search/jql": ("get", "post"),
+    "/rest/api/3/search/approximate-count": ("post",),
     "/rest/api/3/issue/{issueIdOrKey}": ("get", "put"),
     "/rest/api/3/issue/{issueIdOrKey}/comment": ("get", "post"),
     "/rest/api/3/issue/{issueIdOrKey}/comment/{id}": ("get", "put", "delete"),
@@ -60,6 +61,7 @@ GITHUB_OPERATIONS: dict[str, tuple[str, ...]] = {
     "/repos/{owner}/{repo}/issues/{issue_number}/labels/{name}": ("delete",),
     "/repos/{owner}/{repo}/issues/{issue_number}/parent": ("get",),
     "/repos/{owner}/{repo}/issues/{issue_number}/sub_issues": ("get",),
+    "/search/issues": ("get",),
 }
 
 # Asana's paths sit under its server URL, https://app.asana.com/api/1.0.

@@ -16,6 +16,7 @@ def cross_reference_problems(raw: dict[str, Any], lines: LineIndex, name: str) -
     if not isinstance(objectives, list):
         return
     objective_ids: dict[str, int] = {}
+    parents: dict[int, str] = {}
     path: tuple[str | int, ...]
     kr_ids: dict[str, tuple[str | int, ...]] = {}
     label_owner: dict[str, str] = {}
@@ -34,6 +35,9 @@ def cross_reference_problems(raw: dict[str, Any], lines: LineIndex, name: str) -
                     f"duplicate objective id {o_id!r} (first at objectives[{first}])",
                 )
             objective_ids.setdefault(_fold(o_id), o_index)
+        parent = objective.get("parent")
+        if isinstance(parent, str):
+            parents[o_index] = parent
         krs = objective.get("key_results")
         if not isinstance(krs, list):
             continue
@@ -69,6 +73,46 @@ def cross_reference_problems(raw: dict[str, Any], lines: LineIndex, name: str) -
                         f"label {label!r} is already claimed by key result {owner!r}",
                     )
                 label_owner.setdefault(_fold(label), str(kr_id))
+    yield from _parent_problems(objectives, objective_ids, parents, lines, name)
+
+
+def _parent_problems(
+    objectives: list[Any],
+    objective_ids: Mapping[str, int],
+    parents: Mapping[int, str],
+    lines: LineIndex,
+    name: str,
+) -> Iterator[Problem]:
+    """`objectives[].parent` names a configured objective, and no chain of parents loops."""
+    resolved: dict[int, int] = {}
+    for o_index, parent in parents.items():
+        path = ("objectives", o_index, "parent")
+        target = objective_ids.get(_fold(parent))
+        if target is None:
+            known = ", ".join(str(o["id"]) for o in objectives if isinstance(o, dict) and "id" in o)
+            yield Problem(
+                name,
+                lines.line_of(path),
+                dotted(path),
+                f"unknown parent objective {parent!r} (objectives: {known})",
+            )
+        else:
+            resolved[o_index] = target
+    for o_index in resolved:
+        chain = [o_index]
+        step = resolved.get(o_index)
+        while step is not None and step not in chain:
+            chain.append(step)
+            step = resolved.get(step)
+        if step == o_index:
+            path = ("objectives", o_index, "parent")
+            ids = [str(objectives[i].get("id")) for i in [*chain, o_index]]
+            yield Problem(
+                name,
+                lines.line_of(path),
+                dotted(path),
+                f"objective parents form a cycle: {' -> '.join(ids)}",
+            )
 
 
 def _fold(text: str) -> str:

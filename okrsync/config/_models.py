@@ -8,15 +8,25 @@ together from the source registry.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
-from typing import Annotated, Literal
+from datetime import date, timedelta
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
-from okrsync.config._secrets import SecretRef, paired_refs
-from okrsync.config._types import Interval, Seconds, Strict, compiled_pattern
+from okrsync.config._secrets import SecretFile, SecretRef, paired_refs, secret_choice
+from okrsync.config._types import EnvName, Interval, Seconds, Strict, compiled_pattern
 from okrsync.config._types import require_http_url as _require_http_url
-from okrsync.domain import DEFAULT_LABEL_PATTERN, Bucket, Cycle, KeyResult, Objective, Rules
+from okrsync.domain import (
+    DEFAULT_LABEL_PATTERN,
+    Bucket,
+    Cycle,
+    Grading,
+    KeyResult,
+    KRKind,
+    Objective,
+    Rules,
+    ValueRange,
+)
 
 
 class CycleConfig(Strict):
@@ -98,17 +108,168 @@ class MappingConfig(Strict):
         return compiled_pattern(pattern, "label_pattern", "kr", "the KR id")
 
 
-class MetricConfig(Strict):
-    """Where a KR's outcome comes from. ``manual``: check-ins via ``okrsync metric set``;
-    ``csv``: a file with ``at,value`` rows (optionally ``kr`` to share one file)."""
+# --- outcome metrics: where a KR's value comes from ------------------------------------
 
-    type: Literal["manual", "csv"] = "manual"
-    path: str | None = None
+METRIC_TYPES = ("manual", "csv", "http", "sql", "jql_count", "github_search_count", "prometheus")
+
+
+class _MetricBase(Strict):
+    """What every metric has: how often it is read (`interval`; the daemon samples each
+    metric on its own schedule, `sync --once` reads every one once)."""
+
+    interval: Interval = Field(default="1h", validate_default=True)
+
+    def secrets(self) -> Iterator[SecretRef]:
+        """The secrets a reading needs, each with its key below `metric`."""
+        return iter(())
+
+
+class ManualMetric(Strict):
+    """Check-ins with `okrsync metric set` / `metric import`: nothing to read."""
+
+    type: Literal["manual"] = "manual"
+
+
+class CsvMetric(_MetricBase):
+    """A file with `at,value` rows (or `kr,at,value` when one file serves several KRs)."""
+
+    type: Literal["csv"]
+    path: Annotated[str, Field(min_length=1)]
+    interval: Interval = Field(default="5m", validate_default=True)
+
+
+class _Headers(Strict):
+    """Request headers whose values are secrets: header name -> env var / file."""
+
+    headers_env: dict[str, EnvName] = Field(default_factory=dict)
+    headers_file: dict[str, SecretFile] = Field(default_factory=dict)
+
+    def header_refs(self) -> Iterator[tuple[str, SecretRef]]:
+        """(header name, its secret); for a header in both maps the file wins, as for
+        every `*_file` key."""
+        for name, env in self.headers_env.items():
+            if name not in self.headers_file:
+                yield name, SecretRef(("headers_env",), env)
+        for name, file in self.headers_file.items():
+            yield name, SecretRef(("headers_file",), file)
+
+
+class HttpMetric(_MetricBase, _Headers):
+    """GET a JSON document; a JSONPath picks the one number."""
+
+    type: Literal["http"]
+    url: str
+    path: Annotated[str, Field(min_length=1)]
+    timeout: Seconds = 30
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        return _require_http_url(url)
+
+    @field_validator("path")
+    @classmethod
+    def _jsonpath_parses(cls, path: str) -> str:
+        from okrsync.metrics._jsonpath import compile_jsonpath
+
+        compile_jsonpath(path)  # ValueError with the parser's reason
+        return path
+
+    def secrets(self) -> Iterator[SecretRef]:
+        return (ref for _, ref in self.header_refs())
+
+
+class SqlMetric(_MetricBase):
+    """A query returning one number, on a database whose SQLAlchemy URL is a secret."""
+
+    type: Literal["sql"]
+    url_env: EnvName | None = None
+    url_file: SecretFile | None = None
+    query: Annotated[str, Field(min_length=1)]
+    timeout: Seconds = 30
 
     @model_validator(mode="after")
-    def _csv_has_path(self) -> MetricConfig:
-        if self.type == "csv" and not self.path:
-            raise ValueError("a csv metric needs `path`")
+    def _one_url(self) -> SqlMetric:
+        if not self.url_env and not self.url_file:
+            raise ValueError("a sql metric needs `url_env` (or `url_file`)")
+        return self
+
+    def url(self) -> SecretRef:
+        ref = secret_choice(self, "url")
+        assert ref is not None  # checked above
+        return ref
+
+    def secrets(self) -> Iterator[SecretRef]:
+        yield self.url()
+
+
+class JqlCountMetric(_MetricBase):
+    """How many issues a JQL matches, through the configured Jira source."""
+
+    type: Literal["jql_count"]
+    jql: Annotated[str, Field(min_length=1)]
+
+
+class GithubSearchCountMetric(_MetricBase):
+    """`total_count` of a GitHub issue search, through the configured GitHub source."""
+
+    type: Literal["github_search_count"]
+    query: Annotated[str, Field(min_length=1)]
+
+
+class PrometheusMetric(_MetricBase, _Headers):
+    """An instant query through Prometheus' HTTP API; it must give one series or a scalar."""
+
+    type: Literal["prometheus"]
+    url: str
+    query: Annotated[str, Field(min_length=1)]
+    timeout: Seconds = 30
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        return _require_http_url(url)
+
+    def secrets(self) -> Iterator[SecretRef]:
+        return (ref for _, ref in self.header_refs())
+
+
+def _metric_type(value: Any) -> str:
+    """The union's tag: `type`, or manual when it is left out (as before there were types)."""
+    found = value.get("type", "manual") if isinstance(value, dict) else getattr(value, "type", "")
+    return found if found in METRIC_TYPES else str(found)
+
+
+MetricConfig = Annotated[
+    Annotated[ManualMetric, Tag("manual")]
+    | Annotated[CsvMetric, Tag("csv")]
+    | Annotated[HttpMetric, Tag("http")]
+    | Annotated[SqlMetric, Tag("sql")]
+    | Annotated[JqlCountMetric, Tag("jql_count")]
+    | Annotated[GithubSearchCountMetric, Tag("github_search_count")]
+    | Annotated[PrometheusMetric, Tag("prometheus")],
+    Discriminator(
+        _metric_type,
+        custom_error_type="metric_type",
+        custom_error_message=f"metric.type must be one of {', '.join(METRIC_TYPES)}",
+    ),
+]
+# The metrics a reader samples (every type but manual).
+SampledMetric = (
+    CsvMetric | HttpMetric | SqlMetric | JqlCountMetric | GithubSearchCountMetric | PrometheusMetric
+)
+
+
+class RangeConfig(Strict):
+    """A `maintain` KR's band, both ends inclusive."""
+
+    min: float
+    max: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RangeConfig:
+        if self.min > self.max:
+            raise ValueError(f"range min ({self.min}) is above max ({self.max})")
         return self
 
 
@@ -116,16 +277,30 @@ class KeyResultConfig(Strict):
     id: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
     title: str
     unit: str = ""
-    baseline: float
-    target: float
+    # How the outcome is read (docs/design.md, "KR kinds"); baseline/target: `auto` only.
+    kind: KRKind = "auto"
+    grading: Grading = "committed"
+    baseline: float | None = None
+    target: float | None = None
+    range: RangeConfig | None = None
     weight: float = Field(default=1.0, gt=0)
     labels: list[str] = Field(default_factory=list)
-    metric: MetricConfig = MetricConfig()
+    metric: MetricConfig = ManualMetric()
+    # None: `health.stale_after`.
+    stale_after: Seconds | None = None
 
     @model_validator(mode="after")
-    def _target_differs_from_baseline(self) -> KeyResultConfig:
-        if self.baseline == self.target:
-            raise ValueError("baseline and target are equal: progress would divide by zero")
+    def _fields_of_its_kind(self) -> KeyResultConfig:
+        if self.kind == "auto":
+            missing = [key for key in ("baseline", "target") if getattr(self, key) is None]
+            if missing:
+                raise ValueError(f"kind auto needs {' and '.join(missing)}")
+            if self.baseline == self.target:
+                raise ValueError("baseline and target are equal: progress would divide by zero")
+        if self.kind == "maintain" and self.range is None:
+            raise ValueError("kind maintain needs range: {min, max}")
+        if self.kind != "maintain" and self.range is not None:
+            raise ValueError(f"range is only for kind maintain (this KR is {self.kind})")
         return self
 
 
@@ -133,6 +308,9 @@ class ObjectiveConfig(Strict):
     id: Annotated[str, Field(min_length=1)]
     title: str
     owner: str = ""
+    # The objective this one rolls up into (its id); checked in `_checks`.
+    parent: str | None = None
+    weight: float = Field(default=1.0, gt=0)
     key_results: list[KeyResultConfig] = Field(min_length=1)
 
 
@@ -140,6 +318,8 @@ class HealthConfig(Strict):
     on_track: float = Field(default=0.9, gt=0)
     at_risk: float = Field(default=0.6, ge=0)
     divergence: float = Field(default=0.4, gt=0, le=1)
+    # A KR whose last check-in this cycle is older than this gets the flag stale_metric.
+    stale_after: Seconds = Field(default="14d", validate_default=True)
 
     @model_validator(mode="after")
     def _ordered(self) -> HealthConfig:
@@ -198,6 +378,8 @@ class Config(Strict):
                 id=objective.id,
                 title=objective.title,
                 owner=objective.owner,
+                parent=objective.parent,
+                weight=objective.weight,
                 key_results=tuple(
                     KeyResult(
                         id=kr.id,
@@ -207,6 +389,12 @@ class Config(Strict):
                         target=kr.target,
                         labels=tuple(kr.labels),
                         weight=kr.weight,
+                        kind=kr.kind,
+                        grading=kr.grading,
+                        range=None if kr.range is None else ValueRange(kr.range.min, kr.range.max),
+                        stale_after=(
+                            None if kr.stale_after is None else timedelta(seconds=kr.stale_after)
+                        ),
                     )
                     for kr in objective.key_results
                 ),
@@ -239,4 +427,5 @@ class Config(Strict):
             at_risk=self.health.at_risk,
             divergence=self.health.divergence,
             writeback_targets=self.writeback.targets,
+            stale_after=timedelta(seconds=self.health.stale_after),
         )

@@ -1,13 +1,25 @@
-"""Where a KR's metric will land: a least-squares line read at the cycle's end."""
+"""Where a KR's metric will land (a least-squares line read at the cycle's end), and when
+its remaining work will be done (a Monte Carlo over its weekly done weight)."""
 
 from __future__ import annotations
 
 import math
+import random
+from bisect import bisect_left
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from itertools import accumulate
 
-from okrsync.domain.models import MetricSample
+from okrsync.domain.models import DeliveryForecast, MetricSample
 from okrsync.domain.progress import require_aware, samples_until
+
+MONTE_CARLO_RUNS = 10_000
+# Fewer weekly increments than this and the forecast is None: too little to resample.
+MIN_HISTORY_WEEKS = 3
+# A run that has not finished after this many weeks (ten years) counts as never.
+HORIZON_WEEKS = 520
+WEEK = timedelta(days=7)
+_TOLERANCE = 1e-9
 
 
 def forecast_at(samples: Iterable[MetricSample], now: datetime, at: datetime) -> float | None:
@@ -37,3 +49,85 @@ def forecast_at(samples: Iterable[MetricSample], now: datetime, at: datetime) ->
     )
     slope = covariance / spread
     return mean_value + slope * ((at - origin).total_seconds() - mean_time)
+
+
+def weekly_done(history: Iterable[tuple[datetime, float]], now: datetime) -> list[float]:
+    """The done weight added in each whole week of history up to `now`.
+
+    Weeks are counted from the first point: the value at each week boundary is that of the
+    last point at or before it, and week k's increment is value(k) − value(k − 1). A reopened
+    item makes an increment negative; it is kept here (resampling clamps it at 0).
+    """
+    require_aware(now)
+    points = sorted(
+        ((require_aware(at, "history instant"), value) for at, value in history if at <= now),
+        key=lambda point: (point[0], point[1]),
+    )
+    if not points:
+        return []
+    origin = points[0][0]
+    weeks = int((points[-1][0] - origin) / WEEK)
+    values: list[float] = []
+    index = 0
+    for week in range(weeks + 1):
+        boundary = origin + week * WEEK
+        while index + 1 < len(points) and points[index + 1][0] <= boundary:
+            index += 1
+        values.append(points[index][1])
+    return [after - before for before, after in zip(values, values[1:], strict=False)]
+
+
+def delivery_forecast(
+    history: Iterable[tuple[datetime, float]],
+    remaining: float,
+    now: datetime,
+    *,
+    seed: int | str = 0,
+    runs: int = MONTE_CARLO_RUNS,
+) -> DeliveryForecast | None:
+    """When `remaining` weight will be done, from `runs` resampled futures of past weeks.
+
+    Each run draws weekly increments (clamped at 0) with replacement from `weekly_done`
+    until their sum reaches `remaining`; `p50`/`p85` are the days (UTC, from `now`) by
+    which 50 % / 85 % of the runs finished (nearest rank), None where those runs did not
+    finish within `HORIZON_WEEKS`. None with fewer than `MIN_HISTORY_WEEKS` weekly
+    increments. Pure and deterministic: the generator is local and seeded by `seed`.
+    """
+    increments = weekly_done(history, now)
+    if len(increments) < MIN_HISTORY_WEEKS:
+        return None
+    remaining = max(0.0, remaining)
+    today = now.astimezone(UTC).date()
+    if remaining <= _TOLERANCE:
+        return DeliveryForecast(p50=today, p85=today, remaining=0.0)
+    throughput = [max(0.0, increment) for increment in increments]
+    mean = math.fsum(throughput) / len(throughput)
+    if mean <= 0:
+        return DeliveryForecast(p50=None, p85=None, remaining=remaining)
+
+    rng = random.Random(seed)
+    goal = remaining - _TOLERANCE
+    block = max(4, math.ceil(remaining / mean * 1.5))
+    finished: list[int] = []
+    for _ in range(runs):
+        total, weeks = 0.0, 0
+        while weeks < HORIZON_WEEKS:
+            draws = rng.choices(throughput, k=min(block, HORIZON_WEEKS - weeks))
+            sums = list(accumulate(draws, initial=total))
+            reached = bisect_left(sums, goal)
+            if reached < len(sums):
+                finished.append(weeks + reached)
+                break
+            total, weeks = sums[-1], weeks + len(draws)
+    finished.sort()
+
+    def percentile(share: float) -> datetime | None:
+        rank = math.ceil(share * runs)  # nearest rank, 1-based
+        return None if rank > len(finished) else now + finished[rank - 1] * WEEK
+
+    p50, p85 = percentile(0.5), percentile(0.85)
+    return DeliveryForecast(
+        p50=None if p50 is None else p50.astimezone(UTC).date(),
+        p85=None if p85 is None else p85.astimezone(UTC).date(),
+        remaining=remaining,
+    )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Literal
 
@@ -30,6 +30,21 @@ class Health(StrEnum):
 
 
 SHIPPING_WITHOUT_IMPACT = "shipping_without_impact"
+# The KR's last check-in this cycle is older than `stale_after` (docs/design.md, "KR kinds").
+STALE_METRIC = "stale_metric"
+
+# How a KR's outcome is read (docs/design.md, "KR kinds"):
+# auto: from baseline to target; maintain: inside a range; milestone: reached or not;
+# delivery: the delivery progress of its mapped work.
+KRKind = Literal["auto", "maintain", "milestone", "delivery"]
+KR_KINDS: tuple[KRKind, ...] = ("auto", "maintain", "milestone", "delivery")
+# An aspirational KR is judged against 0.7 of the expected progress and achieved from 0.7.
+Grading = Literal["committed", "aspirational"]
+ASPIRATIONAL_SHARE = 0.7
+# At the cycle's end: achieved from 1.0 (0.7 aspirational), partial from 0.3, else missed.
+Final = Literal["achieved", "partial", "missed"]
+PARTIAL_FROM = 0.3
+DEFAULT_STALE_AFTER = timedelta(days=14)
 
 WeightMode = Literal["points", "count"]
 WritebackTargets = Literal["top_level", "all", "none"]
@@ -81,22 +96,45 @@ class WorkItem:
 
 
 @dataclass(frozen=True, slots=True)
+class ValueRange:
+    """A `maintain` KR's band: on target while `minimum <= current <= maximum`."""
+
+    minimum: float
+    maximum: float
+
+    def __contains__(self, value: object) -> bool:
+        return isinstance(value, int | float) and self.minimum <= value <= self.maximum
+
+
+@dataclass(frozen=True, slots=True)
 class KeyResult:
+    """One key result. `baseline`/`target` are required for kind `auto` only; `range` for
+    `maintain`. `stale_after` None: the rules' default (`health.stale_after`)."""
+
     id: str
     title: str
-    baseline: float
-    target: float
+    baseline: float | None
+    target: float | None
     unit: str = ""
     labels: tuple[str, ...] = ()
     weight: float = 1.0
+    kind: KRKind = "auto"
+    grading: Grading = "committed"
+    range: ValueRange | None = None
+    stale_after: timedelta | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Objective:
+    """An objective; `parent` names the objective it rolls up into (None: a root), and
+    `weight` is its share in the parent's score, next to the parent's own KRs."""
+
     id: str
     title: str
     key_results: tuple[KeyResult, ...]
     owner: str = ""
+    parent: str | None = None
+    weight: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +174,7 @@ class Rules:
     at_risk: float = 0.6
     divergence: float = 0.4
     writeback_targets: WritebackTargets = "top_level"
+    stale_after: timedelta = DEFAULT_STALE_AFTER
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +200,31 @@ class Weights:
 
 
 @dataclass(frozen=True, slots=True)
+class Scope:
+    """The total weight of a KR's leaves at the cycle start and now.
+
+    `growth` = (weight − start_weight) / start_weight, a fraction like every progress value
+    (a story going from 5 to 8 points: 0.6); None when the start is unknown or weighed 0.
+    `start_weight` is None when the items at the cycle start were not given.
+    """
+
+    start_weight: float | None
+    weight: float
+    growth: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryForecast:
+    """When the KR's remaining weight is done, from a Monte Carlo over its weekly done weight:
+    the days by which half (`p50`) and 85 % (`p85`) of the runs finished; None where the
+    runs did not finish within the horizon (no throughput)."""
+
+    p50: date | None
+    p85: date | None
+    remaining: float
+
+
+@dataclass(frozen=True, slots=True)
 class KRStatus:
     kr: KeyResult
     current: float | None
@@ -172,14 +236,41 @@ class KRStatus:
     flags: tuple[str, ...]
     items: ItemCounts
     weight: Weights = Weights()
+    # The clamped outcome progress: what the objective score and `final` are made of.
+    score: float | None = None
+    final: Final | None = None
+    samples: int = 0
+    last_sample_at: datetime | None = None
+    metric_error: str | None = None
+    scope: Scope | None = None
+    delivery_forecast: DeliveryForecast | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class KRSnapshot:
+    """One KR's computed status at one cycle's `now`: a row of history (trends, Monte Carlo)."""
+
+    kr_id: str
+    at: datetime
+    current: float | None
+    outcome_progress: float | None
+    delivery_progress: float | None
+    expected_progress: float
+    health: str
+    done_weight: float
+    total_weight: float
 
 
 @dataclass(frozen=True, slots=True)
 class ObjectiveStatus:
+    """An objective's score: its KRs and its children's scores, weighted. `children` are
+    the ids of the objectives whose `parent` it is, in config order."""
+
     objective: Objective
     score: float | None
     health: Health
     key_results: tuple[KRStatus, ...]
+    children: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +308,9 @@ class Problem:
 
 @dataclass(frozen=True, slots=True)
 class Report:
+    """`objectives` holds every objective, flat and in config order (children too): code that
+    walks KRs sees them all; `roots()` and `children_of()` give the tree."""
+
     cycle: Cycle
     as_of: datetime
     objectives: tuple[ObjectiveStatus, ...]
@@ -225,6 +319,24 @@ class Report:
     # The unmapped items themselves, sorted by (source, key); `unmapped_count` is their number.
     unmapped: tuple[ItemRef, ...] = ()
     problems: tuple[Problem, ...] = ()
+
+    def roots(self) -> tuple[ObjectiveStatus, ...]:
+        """The objectives without a parent (or whose parent is not known), in config order."""
+        known = {status.objective.id for status in self.objectives}
+        return tuple(
+            status
+            for status in self.objectives
+            if status.objective.parent is None or status.objective.parent not in known
+        )
+
+    def objective_status(self, objective_id: str) -> ObjectiveStatus:
+        for status in self.objectives:
+            if status.objective.id == objective_id:
+                return status
+        raise KeyError(objective_id)
+
+    def children_of(self, status: ObjectiveStatus) -> tuple[ObjectiveStatus, ...]:
+        return tuple(self.objective_status(child) for child in status.children)
 
     def kr_status(self, kr_id: str) -> KRStatus:
         for objective in self.objectives:

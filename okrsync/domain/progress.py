@@ -50,6 +50,20 @@ def expected_progress(cycle: Cycle, now: datetime) -> float:
 # --------------------------------------------------------------------------- outcome
 
 
+def cycle_samples(
+    samples: Iterable[MetricSample], cycle: Cycle, now: datetime
+) -> list[MetricSample]:
+    """The samples that count for this cycle at `now`: taken inside the cycle (from 00:00
+    UTC of its start to 24:00 UTC of its end) and at or before `now`. Check-ins outside the
+    cycle stay in the store but count for neither `current`, the forecast nor `samples`."""
+    start, end = cycle_bounds(cycle)
+    return [sample for sample in samples_until(samples, now) if start <= sample.at < end]
+
+
+def last_sample_at(samples: Iterable[MetricSample]) -> datetime | None:
+    return max((sample.at for sample in samples), default=None)
+
+
 def samples_until(samples: Iterable[MetricSample], now: datetime) -> list[MetricSample]:
     """The samples taken at or before `now`: later check-ins are not known yet."""
     require_aware(now)
@@ -69,12 +83,35 @@ def latest_value(samples: Iterable[MetricSample], now: datetime) -> float | None
     return None if latest is None else latest.value
 
 
-def outcome_progress(kr: KeyResult, current: float | None) -> float | None:
-    """How far the metric moved from baseline to target; unclamped, any direction.
+# A milestone check-in of 1 (or `true`) means reached; anything below it, not yet.
+MILESTONE_REACHED = 1.0
 
-    Dividing by (target - baseline) makes decreasing metrics (target < baseline)
-    work unchanged: moving down toward the target is positive progress.
+
+def milestone_reached(current: float | None) -> bool:
+    return current is not None and current >= MILESTONE_REACHED - 1e-9
+
+
+def outcome_progress(
+    kr: KeyResult, current: float | None, delivery: float | None = None
+) -> float | None:
+    """How far the KR is, by its kind (docs/design.md, "KR kinds").
+
+    `auto`: how far the metric moved from baseline to target; unclamped, any direction.
+    Dividing by (target - baseline) makes decreasing metrics (target < baseline) work
+    unchanged: moving down toward the target is positive progress.
+    `maintain`: 1.0 inside the range, 0.0 outside. `milestone`: 1.0 once a check-in of 1
+    says reached, else 0.0. `delivery`: the delivery progress of the KR's mapped work.
     """
+    if kr.kind == "delivery":
+        return delivery
+    if kr.kind == "maintain":
+        if kr.range is None:
+            raise ValueError(f"key result {kr.id!r}: kind maintain needs a range")
+        return None if current is None else (1.0 if current in kr.range else 0.0)
+    if kr.kind == "milestone":
+        return None if current is None else (1.0 if milestone_reached(current) else 0.0)
+    if kr.baseline is None or kr.target is None:
+        raise ValueError(f"key result {kr.id!r}: kind auto needs a baseline and a target")
     if kr.target == kr.baseline:
         raise ValueError(f"key result {kr.id!r}: baseline and target are both {kr.target}")
     if current is None:

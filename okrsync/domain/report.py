@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from typing import TypeVar
 
-from okrsync.domain.forecast import forecast_at
-from okrsync.domain.health import clamp01, flags_for, health_for
+from okrsync.domain.forecast import delivery_forecast, forecast_at
+from okrsync.domain.health import (
+    clamp01,
+    final_for,
+    flags_for,
+    health_for,
+    kr_health,
+    stale_metric,
+)
 from okrsync.domain.mapping import (
     KRIndex,
     MappedItem,
@@ -22,26 +31,32 @@ from okrsync.domain.models import (
     Cycle,
     Health,
     KeyResult,
+    KRSnapshot,
     KRStatus,
     MetricSample,
     Objective,
     ObjectiveStatus,
     Report,
     Rules,
+    Scope,
     Target,
     WorkItem,
 )
 from okrsync.domain.problems import mapping_problems
 from okrsync.domain.progress import (
     cycle_bounds,
+    cycle_samples,
     delivery_progress,
     expected_progress,
     item_counts,
+    last_sample_at,
     latest_value,
     leaf_weights,
     outcome_progress,
     require_aware,
 )
+
+_V = TypeVar("_V")
 
 
 def samples_by_kr(samples: Iterable[MetricSample], index: KRIndex) -> dict[str, list[MetricSample]]:
@@ -58,6 +73,40 @@ def samples_by_kr(samples: Iterable[MetricSample], index: KRIndex) -> dict[str, 
     return grouped
 
 
+def scope_of(start_weight: float | None, weight: float) -> Scope:
+    """The KR's scope now against the cycle start; growth as a fraction of the start."""
+    growth = None if not start_weight else (weight - start_weight) / start_weight
+    return Scope(start_weight=start_weight, weight=weight, growth=growth)
+
+
+def _by_canonical_id(by_id: Mapping[str, _V], index: KRIndex) -> dict[str, _V]:
+    found: dict[str, _V] = {}
+    for kr_id, value in by_id.items():
+        canonical = index.canonical_id(kr_id)
+        if canonical is not None:
+            found.setdefault(canonical, value)
+    return found
+
+
+def snapshots_from(report: Report) -> list[KRSnapshot]:
+    """One history row per KR at the report's `as_of`, in config order."""
+    return [
+        KRSnapshot(
+            kr_id=status.kr.id,
+            at=report.as_of,
+            current=status.current,
+            outcome_progress=status.outcome_progress,
+            delivery_progress=status.delivery_progress,
+            expected_progress=status.expected_progress,
+            health=status.health.value,
+            done_weight=status.weight.done,
+            total_weight=status.weight.total,
+        )
+        for objective in report.objectives
+        for status in objective.key_results
+    ]
+
+
 def kr_status(
     kr: KeyResult,
     leaves: Sequence[MappedItem],
@@ -65,35 +114,73 @@ def kr_status(
     cycle: Cycle,
     rules: Rules,
     now: datetime,
+    *,
+    start_weight: float | None = None,
+    done_history: Sequence[tuple[datetime, float]] = (),
+    metric_error: str | None = None,
+    seed: int = 0,
 ) -> KRStatus:
-    """Everything shown for one KR, from its leaves and its own metric samples."""
-    current = latest_value(samples, now)
-    outcome = outcome_progress(kr, current)
+    """Everything shown for one KR, from its leaves and its own metric samples.
+
+    Only the samples inside the cycle (and at or before `now`) count; `done_history` is
+    the KR's (instant, done weight) history for the delivery forecast, to which the done
+    weight at `now` is added.
+    """
+    counted = cycle_samples(samples, cycle, now)
+    current = latest_value(counted, now)
     delivery = delivery_progress(leaves, rules)
+    outcome = outcome_progress(kr, current, delivery)
     expected = expected_progress(cycle, now)
     _, cycle_end = cycle_bounds(cycle)
+    ended = now >= cycle_end
+    last_at = last_sample_at(counted)
+    weights = leaf_weights(leaves, rules)
+    score = None if outcome is None else clamp01(outcome)
+    metric_kind = kr.kind in ("auto", "maintain")
+    history = [point for point in done_history if point[0] != now] + [(now, weights.done)]
     return KRStatus(
         kr=kr,
         current=current,
         outcome_progress=outcome,
         delivery_progress=delivery,
         expected_progress=expected,
-        health=health_for(outcome, expected, rules),
-        forecast=forecast_at(samples, now, cycle_end),
-        flags=flags_for(delivery, outcome, rules),
+        health=kr_health(kr, outcome, delivery, expected, rules, ended=ended),
+        forecast=forecast_at(counted, now, cycle_end) if metric_kind else None,
+        flags=flags_for(
+            delivery,
+            outcome,
+            rules,
+            stale=stale_metric(kr, current, last_at, cycle, now, rules),
+        ),
         items=item_counts(leaves),
-        weight=leaf_weights(leaves, rules),
+        weight=weights,
+        score=score,
+        final=final_for(kr, score) if ended else None,
+        samples=len(counted),
+        last_sample_at=last_at,
+        metric_error=metric_error,
+        scope=scope_of(start_weight, weights.total),
+        delivery_forecast=delivery_forecast(
+            history, weights.total - weights.done, now, seed=f"{seed}:{kr.id}"
+        ),
     )
 
 
-def objective_score(key_results: Iterable[KRStatus]) -> float | None:
-    """Weighted mean of the clamped outcome progress of the KRs that have data."""
+def objective_score(
+    key_results: Iterable[KRStatus], children: Iterable[ObjectiveStatus] = ()
+) -> float | None:
+    """Weighted mean of the clamped outcome progress of the KRs that have data and of the
+    scores of the child objectives that have one (each weighted by its `weight`, like a KR)."""
     weights: list[float] = []
     weighted: list[float] = []
     for status in key_results:
         if status.outcome_progress is not None:
             weights.append(status.kr.weight)
             weighted.append(status.kr.weight * clamp01(status.outcome_progress))
+    for child in children:
+        if child.score is not None:
+            weights.append(child.objective.weight)
+            weighted.append(child.objective.weight * clamp01(child.score))
     total_weight = math.fsum(weights)
     if total_weight == 0:
         return None
@@ -101,15 +188,75 @@ def objective_score(key_results: Iterable[KRStatus]) -> float | None:
 
 
 def objective_status(
-    objective: Objective, key_results: Sequence[KRStatus], expected: float, rules: Rules
+    objective: Objective,
+    key_results: Sequence[KRStatus],
+    expected: float,
+    rules: Rules,
+    children: Sequence[ObjectiveStatus] = (),
 ) -> ObjectiveStatus:
-    score = objective_score(key_results)
+    score = objective_score(key_results, children)
     return ObjectiveStatus(
         objective=objective,
         score=score,
         health=health_for(score, expected, rules) if score is not None else Health.NO_DATA,
         key_results=tuple(key_results),
+        children=tuple(child.objective.id for child in children),
     )
+
+
+def effective_parents(objectives: Sequence[Objective]) -> dict[str, str | None]:
+    """Each objective's parent id (canonical spelling), or None for a root.
+
+    Parents match case-insensitively. An unknown parent, or one that leads back to the
+    objective itself (a cycle; both are config errors), is dropped: the objective is a root.
+    """
+    by_fold = {objective.id.casefold(): objective for objective in objectives}
+    declared = {
+        objective.id: (
+            by_fold[objective.parent.casefold()].id
+            if objective.parent is not None and objective.parent.casefold() in by_fold
+            else None
+        )
+        for objective in objectives
+    }
+    parents: dict[str, str | None] = {}
+    for objective in objectives:
+        seen = {objective.id}
+        step = declared[objective.id]
+        while step is not None and step not in seen:
+            seen.add(step)
+            step = declared[step]
+        parents[objective.id] = None if step == objective.id else declared[objective.id]
+    return parents
+
+
+def objective_tree(
+    objectives: Sequence[Objective],
+    key_results: Mapping[str, Sequence[KRStatus]],
+    expected: float,
+    rules: Rules,
+) -> tuple[ObjectiveStatus, ...]:
+    """Every objective's status, in config order; a parent's score includes its children's."""
+    parents = effective_parents(objectives)
+    children: dict[str, list[Objective]] = {}
+    for objective in objectives:
+        parent = parents[objective.id]
+        if parent is not None:
+            children.setdefault(parent, []).append(objective)
+    done: dict[str, ObjectiveStatus] = {}
+
+    def build(objective: Objective) -> ObjectiveStatus:
+        if objective.id not in done:
+            kids = [build(child) for child in children.get(objective.id, [])]
+            parent = parents[objective.id]
+            if parent != objective.parent:
+                objective = dataclasses.replace(objective, parent=parent)
+            done[objective.id] = objective_status(
+                objective, key_results[objective.id], expected, rules, kids
+            )
+        return done[objective.id]
+
+    return tuple(build(objective) for objective in objectives)
 
 
 def is_target(entry: MappedItem, mapped: MappedItems, rules: Rules) -> bool:
@@ -143,8 +290,19 @@ def compute_report(
     samples: Iterable[MetricSample],
     rules: Rules,
     now: datetime,
+    *,
+    start_items: Iterable[WorkItem] | None = None,
+    done_history: Mapping[str, Sequence[tuple[datetime, float]]] | None = None,
+    metric_errors: Mapping[str, str] | None = None,
+    seed: int = 0,
 ) -> Report:
     """Map items to KRs, measure every KR and objective as of `now`, pick targets.
+
+    `start_items`: the items as the store knew them at the cycle start, for each KR's
+    `scope.start_weight` (None: not known, so `start_weight` and `growth` are None).
+    `done_history`: KR id → (instant, done weight) points (the KR snapshots) for the
+    delivery forecast, seeded by `seed`. `metric_errors`: KR id → why its last reading
+    failed. KR ids in both match case-insensitively.
 
     Pure: the same inputs give the same Report whatever the order of items or samples.
     """
@@ -154,14 +312,36 @@ def compute_report(
     leaves = leaves_by_kr(mapped)
     samples_of = samples_by_kr(samples, index)
     expected = expected_progress(cycle, now)
+    start_weights: dict[str, float] | None = None
+    if start_items is not None:
+        at_start = leaves_by_kr(map_items(start_items, index, rules))
+        start_weights = {
+            kr.id: leaf_weights(at_start.get(kr.id, ()), rules).total
+            for objective in objectives
+            for kr in objective.key_results
+        }
+    history = _by_canonical_id(done_history or {}, index)
+    errors = _by_canonical_id(metric_errors or {}, index)
 
-    statuses = []
-    for objective in objectives:
-        key_results = [
-            kr_status(kr, leaves.get(kr.id, ()), samples_of.get(kr.id, []), cycle, rules, now)
+    key_results = {
+        objective.id: [
+            kr_status(
+                kr,
+                leaves.get(kr.id, ()),
+                samples_of.get(kr.id, []),
+                cycle,
+                rules,
+                now,
+                start_weight=None if start_weights is None else start_weights[kr.id],
+                done_history=history.get(kr.id, ()),
+                metric_error=errors.get(kr.id),
+                seed=seed,
+            )
             for kr in objective.key_results
         ]
-        statuses.append(objective_status(objective, key_results, expected, rules))
+        for objective in objectives
+    }
+    statuses = objective_tree(objectives, key_results, expected, rules)
 
     unmapped = tuple(sorted((entry.ref for entry in unmapped_items(mapped)), key=ref_sort_key))
     return Report(

@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC
 
-from okrsync.domain import SHIPPING_WITHOUT_IMPACT, Cycle, Health, KRStatus, Target
-from okrsync.render._numbers import HEALTH_WORDS, metric, percent
+from okrsync.domain import (
+    SHIPPING_WITHOUT_IMPACT,
+    STALE_METRIC,
+    Cycle,
+    Final,
+    Health,
+    KRStatus,
+    Target,
+)
+from okrsync.render._numbers import FINAL_WORDS, HEALTH_WORDS, metric, percent
 
 HEADING = "OKR status"
 COLUMNS = (
@@ -28,9 +37,13 @@ class KRLine:
     expected: str
     health: Health
     forecast: str
+    final: Final | None = None
 
     @property
     def health_word(self) -> str:
+        """The health, or once the cycle ended the KR's final verdict: `Achieved (final)`."""
+        if self.final is not None:
+            return f"{FINAL_WORDS[self.final]} (final)"
         return HEALTH_WORDS[self.health]
 
 
@@ -55,7 +68,8 @@ def comment_content(target: Target, statuses: list[KRStatus], cycle: Cycle) -> C
             _shipping_warning(status)
             for status in statuses
             if SHIPPING_WITHOUT_IMPACT in status.flags
-        ),
+        )
+        + tuple(_stale_warning(status) for status in statuses if STALE_METRIC in status.flags),
         cycle=f"Cycle {cycle.name}, {cycle.start} to {cycle.end}.",
     )
 
@@ -65,14 +79,38 @@ def _kr_line(status: KRStatus) -> KRLine:
     return KRLine(
         kr_id=kr.id,
         title=kr.title,
-        outcome=(
-            f"{percent(status.outcome_progress)} (now {metric(status.current, kr.unit)}; "
-            f"{metric(kr.baseline, kr.unit)} to {metric(kr.target, kr.unit)})"
-        ),
+        outcome=f"{percent(status.outcome_progress)} ({outcome_basis(status)})",
         delivery=percent(status.delivery_progress),
         expected=percent(status.expected_progress),
         health=status.health,
         forecast=metric(status.forecast, kr.unit),
+        final=status.final,
+    )
+
+
+def outcome_basis(status: KRStatus) -> str:
+    """What the outcome percentage is read from, by the KR's kind."""
+    kr = status.kr
+    now = metric(status.current, kr.unit)
+    if kr.kind == "delivery":
+        return "delivery of the mapped work"
+    if kr.kind == "milestone":
+        if status.current is None:
+            return "milestone, no check-in yet"
+        return "milestone reached" if status.outcome_progress == 1.0 else "milestone not reached"
+    if kr.kind == "maintain" and kr.range is not None:
+        band = f"{metric(kr.range.minimum, kr.unit)} to {metric(kr.range.maximum, kr.unit)}"
+        return f"now {now}; keep within {band}"
+    return f"now {now}; {metric(kr.baseline, kr.unit)} to {metric(kr.target, kr.unit)}"
+
+
+def _stale_warning(status: KRStatus) -> str:
+    # The date, not "N days ago": the comment must not change while nothing else does.
+    last = status.last_sample_at
+    when = f"{last.astimezone(UTC):%Y-%m-%d}" if last is not None else "never"
+    return (
+        f"{status.kr.id}: stale metric, last check-in {when}; "
+        f"record one with okrsync metric set {status.kr.id} VALUE."
     )
 
 

@@ -12,6 +12,9 @@ HEALTH_WORDS = {
 }
 
 
+FINAL_WORDS = {"achieved": "Achieved", "partial": "Partial", "missed": "Missed"}
+
+
 def percent(fraction: float | None) -> str:
     return "–" if fraction is None else f"{_no_negative_zero(f'{fraction * 100:.0f}')}%"
 
@@ -33,6 +36,10 @@ def _no_negative_zero(text: str) -> str:
 def plain_number(value: float) -> float | int:
     """68.0 reads as 68 in JSON; other values keep their fraction."""
     return int(value) if float(value).is_integer() else value
+
+
+def optional_number(value: float | None) -> float | int | None:
+    return None if value is None else plain_number(value)
 
 
 def rounded(value: float | None, digits: int = 3) -> float | int | None:

@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from okrsync.domain import Health, KRStatus, Problem, Report, Weights
-from okrsync.render._numbers import HEALTH_WORDS, metric, percent, plain_number, rounded
+from okrsync.domain import (
+    DeliveryForecast,
+    Health,
+    KRStatus,
+    ObjectiveStatus,
+    Problem,
+    Report,
+    Scope,
+    Weights,
+)
+from okrsync.render._numbers import (
+    FINAL_WORDS,
+    HEALTH_WORDS,
+    metric,
+    optional_number,
+    percent,
+    rounded,
+)
 
 # Under the table and in Markdown: enough to act on, not a wall of text.
 UNMAPPED_SHOWN = 20
@@ -34,23 +50,50 @@ def report_to_json(report: Report) -> dict[str, Any]:
             "name": cycle.name,
             "start": cycle.start.isoformat(),
             "end": cycle.end.isoformat(),
-            "as_of": report.as_of.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+            "as_of": _instant(report.as_of),
         },
-        "objectives": [
-            {
-                "id": objective.objective.id,
-                "title": objective.objective.title,
-                "score": rounded(objective.score),
-                "health": objective.health.value,
-                "key_results": [_kr_json(status) for status in objective.key_results],
-            }
-            for objective in report.objectives
-        ],
+        # Roots only: an objective with a parent sits in its parent's `children`.
+        "objectives": [_objective_json(report, objective) for objective in report.roots()],
         "unmapped": {
             "count": report.unmapped_count,
             "items": [str(ref) for ref in report.unmapped],
         },
         "problems": [problem_json(problem) for problem in report.problems],
+    }
+
+
+def _instant(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _objective_json(report: Report, objective: ObjectiveStatus) -> dict[str, Any]:
+    return {
+        "id": objective.objective.id,
+        "title": objective.objective.title,
+        "score": rounded(objective.score),
+        "health": objective.health.value,
+        "key_results": [_kr_json(status) for status in objective.key_results],
+        "children": [_objective_json(report, child) for child in report.children_of(objective)],
+    }
+
+
+def _scope_json(scope: Scope | None) -> dict[str, Any] | None:
+    if scope is None:
+        return None
+    return {
+        "start_weight": rounded(scope.start_weight),
+        "weight": rounded(scope.weight),
+        "growth": rounded(scope.growth),
+    }
+
+
+def _delivery_forecast_json(forecast: DeliveryForecast | None) -> dict[str, Any] | None:
+    if forecast is None:
+        return None
+    return {
+        "p50": None if forecast.p50 is None else forecast.p50.isoformat(),
+        "p85": None if forecast.p85 is None else forecast.p85.isoformat(),
+        "remaining": rounded(forecast.remaining),
     }
 
 
@@ -64,9 +107,9 @@ def _kr_json(status: KRStatus) -> dict[str, Any]:
         "id": kr.id,
         "title": kr.title,
         "unit": kr.unit,
-        "baseline": plain_number(kr.baseline),
-        "target": plain_number(kr.target),
-        "current": None if status.current is None else plain_number(status.current),
+        "baseline": optional_number(kr.baseline),
+        "target": optional_number(kr.target),
+        "current": optional_number(status.current),
         "outcome_progress": rounded(status.outcome_progress),
         "delivery_progress": rounded(status.delivery_progress),
         "expected_progress": rounded(status.expected_progress),
@@ -84,6 +127,21 @@ def _kr_json(status: KRStatus) -> dict[str, Any]:
             "done": rounded(status.weight.done),
             "total": rounded(status.weight.total),
         },
+        "kind": kr.kind,
+        "grading": kr.grading,
+        "range": None
+        if kr.range is None
+        else {
+            "min": optional_number(kr.range.minimum),
+            "max": optional_number(kr.range.maximum),
+        },
+        "score": rounded(status.score),
+        "final": status.final,
+        "samples": status.samples,
+        "last_sample_at": _instant(status.last_sample_at) if status.last_sample_at else None,
+        "metric_error": status.metric_error,
+        "scope": _scope_json(status.scope),
+        "delivery_forecast": _delivery_forecast_json(status.delivery_forecast),
     }
 
 
@@ -126,9 +184,10 @@ def report_table(report: Report) -> Group:
     for column in columns:
         # Numbers keep their width; only the titles give way on a narrow screen.
         table.add_column(column, justify="right", no_wrap=True, min_width=len(column))
-    for objective in report.objectives:
+    for objective, depth in objectives_in_tree_order(report):
+        indent = "  " * depth
         table.add_row(
-            Text(f"{objective.objective.id}  {objective.objective.title}", style="bold"),
+            Text(f"{indent}{objective.objective.id}  {objective.objective.title}", style="bold"),
             "",
             percent(objective.score),
             "",
@@ -139,14 +198,14 @@ def report_table(report: Report) -> Group:
             "",
         )
         for status in objective.key_results:
-            flags = "".join(f"\n    ⚑ {flag}" for flag in status.flags)
+            flags = "".join(f"\n{indent}    ⚑ {flag}" for flag in status.flags)
             table.add_row(
-                Text(f"  {status.kr.id}  {status.kr.title}{flags}"),
+                Text(f"{indent}  {status.kr.id}  {status.kr.title}{flags}"),
                 metric(status.current, status.kr.unit),
                 percent(status.outcome_progress),
                 percent(status.delivery_progress),
                 percent(status.expected_progress),
-                _health_text(status.health),
+                _kr_health_text(status),
                 metric(status.forecast, status.kr.unit),
                 f"{status.items.done}/{status.items.total}",
                 weight_text(status.weight),
@@ -171,6 +230,31 @@ def _health_text(health: Health) -> Text:
     return Text(HEALTH_WORDS[health], style=_HEALTH_STYLES[health])
 
 
+def _kr_health_text(status: KRStatus) -> Text:
+    return Text(kr_health_word(status), style=_HEALTH_STYLES[status.health])
+
+
+def kr_health_word(status: KRStatus) -> str:
+    """`On track`, or once the cycle ended its final verdict: `Achieved (final)`."""
+    if status.final is not None:
+        return f"{FINAL_WORDS[status.final]} (final)"
+    return HEALTH_WORDS[status.health]
+
+
+def objectives_in_tree_order(report: Report) -> list[tuple[ObjectiveStatus, int]]:
+    """Every objective with its depth: each root, then its children below it, depth first."""
+    ordered: list[tuple[ObjectiveStatus, int]] = []
+
+    def visit(objective: ObjectiveStatus, depth: int) -> None:
+        ordered.append((objective, depth))
+        for child in report.children_of(objective):
+            visit(child, depth + 1)
+
+    for root in report.roots():
+        visit(root, 0)
+    return ordered
+
+
 def report_markdown(report: Report) -> str:
     cycle = report.cycle
     lines = [
@@ -178,13 +262,15 @@ def report_markdown(report: Report) -> str:
         "",
         f"{cycle.start} to {cycle.end}, as of {report.as_of.astimezone(UTC):%Y-%m-%d %H:%M} UTC.",
     ]
-    for objective in report.objectives:
+    for objective, depth in objectives_in_tree_order(report):
+        parent = objective.objective.parent
+        part_of = f" Part of {escape_markdown(parent)}." if parent is not None else ""
         lines += [
             "",
-            f"## {escape_markdown(objective.objective.id)}: "
+            f"{'#' * min(2 + depth, 6)} {escape_markdown(objective.objective.id)}: "
             f"{escape_markdown(objective.objective.title)}",
             "",
-            f"Score {percent(objective.score)}, {HEALTH_WORDS[objective.health].lower()}.",
+            f"Score {percent(objective.score)}, {HEALTH_WORDS[objective.health].lower()}.{part_of}",
             "",
             "| Key result | Current | Outcome | Delivery | Expected | Health | Forecast "
             "| Items done | Weight done |",
@@ -196,7 +282,7 @@ def report_markdown(report: Report) -> str:
                 f"| {escape_markdown(status.kr.id)} {escape_markdown(status.kr.title)}{flags} "
                 f"| {escape_markdown(metric(status.current, status.kr.unit))} "
                 f"| {percent(status.outcome_progress)} | {percent(status.delivery_progress)} "
-                f"| {percent(status.expected_progress)} | {HEALTH_WORDS[status.health]} "
+                f"| {percent(status.expected_progress)} | {kr_health_word(status)} "
                 f"| {escape_markdown(metric(status.forecast, status.kr.unit))} "
                 f"| {status.items.done}/{status.items.total} | {weight_text(status.weight)} |"
             )

@@ -31,10 +31,12 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from okrsync.config import Config, ConfigError, LoadedConfig, Schedule, load_config, missing_secrets
 from okrsync.logs import redact_text
+from okrsync.metrics import MetricRun, sample_metrics
+from okrsync.metrics.sampling import sampled_metrics
 from okrsync.registry import REGISTRY
 from okrsync.service.connectors import source_factory
 from okrsync.service.http import ListenError, ServiceHttp
-from okrsync.service.pipeline import import_metric_files, run_cycle
+from okrsync.service.pipeline import run_cycle
 from okrsync.service.telemetry import Telemetry
 from okrsync.service.writer import SourceBusyError, SourceLeases, process_owner
 from okrsync.store import Store
@@ -49,7 +51,6 @@ LEASE_GRACE_SECONDS = 30.0
 RAN_SHARE = 0.8
 # A webhook's cycle that finds another replica mid-cycle tries again this often, this long.
 URGENT_RETRY_SECONDS, URGENT_ATTEMPTS = 1.0, 30
-METRICS_JOB_SECONDS = 300
 CONFIG_POLL_SECONDS = 2.0
 
 
@@ -255,12 +256,20 @@ class Daemon:
                 next_run_time=datetime.now(UTC),  # a first cycle right away
                 misfire_grace_time=None,
             )
-        if any(kr.metric.type == "csv" for o in config.objectives for kr in o.key_results):
+        # One job per sampled metric, on the metric's own interval (a first reading now).
+        self.telemetry.register_metrics(kr_id for kr_id, _ in sampled_metrics(config))
+        for kr_id, metric in sampled_metrics(config):
+            metric_trigger = _trigger(metric.interval)
+            self._shared.periods[f"metric:{kr_id}"] = _period_seconds(
+                metric.interval, metric_trigger
+            )
             self._scheduler.add_job(
-                self.import_metrics,
-                trigger=IntervalTrigger(seconds=METRICS_JOB_SECONDS, jitter=10),
-                id="metrics:csv",
+                self.sample_metric,
+                trigger=metric_trigger,
+                args=[kr_id],
+                id=f"metric:{kr_id}",
                 next_run_time=datetime.now(UTC),
+                misfire_grace_time=None,
             )
 
     def sync_source(self, name: str, urgent: bool = False, attempt: int = 1) -> None:
@@ -329,6 +338,7 @@ class Daemon:
             now=self.clock(),
             only=[name],
             config_dir=shared.loaded.path.parent,
+            metrics=False,  # read on their own intervals, by `sample_metric`
         )
         self.telemetry.record_cycle(result, time.perf_counter() - started)
 
@@ -346,18 +356,35 @@ class Daemon:
             replace_existing=True,
         )
 
-    def import_metrics(self) -> None:
+    def sample_metric(self, kr_id: str) -> MetricRun:
+        """Read one KR's metric, in one replica per interval: the `metric:<KR>` lease is
+        taken for most of the interval, so the other replicas' ticks skip it. New samples
+        move every source's comments: their cycles run now. Nothing escapes to the
+        scheduler: a failure is the KR's `metric_error`, logged and counted."""
         shared, store = self._shared, self._require_store()
         assert shared is not None
-        if not store.acquire_lease(
-            "metrics:csv", self.owner, METRICS_JOB_SECONDS + LEASE_GRACE_SECONDS
-        ):
-            return
-        imported = import_metric_files(shared.loaded.config, store, shared.loaded.path.parent)
-        if imported.added:
-            # New outcome values move every source's comments: run their cycles now.
-            for name in shared.loaded.config.sources.enabled():
+        config = shared.loaded.config
+        period = shared.periods.get(f"metric:{kr_id}", 3600.0)
+        if not store.acquire_lease(f"metric:{kr_id}", self.owner, period * RAN_SHARE):
+            log.debug("job.skipped", job=f"metric:{kr_id}", reason="read recently elsewhere")
+            return MetricRun()
+        try:
+            run = sample_metrics(
+                config,
+                store,
+                self.clock(),
+                source_factory(config),
+                only=[kr_id],
+                config_dir=shared.loaded.path.parent,
+            )
+        except Exception:  # the store went away, a bug: the next tick tries again
+            log.exception("job.crashed", job=f"metric:{kr_id}")
+            return MetricRun()
+        self.telemetry.record_metric_run(run)
+        if run.added:
+            for name in config.sources.enabled():
                 self._run_soon(name)
+        return run
 
     def on_change(self, changed: list[tuple[str, str]]) -> None:
         """A webhook said these items changed: pull their sources now, not at the next
@@ -427,7 +454,8 @@ class Daemon:
         for name in self._shared.loaded.config.sources.enabled():
             self._store.release_lease(f"pull:{name}", self.owner)
             self._store.release_lease(f"ran:{name}", self.owner)
-        self._store.release_lease("metrics:csv", self.owner)
+        for kr_id, _ in sampled_metrics(self._shared.loaded.config):
+            self._store.release_lease(f"metric:{kr_id}", self.owner)
 
 
 def _trigger(schedule: Schedule) -> IntervalTrigger | CronTrigger:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -31,9 +31,9 @@ from okrsync.domain import (
     WorkItem,
     compute_report,
     mapped_parents,
+    snapshots_from,
 )
-from okrsync.metrics import read_csv_samples
-from okrsync.metrics.csv import MetricFileError
+from okrsync.metrics import MetricRun, sample_metrics
 from okrsync.registry import REGISTRY, Registry
 from okrsync.service.connectors import SourceFactory
 from okrsync.service.planning import (
@@ -231,7 +231,9 @@ class MetricImport:
 
 
 def current_report(config: Config, store: Store, now: datetime) -> Report:
-    return _compute(config, store.items(), store, now)
+    """The report from what the store knew at `now`: the items as last learned at or
+    before it (see `Store.items`), so a past instant's report never changes."""
+    return _compute(config, store.items(as_of=now), store, now)
 
 
 def run_cycle(
@@ -246,23 +248,32 @@ def run_cycle(
     config_dir: Path = Path("."),
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     registry: Registry = REGISTRY,
+    metrics: bool = True,
 ) -> CycleResult:
     """Run one cycle. `now` is the instant the report is evaluated at; `clock` is the
     wall clock, used for bookmarks, which must follow real time even when `now` does not.
-    `only` names the sources to run (all enabled ones when None)."""
+    `only` names the sources to run (all enabled ones when None). `metrics`: read every
+    non-manual metric once, at `now`, before the report (the daemon reads them on their
+    own intervals instead)."""
     names = _selected(config, only)
     connected: dict[str, Source] = {}
     try:
         pulls: list[SourcePull] = []
         for name in names:
-            pull, source = _pull_one(name, connect, store, full, clock)
+            pull, source = _pull_one(name, connect, store, full, clock, now)
             pulls.append(pull)
             if source is not None:
                 connected[name] = source
         pulled = PullStage(tuple(pulls))
-        children = _complete_children(config, store, list(connected.values()), store.items())
-        metric_errors = import_metric_files(config, store, config_dir).errors
+        children = _complete_children(config, store, list(connected.values()), store.items(), now)
+        metric_errors = (
+            sample_metrics(config, store, now, connect, connected=connected, config_dir=config_dir)
+            if metrics
+            else MetricRun()
+        ).errors
         report = _compute(config, children.items, store, now)
+        if not dry_run:
+            store.save_kr_snapshots(snapshots_from(report))
         # A source missing children would publish wrong numbers: it writes nothing now.
         held = children.failed
         writers = {name: source for name, source in connected.items() if name not in held}
@@ -296,8 +307,25 @@ def _selected(config: Config, only: Collection[str] | None) -> list[str]:
 
 
 def _compute(config: Config, items: Iterable[WorkItem], store: Store, now: datetime) -> Report:
+    """The report at `now` over `items`, with what the store knew then: the samples at or
+    before it, the items at the cycle start (scope growth), the KR snapshots (delivery
+    forecast) and the metric errors."""
     cycle, objectives, rules = config.domain_cycle(), config.domain_objectives(), config.rules()
-    return compute_report(cycle, objectives, items, finite_samples(store.samples()), rules, now)
+    cycle_start = datetime.combine(cycle.start, time.min, tzinfo=UTC)
+    done_history: dict[str, list[tuple[datetime, float]]] = {}
+    for snapshot in store.kr_snapshots(until=now):
+        done_history.setdefault(snapshot.kr_id, []).append((snapshot.at, snapshot.done_weight))
+    return compute_report(
+        cycle,
+        objectives,
+        items,
+        finite_samples(store.samples(as_of=now)),
+        rules,
+        now,
+        start_items=store.items(as_of=min(cycle_start, now)),
+        done_history=done_history,
+        metric_errors=store.metric_errors(as_of=now),
+    )
 
 
 def finite_samples(samples: Iterable[MetricSample]) -> list[MetricSample]:
@@ -344,6 +372,7 @@ def _pull_one(
     store: Store,
     full: bool,
     clock: Callable[[], datetime],
+    now: datetime,
 ) -> tuple[SourcePull, Source | None]:
     """Pull one source into the store; its bookmark is saved only once the pull finished."""
     try:
@@ -355,13 +384,13 @@ def _pull_one(
         bookmark = None if full else store.cursor(name)
         pulled = source.pull(bookmark, started_at=clock())
         pulled = replace(pulled, items=without_credentials(pulled.items))
-        upserted = store.upsert_items(pulled.items)
+        upserted = store.upsert_items(pulled.items, seen_at=now)
         deleted = 0
         if pulled.full:
             # A full pull saw everything in scope: what it did not see was deleted or moved out.
             seen = {item.key for item in pulled.items}
             gone = [item.key for item in store.items(name) if item.key not in seen]
-            deleted = store.delete_items(name, gone)
+            deleted = store.delete_items(name, gone, at=now)
         if pulled.bookmark_ms is not None:
             store.set_cursor(name, pulled.bookmark_ms)
     except SourceError as error:
@@ -373,7 +402,11 @@ def _pull_one(
 
 
 def _complete_children(
-    config: Config, store: Store, sources: Sequence[Source], stored: Iterable[WorkItem]
+    config: Config,
+    store: Store,
+    sources: Sequence[Source],
+    stored: Iterable[WorkItem],
+    now: datetime,
 ) -> ChildrenStage:
     """Fetch children that only a look-up shows (Asana subtasks, cross-repo sub-issues),
     for mapped parents only, following grandchildren a few levels down. `stored` is the
@@ -381,7 +414,7 @@ def _complete_children(
     items = {item.ref: item for item in stored}
     parents = mapped_parents(items.values(), config.domain_objectives(), config.rules())
     looked = tuple(
-        _children_of(source, parents.get(source.name, ()), items, store) for source in sources
+        _children_of(source, parents.get(source.name, ()), items, store, now) for source in sources
     )
     return ChildrenStage(tuple(items.values()), looked)
 
@@ -391,6 +424,7 @@ def _children_of(
     parents: tuple[WorkItem, ...],
     items: dict[ItemRef, WorkItem],
     store: Store,
+    now: datetime,
 ) -> SourceChildren:
     found = 0
     for _ in range(MAX_CHILD_DEPTH):
@@ -406,7 +440,7 @@ def _children_of(
             log.error("sync.source_failed", source=source.name, stage="children", error=str(error))
             return SourceChildren(source.name, found, str(error))
         children = without_credentials(children)
-        store.upsert_items(children)
+        store.upsert_items(children, seen_at=now)
         items.update((child.ref, child) for child in children)
         found += len(children)
         parents = tuple(child for child in children if child.child_count)
@@ -484,23 +518,9 @@ def _outcome(
 
 def import_metric_files(config: Config, store: Store, config_dir: Path) -> MetricImport:
     """Read every CSV metric into the store; a bad file is an error, not a crash."""
-    errors: list[str] = []
-    added = 0
-    for objective in config.objectives:
-        for kr in objective.key_results:
-            if kr.metric.type != "csv" or kr.metric.path is None:
-                continue
-            path = Path(kr.metric.path)
-            try:
-                samples = read_csv_samples(path if path.is_absolute() else config_dir / path, kr.id)
-            except MetricFileError as error:
-                errors.append(str(error))
-                log.error("metric.failed", kr=kr.id, error=str(error))
-                continue
-            new = sum(store.add_sample(sample, origin="csv") for sample in samples)
-            added += new
-            log.info("metric.imported", kr=kr.id, samples=len(samples), new=new)
-    return MetricImport(tuple(errors), added)
+    csv = [kr.id for o in config.objectives for kr in o.key_results if kr.metric.type == "csv"]
+    run = sample_metrics(config, store, datetime.now(UTC), only=csv, config_dir=config_dir)
+    return MetricImport(run.errors, run.added)
 
 
 def _outcome_fields(outcome: SourceOutcome) -> dict[str, object]:

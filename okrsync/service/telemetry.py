@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
 
 from okrsync.domain import Health, KRStatus, Report, problem_counts
+from okrsync.metrics import MetricRun
 from okrsync.service.pipeline import CycleResult, SourceOutcome
 
 # Cycles pull, compute and write back: from a second (nothing changed) to minutes.
@@ -111,6 +112,12 @@ class Telemetry:
         self.webhooks = Counter(
             "okrsync_webhooks", "Webhook requests by answer", ["source", "status"], registry=r
         )
+        self.metric_readings = Counter(
+            "okrsync_metric_readings",
+            "Outcome metric readings per KR: ok, or failed (the KR keeps its last sample)",
+            ["kr", "result"],
+            registry=r,
+        )
 
     # ---------------------------------------------------------------- recording
 
@@ -189,6 +196,19 @@ class Telemetry:
                 1 if status.health is health else 0
             )
         return exported
+
+    def register_metrics(self, kr_ids: Iterable[str]) -> None:
+        """Export each sampled KR's reading counters at 0 before its first reading."""
+        with self._lock:
+            for kr in kr_ids:
+                for result in ("ok", "failed"):
+                    self.metric_readings.labels(kr=kr, result=result)
+
+    def record_metric_run(self, run: MetricRun) -> None:
+        with self._lock:
+            for reading in run.readings:
+                result = "ok" if reading.ok else "failed"
+                self.metric_readings.labels(kr=reading.kr_id, result=result).inc()
 
     def record_request(self, source: str, method: str, status: int) -> None:
         self.api_requests.labels(source=source, method=method.upper(), status=str(status)).inc()

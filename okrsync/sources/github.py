@@ -430,6 +430,24 @@ class GithubSource(Connector):
             raise HttpError(status, headers, _one_line(str(message))[:300] if message else "")
         return headers, data
 
+    # ------------------------------------------------------------------ counts (metrics)
+
+    def search_count(self, query: str) -> int:
+        """`total_count` of an issue search (`GET /search/issues`, one request of one
+        result). The search API has its own limit, 30 requests a minute: callers space
+        their searches (okrsync.metrics' token bucket), and a 403/429 from it is retried
+        after its `Retry-After` or `X-RateLimit-Reset` as every rate limit is (bounded)."""
+        params = {"q": query, "per_page": 1}
+        _, body = self.call(
+            "GET /search/issues", lambda: self._json("GET", "/search/issues", params)
+        )
+        found = body.get("total_count") if isinstance(body, dict) else None
+        if isinstance(found, bool) or not isinstance(found, int) or found < 0:
+            raise FatalError(SOURCE, "GET /search/issues: the answer has no total_count")
+        if body.get("incomplete_results"):
+            log.warning("github.search_incomplete", query=query, total_count=found)
+        return found
+
 
 def _auth(config: GithubSourceConfig, token: str | None) -> Auth.Auth:
     if config.app is not None:

@@ -448,6 +448,37 @@ class JiraSource(Connector):
 
         return super().call(what, unwrapped)
 
+    # ------------------------------------------------------------------ counts (metrics)
+
+    def count(self, jql: str) -> int:
+        """How many issues `jql` matches: one request. Cloud: the approximate count
+        (`POST /rest/api/3/search/approximate-count`; recent changes may lag, and the JQL
+        must be bounded); Server/Data Center: `search` with `maxResults=0`, its `total`."""
+        if self.is_cloud:
+            answer = self.call("count", lambda: self._approximate_count(jql))
+            found = answer.get("count")
+        else:
+            answer = self.call("count", lambda: self._search_total(jql))
+            found = answer.get("total")
+        if isinstance(found, bool) or not isinstance(found, int) or found < 0:
+            raise FatalError(SOURCE, "count: the answer has no count")
+        return found
+
+    def _approximate_count(self, jql: str) -> dict[str, Any]:
+        url = f"{self.config.url}/rest/api/3/search/approximate-count"
+        request = requests.Request(
+            "POST", url, data=json.dumps({"jql": jql}), headers=_HEADERS, auth=self._auth
+        )
+        response = self.send(self.prepare(request))
+        if not response.ok:
+            raise HttpError(response.status_code, response.headers, _error_messages(response))
+        return json_body(SOURCE, "POST search/approximate-count", response)
+
+    def _search_total(self, jql: str) -> dict[str, Any]:
+        # Not the library's search_issues: it reads maxResults=0 as "fetch every issue".
+        params = {"jql": jql, "maxResults": 0, "fields": "id"}
+        return json_body(SOURCE, "GET search", self._request("GET", "search", params=params))
+
 
 def _user_keys(user: Any) -> Identity:
     """A user's identity: `accountId` on Cloud; `key`, else `name`, on Server."""

@@ -1,8 +1,9 @@
-"""Persistence for work items, metric samples, sync cursors, write-back records, job leases
-and webhook secrets; the schema is migrated with Alembic (`upgrade`)."""
+"""Persistence for work items and their history, metric samples and errors, KR snapshots,
+sync cursors, write-back records, job leases and webhook secrets; the schema is migrated
+with Alembic (`upgrade`)."""
 
 from okrsync.store._locks import UnsupportedBackendError
-from okrsync.store._repository import Store, UpsertResult, WritebackRecord
+from okrsync.store._repository import SampleRecord, Store, UpsertResult, WritebackRecord
 from okrsync.store._schema import (
     SchemaError,
     SchemaNotCurrentError,
@@ -14,6 +15,7 @@ from okrsync.store._schema import (
 )
 
 __all__ = [
+    "SampleRecord",
     "SchemaError",
     "SchemaNotCurrentError",
     "SchemaTooNewError",

@@ -16,21 +16,38 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
-from sqlalchemy import Engine, Text, case, cast, or_, text
+from sqlalchemy import (
+    Engine,
+    Row,
+    String,
+    Text,
+    bindparam,
+    case,
+    cast,
+    func,
+    or_,
+    text,
+)
+from sqlalchemy import delete as core_delete
+from sqlalchemy import select as core_select
 from sqlalchemy.engine import make_url
 from sqlalchemy.sql.elements import ColumnElement
-from sqlmodel import Session, col, delete, select
+from sqlmodel import Session, col, select
 
-from okrsync.domain.models import Bucket, MetricSample, WorkItem
+from okrsync.domain.models import Bucket, KRSnapshot, MetricSample, WorkItem
 from okrsync.store import _locks
 from okrsync.store._engine import create_store_engine, upsert_insert
 from okrsync.store._schema import require_head, upgrade_engine
 from okrsync.store._tables import (
     MetricSampleRow,
     SyncCursorRow,
+    UtcDateTime,
     WebhookSecretRow,
     WorkItemRow,
     WritebackRow,
+    item_versions,
+    kr_snapshots,
+    metric_errors,
     metric_samples,
     sync_cursors,
     webhook_secrets,
@@ -45,9 +62,16 @@ KEYS_PER_QUERY = 500
 _ITEM_FIELDS = tuple(field.name for field in dataclasses.fields(WorkItem))
 # What an upsert compares to tell an updated item from an unchanged one.
 _COMPARED_FIELDS = tuple(name for name in _ITEM_FIELDS if name not in ("source", "key"))
+# What makes a new version in the history: every field but `updated`, which moves with
+# every edit in the source (a description, a comment) that changes nothing okrsync reads.
+_VERSIONED_FIELDS = tuple(name for name in _COMPARED_FIELDS if name != "updated")
 
-# An inserted row gets this upsert's instant in all three.
-_STAMPS = ("seen_at", "first_seen_at", "changed_at")
+# An inserted row gets this upsert's instant in all four.
+_STAMPS = ("seen_at", "first_seen_at", "changed_at", "versioned_at")
+
+_SNAPSHOT_VALUES = tuple(
+    field.name for field in dataclasses.fields(KRSnapshot) if field.name not in ("kr_id", "at")
+)
 
 _Ref = tuple[str, str]  # (source, key), the primary key of a work item
 _T = TypeVar("_T")
@@ -58,6 +82,18 @@ class UpsertResult:
     inserted: int
     updated: int
     unchanged: int
+
+
+@dataclass(frozen=True, slots=True)
+class SampleRecord:
+    """A stored metric sample with what came with it (`metric list`)."""
+
+    kr_id: str
+    value: float
+    at: datetime
+    origin: str
+    note: str | None = None
+    confidence: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,56 +137,116 @@ class Store:
 
     # -- work items -------------------------------------------------------------------
 
-    def upsert_items(self, items: Iterable[WorkItem]) -> UpsertResult:
-        """Insert new items, update changed ones, mark all of them seen.
+    def upsert_items(
+        self, items: Iterable[WorkItem], seen_at: datetime | None = None
+    ) -> UpsertResult:
+        """Insert new items, update changed ones, mark all of them seen, and add a version
+        to the history of each item inserted or changed in a versioned field, learned at
+        `seen_at` (the cycle's `now`; this machine's clock when None).
 
         One `INSERT ... ON CONFLICT DO UPDATE ... RETURNING` (sent as one statement per
         page of 1,000 rows): the database decides row by row, atomically, so a concurrent
         upsert of the same items by another process neither fails nor is lost. What each
         row became is read from what the statement returns: a row whose `first_seen_at`
-        is this call's instant was inserted, one whose `changed_at` is was updated.
+        is this call's instant was inserted, one whose `changed_at` is was updated, one
+        whose `versioned_at` is needs a version. The versions are written in the same
+        transaction (`INSERT ... ON CONFLICT DO UPDATE`: the same item learned twice at
+        one instant keeps the last state).
         """
         latest = _last_per_ref(items)
         if not latest:
             return UpsertResult(0, 0, 0)
-        seen_at = self._next_seen_at()
+        stamp = self._next_seen_at()
+        learned_at = stamp if seen_at is None else seen_at
         # Sorted by key: two PostgreSQL upserts of overlapping items lock rows in one order.
-        rows = [
-            _item_fields(latest[ref]) | dict.fromkeys(_STAMPS, seen_at) for ref in sorted(latest)
-        ]
+        rows = [_item_fields(latest[ref]) | dict.fromkeys(_STAMPS, stamp) for ref in sorted(latest)]
         statement = _item_upsert(self._engine)
         with self._engine.begin() as connection:
             returned = connection.execute(statement, rows).all()
-        inserted = sum(1 for row in returned if row.first_seen_at == seen_at)
-        updated = sum(1 for row in returned if row.changed_at == seen_at) - inserted
+            versions = [
+                _item_fields(latest[(row.source, row.key)])
+                | {"learned_at": learned_at, "deleted": False}
+                for row in returned
+                if row.versioned_at == stamp
+            ]
+            if versions:
+                connection.execute(_version_upsert(self._engine), versions)
+        inserted = sum(1 for row in returned if row.first_seen_at == stamp)
+        updated = sum(1 for row in returned if row.changed_at == stamp) - inserted
         return UpsertResult(inserted, updated, len(latest) - inserted - updated)
 
-    def items(self, source: str | None = None) -> list[WorkItem]:
+    def items(self, source: str | None = None, as_of: datetime | None = None) -> list[WorkItem]:
+        """The items sorted by (source, key): as last pulled (`as_of=None`), or as the store
+        knew them at `as_of`: each item's latest version learned at or before it, unless
+        that version is its deletion."""
+        if as_of is not None:
+            return self._items_as_of(source, as_of)
         statement = select(WorkItemRow).order_by(col(WorkItemRow.source), col(WorkItemRow.key))
         if source is not None:
             statement = statement.where(col(WorkItemRow.source) == source)
         with self._session() as session:
             return [_item_from_row(row) for row in session.exec(statement)]
 
-    def delete_items(self, source: str, keys: Iterable[str]) -> int:
-        """Delete the given keys of `source`; returns how many rows existed."""
+    def _items_as_of(self, source: str | None, as_of: datetime) -> list[WorkItem]:
+        """One query: the latest `learned_at` per item at or before `as_of` (a GROUP BY the
+        primary key's index answers), joined back to its version."""
+        versions = item_versions.c
+        learned = core_select(
+            versions.source, versions.key, func.max(versions.learned_at).label("learned_at")
+        ).where(versions.learned_at <= bindparam("as_of", as_of, type_=UtcDateTime))
+        if source is not None:
+            learned = learned.where(versions.source == source)
+        latest = learned.group_by(versions.source, versions.key).subquery("latest")
+        statement = (
+            core_select(*(versions[name] for name in _ITEM_FIELDS))
+            .join(
+                latest,
+                (versions.source == latest.c.source)
+                & (versions.key == latest.c.key)
+                & (versions.learned_at == latest.c.learned_at),
+            )
+            .where(versions.deleted.is_(False))
+            .order_by(versions.source, versions.key)
+        )
+        with self._engine.connect() as connection:
+            return [_item_from_version(row) for row in connection.execute(statement)]
+
+    def delete_items(self, source: str, keys: Iterable[str], at: datetime | None = None) -> int:
+        """Delete the given keys of `source`, recording each deletion in the history at
+        `at` (the cycle's `now`; this machine's clock when None), so an as-of read before
+        it still sees the item; returns how many rows existed."""
         unique_keys = list(dict.fromkeys(keys))
-        deleted = 0
-        with self._session() as session, session.begin():
+        learned_at = self._next_seen_at() if at is None else at
+        gone: list[dict[str, Any]] = []
+        with self._engine.begin() as connection:
             for chunk in _chunked(unique_keys, KEYS_PER_QUERY):
-                statement = delete(WorkItemRow).where(
-                    col(WorkItemRow.source) == source, col(WorkItemRow.key).in_(chunk)
+                statement = (
+                    core_delete(work_items)
+                    .where(work_items.c.source == source, work_items.c.key.in_(chunk))
+                    .returning(*(work_items.c[name] for name in _ITEM_FIELDS))
                 )
-                deleted += session.exec(statement).rowcount
-        return deleted
+                gone.extend(
+                    dict(row._mapping) | {"learned_at": learned_at, "deleted": True}
+                    for row in connection.execute(statement)
+                )
+            if gone:
+                connection.execute(_version_upsert(self._engine), gone)
+        return len(gone)
 
     # -- metric samples -----------------------------------------------------------------
 
-    def add_sample(self, sample: MetricSample, origin: str = "manual") -> bool:
-        """Record a sample; False when the same (kr_id, at, value) is stored already.
+    def add_sample(
+        self,
+        sample: MetricSample,
+        origin: str = "manual",
+        note: str | None = None,
+        confidence: float | None = None,
+    ) -> bool:
+        """Record a sample; False when the KR has one at that instant already.
 
-        One `INSERT ... ON CONFLICT DO NOTHING RETURNING id`: of two processes adding the
-        same sample at once, one stores it and the other is told it was there.
+        One `INSERT ... ON CONFLICT DO NOTHING RETURNING id`: of two processes adding a
+        sample for the same KR and instant at once, one stores it and the other is told
+        one was there.
         """
         statement = (
             upsert_insert(self._engine, metric_samples)
@@ -160,25 +256,124 @@ class Store:
                 at=sample.at,
                 origin=origin,
                 recorded_at=_utcnow(),
+                note=note,
+                confidence=confidence,
             )
-            .on_conflict_do_nothing(index_elements=["kr_id", "at", "value"])
+            .on_conflict_do_nothing(index_elements=["kr_id", "at"])
             .returning(metric_samples.c.id)
         )
         with self._engine.begin() as connection:
             return connection.execute(statement).first() is not None
 
-    def samples(self, kr_id: str | None = None) -> list[MetricSample]:
-        """Samples ordered by `at` (then by arrival, for equal instants)."""
+    def samples(
+        self, kr_id: str | None = None, as_of: datetime | None = None
+    ) -> list[MetricSample]:
+        """Samples ordered by `at` (then by arrival); with `as_of`, those at or before it."""
         statement = select(MetricSampleRow).order_by(
             col(MetricSampleRow.at), col(MetricSampleRow.id)
         )
         if kr_id is not None:
             statement = statement.where(col(MetricSampleRow.kr_id) == kr_id)
+        if as_of is not None:
+            statement = statement.where(col(MetricSampleRow.at) <= as_of)
         with self._session() as session:
             return [
                 MetricSample(kr_id=row.kr_id, value=row.value, at=row.at)
                 for row in session.exec(statement)
             ]
+
+    def sample_records(self, kr_id: str) -> list[SampleRecord]:
+        """The KR's samples with their origin, note and confidence, ordered by `at`."""
+        statement = (
+            select(MetricSampleRow)
+            .where(col(MetricSampleRow.kr_id) == kr_id)
+            .order_by(col(MetricSampleRow.at), col(MetricSampleRow.id))
+        )
+        with self._session() as session:
+            return [
+                SampleRecord(row.kr_id, row.value, row.at, row.origin, row.note, row.confidence)
+                for row in session.exec(statement)
+            ]
+
+    def delete_sample(self, kr_id: str, at: datetime) -> bool:
+        """Delete the KR's sample at `at`; False when there was none."""
+        statement = core_delete(metric_samples).where(
+            metric_samples.c.kr_id == kr_id,
+            metric_samples.c.at == bindparam("at", at, type_=UtcDateTime),
+        )
+        with self._engine.begin() as connection:
+            return bool(connection.execute(statement).rowcount)
+
+    # -- KR snapshots and metric errors -------------------------------------------------
+
+    def save_kr_snapshots(self, snapshots: Iterable[KRSnapshot]) -> None:
+        """Save each KR's status at a cycle's `now`; one row per (kr_id, at), the last
+        save of an instant wins (one `INSERT ... ON CONFLICT DO UPDATE`)."""
+        rows = [dataclasses.asdict(snapshot) for snapshot in snapshots]
+        if not rows:
+            return
+        statement = upsert_insert(self._engine, kr_snapshots)
+        statement = statement.on_conflict_do_update(
+            index_elements=["kr_id", "at"],
+            set_={name: statement.excluded[name] for name in _SNAPSHOT_VALUES},
+        )
+        with self._engine.begin() as connection:
+            connection.execute(statement, rows)
+
+    def kr_snapshots(
+        self, kr_id: str | None = None, until: datetime | None = None
+    ) -> list[KRSnapshot]:
+        """Snapshots ordered by (kr_id, at); with `until`, those at or before it."""
+        statement = core_select(kr_snapshots).order_by(kr_snapshots.c.kr_id, kr_snapshots.c.at)
+        if kr_id is not None:
+            statement = statement.where(kr_snapshots.c.kr_id == kr_id)
+        if until is not None:
+            statement = statement.where(
+                kr_snapshots.c.at <= bindparam("until", until, type_=UtcDateTime)
+            )
+        with self._engine.connect() as connection:
+            return [KRSnapshot(**row._mapping) for row in connection.execute(statement)]
+
+    def set_metric_error(self, kr_id: str, error: str | None, at: datetime) -> None:
+        """The KR's metric failed with `error` at `at` (None: it read fine again).
+
+        One `INSERT ... SELECT ... WHERE` that adds a row only when `error` differs from the
+        KR's error at `at`: the same failure every cycle is stored once."""
+        errors = metric_errors.c
+        when = bindparam("at", at, type_=UtcDateTime)
+        message = bindparam("error", error, type_=String())
+        previous = (
+            core_select(errors.error)
+            .where(errors.kr_id == kr_id, errors.at <= when)
+            .order_by(errors.at.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        changed = core_select(bindparam("kr_id", kr_id, type_=String()), when, message).where(
+            message.is_distinct_from(previous)
+        )
+        statement = upsert_insert(self._engine, metric_errors).from_select(
+            ["kr_id", "at", "error"], changed
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=["kr_id", "at"], set_={"error": statement.excluded.error}
+        )
+        with self._engine.begin() as connection:
+            connection.execute(statement)
+
+    def metric_errors(self, as_of: datetime | None = None) -> dict[str, str]:
+        """Each KR's metric error in force (at `as_of`, or now), by KR id."""
+        errors = metric_errors.c
+        statement = core_select(errors.kr_id, errors.at, errors.error).order_by(
+            errors.kr_id, errors.at
+        )
+        if as_of is not None:
+            statement = statement.where(errors.at <= bindparam("as_of", as_of, type_=UtcDateTime))
+        latest: dict[str, str | None] = {}
+        with self._engine.connect() as connection:
+            for row in connection.execute(statement):
+                latest[row.kr_id] = row.error
+        return {kr_id: error for kr_id, error in latest.items() if error is not None}
 
     # -- sync cursors -------------------------------------------------------------------
 
@@ -345,11 +540,31 @@ def _item_upsert(engine: Engine) -> Any:
         else:
             differs.append(stored[name].is_distinct_from(new[name]))
     assignments: dict[str, Any] = {name: new[name] for name in _COMPARED_FIELDS}
+    versioned = [
+        clause
+        for name, clause in zip(_COMPARED_FIELDS, differs, strict=True)
+        if name in _VERSIONED_FIELDS
+    ]
     assignments["seen_at"] = new.seen_at
     assignments["changed_at"] = case((or_(*differs), new.seen_at), else_=stored.changed_at)
+    assignments["versioned_at"] = case(
+        (or_(*versioned), new.versioned_at), else_=stored.versioned_at
+    )
     return statement.on_conflict_do_update(
         index_elements=[stored.source, stored.key], set_=assignments
-    ).returning(stored.source, stored.key, stored.first_seen_at, stored.changed_at)
+    ).returning(
+        stored.source, stored.key, stored.first_seen_at, stored.changed_at, stored.versioned_at
+    )
+
+
+def _version_upsert(engine: Engine) -> Any:
+    """A version's insert; the same item learned twice at one instant keeps the last."""
+    statement = upsert_insert(engine, item_versions)
+    key = ("source", "key", "learned_at")
+    return statement.on_conflict_do_update(
+        index_elements=list(key),
+        set_={c.name: statement.excluded[c.name] for c in item_versions.c if c.name not in key},
+    )
 
 
 def _item_fields(item: WorkItem) -> dict[str, Any]:
@@ -358,6 +573,24 @@ def _item_fields(item: WorkItem) -> dict[str, Any]:
     fields["bucket"] = Bucket(item.bucket).value  # rejects an unknown bucket early
     fields["labels"] = list(item.labels)  # JSON reads back a list
     return fields
+
+
+def _item_from_version(row: Row[Any]) -> WorkItem:
+    return WorkItem(
+        source=row.source,
+        key=row.key,
+        title=row.title,
+        type=row.type,
+        status=row.status,
+        bucket=Bucket(row.bucket),
+        points=row.points,
+        labels=tuple(row.labels),
+        parent=row.parent,
+        updated=row.updated,
+        url=row.url,
+        remote_id=row.remote_id,
+        child_count=row.child_count,
+    )
 
 
 def _item_from_row(row: WorkItemRow) -> WorkItem:

@@ -60,14 +60,41 @@ class WorkItemRow(SQLModel, table=True):
     # Set by the upsert (see `Store.upsert_items`): NULL for rows stored before 0003.
     first_seen_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     changed_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    # The upsert that last changed a versioned field (all but `updated`): a new
+    # `item_versions` row is written for the rows whose stamp is that upsert's (0004).
+    versioned_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+
+
+class ItemVersionRow(SQLModel, table=True):
+    """A work item as okrsync learned it at `learned_at` (the cycle's `now`), written only
+    when a versioned field changed, or `deleted` when a full pull no longer saw it (then
+    the other fields are its last state). The primary key (source, key, learned_at) is the
+    index of the as-of read: each item's latest version at or before an instant."""
+
+    __tablename__ = "item_versions"
+
+    source: str = Field(primary_key=True)
+    key: str = Field(primary_key=True)
+    learned_at: datetime = Field(primary_key=True, sa_type=UtcDateTime)
+    deleted: bool = False
+    title: str
+    type: str
+    status: str
+    bucket: str
+    points: float | None = None
+    labels: list[str] = Field(default_factory=list, sa_type=JSON)
+    parent: str | None = None
+    updated: datetime = Field(sa_type=UtcDateTime)
+    url: str
+    remote_id: str = ""
+    child_count: int | None = None
 
 
 class MetricSampleRow(SQLModel, table=True):
     __tablename__ = "metric_samples"
-    # Re-importing the same CSV or check-in must not duplicate history.
-    __table_args__ = (
-        UniqueConstraint("kr_id", "at", "value", name="uq_metric_samples_kr_id_at_value"),
-    )
+    # One check-in per KR and instant: re-importing the same CSV or check-in adds nothing,
+    # and the unique index is the index of the as-of read (`at <= T`).
+    __table_args__ = (UniqueConstraint("kr_id", "at", name="uq_metric_samples_kr_id_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
     kr_id: str
@@ -75,6 +102,36 @@ class MetricSampleRow(SQLModel, table=True):
     at: datetime = Field(sa_type=UtcDateTime)
     origin: str
     recorded_at: datetime = Field(sa_type=UtcDateTime)
+    note: str | None = None
+    confidence: float | None = None
+
+
+class KRSnapshotRow(SQLModel, table=True):
+    """Each KR's computed status at each cycle's `now` (trends, charts, delivery forecast)."""
+
+    __tablename__ = "kr_snapshots"
+
+    kr_id: str = Field(primary_key=True)
+    at: datetime = Field(primary_key=True, sa_type=UtcDateTime)
+    current: float | None = None
+    outcome_progress: float | None = None
+    delivery_progress: float | None = None
+    expected_progress: float
+    health: str
+    done_weight: float
+    total_weight: float
+
+
+class MetricErrorRow(SQLModel, table=True):
+    """Why a KR's metric could not be read, from `at` on; a row with a NULL error clears it.
+    A row is written only when the error changes, so a reading failing every cycle the
+    same way is one row."""
+
+    __tablename__ = "metric_errors"
+
+    kr_id: str = Field(primary_key=True)
+    at: datetime = Field(primary_key=True, sa_type=UtcDateTime)
+    error: str | None = None
 
 
 class SyncCursorRow(SQLModel, table=True):
@@ -121,6 +178,9 @@ metadata = SQLModel.metadata
 
 # The Core tables, for statements that bypass the ORM's per-row bookkeeping.
 work_items = metadata.tables["work_items"]
+item_versions = metadata.tables["item_versions"]
+kr_snapshots = metadata.tables["kr_snapshots"]
+metric_errors = metadata.tables["metric_errors"]
 metric_samples = metadata.tables["metric_samples"]
 sync_cursors = metadata.tables["sync_cursors"]
 writebacks = metadata.tables["writebacks"]

@@ -123,7 +123,7 @@ class TestKRStatus:
             for n in range(10)
         ]
         status = report_for(
-            items, [sample("X-1", 3, utc(2026, 11, 1))], objectives=[okr]
+            items, [sample("X-1", 3, utc(2026, 11, 15))], objectives=[okr]
         ).kr_status("X-1")
         assert status.flags == (SHIPPING_WITHOUT_IMPACT,)
 

@@ -40,7 +40,12 @@ DESIGN_EXAMPLE = json.loads("""
      "expected_progress": 0.55, "health": "at_risk", "forecast": 81.2,
      "flags": ["shipping_without_impact"],
      "items": {"total": 12, "done": 9, "in_progress": 2, "todo": 1},
-     "weight": {"done": 31, "total": 47}}]}],
+     "weight": {"done": 31, "total": 47},
+     "kind": "auto", "grading": "committed", "range": null, "score": 0.353, "final": null,
+     "samples": 2, "last_sample_at": "2026-11-15T00:00:00Z", "metric_error": null,
+     "scope": {"start_weight": 40, "weight": 47, "growth": 0.175},
+     "delivery_forecast": {"p50": "2026-12-10", "p85": "2026-12-24", "remaining": 16}}],
+   "children": []}],
  "unmapped": {"count": 3, "items": ["github:acme/web#12", "jira:ONB-30", "jira:ONB-31"]},
  "problems": [{"item": "jira:ONB-31", "problem": "unknown_kr",
    "detail": "label okr:ONB1 names ONB1, which is not a configured KR; did you mean ONB-1?"}]}
@@ -64,7 +69,15 @@ def shape(value: Any) -> Any:
 
 
 def test_json_follows_the_design_shape_exactly() -> None:
-    produced = report_to_json(report())
+    # With the start's items and four weeks of history, so scope and forecast are objects.
+    weeks = [(NOW - timedelta(weeks=w), 8.0 - 2 * w) for w in range(1, 5)]
+    history = {"ONB-1": weeks, "ONB-2": weeks}
+    produced = report_to_json(
+        compute_report(
+            Q4, [ONB], ITEMS, SAMPLES, Rules(), NOW, start_items=ITEMS[:3], done_history=history
+        )
+    )
+    assert produced["objectives"][0]["key_results"][0]["delivery_forecast"] is not None
     assert shape(produced) == shape(DESIGN_EXAMPLE)
     # Key order too, so `status --format json` reads like the documentation.
     assert list(produced) == list(DESIGN_EXAMPLE)
@@ -103,6 +116,16 @@ def test_json_values_are_hand_computed() -> None:
                         "flags": ["shipping_without_impact"],
                         "items": {"total": 5, "done": 3, "in_progress": 1, "todo": 1},
                         "weight": {"done": 8, "total": 10},  # 3 + 3 + 2 of 3 + 3 + 1 + 1 + 2
+                        "kind": "auto",
+                        "grading": "committed",
+                        "range": None,
+                        "score": 0.353,
+                        "final": None,
+                        "samples": 2,  # Dec 1 is after NOW
+                        "last_sample_at": "2026-11-15T00:00:00Z",
+                        "metric_error": None,
+                        "scope": {"start_weight": None, "weight": 10, "growth": None},
+                        "delivery_forecast": None,  # no history
                     },
                     {
                         "id": "ONB-2",
@@ -119,8 +142,19 @@ def test_json_values_are_hand_computed() -> None:
                         "flags": [],
                         "items": {"total": 1, "done": 0, "in_progress": 1, "todo": 0},
                         "weight": {"done": 0, "total": 1},  # web#7: no points, default 1
+                        "kind": "auto",
+                        "grading": "committed",
+                        "range": None,
+                        "score": 0.556,
+                        "final": None,
+                        "samples": 3,
+                        "last_sample_at": "2026-11-20T00:00:00Z",
+                        "metric_error": None,
+                        "scope": {"start_weight": None, "weight": 1, "growth": None},
+                        "delivery_forecast": None,
                     },
                 ],
+                "children": [],
             },
             {
                 "id": "SEC",
@@ -143,8 +177,19 @@ def test_json_values_are_hand_computed() -> None:
                         "flags": [],
                         "items": {"total": 0, "done": 0, "in_progress": 0, "todo": 0},
                         "weight": {"done": 0, "total": 0},
+                        "kind": "auto",
+                        "grading": "committed",
+                        "range": None,
+                        "score": None,
+                        "final": None,
+                        "samples": 0,
+                        "last_sample_at": None,
+                        "metric_error": None,
+                        "scope": {"start_weight": None, "weight": 0, "growth": None},
+                        "delivery_forecast": None,
                     }
                 ],
+                "children": [],
             },
         ],
         # ONB-30 (label bug) and ONB-31 (okr:NOPE-9); ONB-40, not planned, counts nowhere.

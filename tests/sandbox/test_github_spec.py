@@ -56,6 +56,7 @@ NEEDED_FOR = {
     ),
     "401 Bad credentials": exchange("GET", "/repos/acme/web", error(401)),
     "403 API rate limit": exchange("GET", "/repos/acme/web/issues", error(403)),
+    "403 or 429": exchange("GET", "/search/issues", error(429), q="label:bug"),
     "404 Not Found": exchange(
         "PATCH", "/repos/acme/web/issues/comments/5", error(404), body={"body": "x"}
     ),

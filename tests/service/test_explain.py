@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,8 @@ def config(tmp_path: Path) -> Path:
     path.write_text(CONFIG.format(url=url))
     store = Store(url)
     try:
-        store.upsert_items(ITEMS)
+        # Learned before the `--now` of the tests: `status --now T` reads the store as of T.
+        store.upsert_items(ITEMS, seen_at=datetime(2026, 11, 1, tzinfo=UTC))
         store.save_writeback("jira:ONB-10", "f" * 64, "c-10")
     finally:
         store.close()

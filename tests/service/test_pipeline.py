@@ -71,6 +71,9 @@ class FakeSource:
     def children(self, parents: object, known: object) -> list[WorkItem]:
         return []
 
+    def labels_in_use(self) -> set[str]:
+        return {label for item in self.items for label in item.labels}
+
     def apply(self, write: PlannedWrite) -> WriteOutcome:
         if write.item_key in self.fail_writes_for:
             raise FatalError("jira", "boom")
@@ -408,10 +411,10 @@ class CountingStore(Store):
         super().__init__(url)
         self.full_reads = 0
 
-    def items(self, source: str | None = None) -> list[WorkItem]:
-        if source is None:
+    def items(self, source: str | None = None, as_of: datetime | None = None) -> list[WorkItem]:
+        if source is None and as_of is None:  # the latest items, not the cycle start's
             self.full_reads += 1
-        return super().items(source)
+        return super().items(source, as_of)
 
 
 def test_a_cycle_reads_the_whole_store_once(tmp_path: Path) -> None:

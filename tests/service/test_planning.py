@@ -61,7 +61,7 @@ def store(tmp_path: Path) -> Store:
 
 
 def report_for(config: Config, store: Store, *items: WorkItem) -> Report:
-    store.upsert_items(items)
+    store.upsert_items(items, seen_at=NOW)  # the report reads the store as of NOW
     return current_report(config, store, NOW)
 
 

@@ -323,3 +323,118 @@ def test_asana_401_is_an_auth_error_without_the_token() -> None:
         asana(transport, slept).pull(None, started_at=STARTED)
     assert str(raised.value) == "asana: GET /tasks: HTTP 401: check the token and its permissions"
     assert ASANA_TOKEN not in str(raised.value) and slept == [] and len(transport.sent) == 1
+
+
+# --------------------------------------------------------------------------- labels in use
+# `okrsync validate --check-labels`: one cheap listing per source, pinned request by request.
+
+
+def labelled(key: str, *labels: str) -> dict[str, Any]:
+    return {"id": "1", "key": key, "fields": {"labels": list(labels)}}
+
+
+def test_jira_cloud_labels_are_one_search_of_labelled_issues_asking_labels_only() -> None:
+    transport = Transport(
+        (200, SERVER_INFO),
+        (200, JIRA_FIELDS),
+        (200, {"issues": [labelled("ONB-1", "okr:ONB-1")], "nextPageToken": "t2"}),
+        (200, {"issues": [labelled("ONB-2", "okr:ONB-9", "okr:ONB-1")], "isLast": True}),
+    )
+    source = jira(transport, Sleeps())
+
+    assert source.labels_in_use() == {"okr:ONB-1", "okr:ONB-9"}
+
+    query = {
+        "jql": ["(project = ONB) AND labels is not EMPTY ORDER BY key ASC"],
+        "fields": ["labels"],
+        "maxResults": ["100"],
+    }
+    assert transport.shapes() == [
+        ("GET", "/rest/api/2/serverInfo", {}, None),
+        ("GET", "/rest/api/2/field", {}, None),
+        ("GET", "/rest/api/2/search/jql", query, None),
+        ("GET", "/rest/api/2/search/jql", {**query, "nextPageToken": ["t2"]}, None),
+    ]
+    assert source.requests.total == 4  # the connect's two, then one per 100 labelled issues
+
+
+def test_jira_server_labels_page_by_start_at() -> None:
+    transport = Transport(
+        (200, {**SERVER_INFO, "deploymentType": "Server"}),
+        (200, [*JIRA_FIELDS, {"id": "customfield_10008", "clauseNames": ["Epic Link"]}]),
+        (200, {"startAt": 0, "total": 2, "issues": [labelled("ONB-1", "kr:ONB-2")]}),
+        (200, {"startAt": 1, "total": 2, "issues": [labelled("ONB-2")]}),
+    )
+    source = jira(transport, Sleeps(), email=None)
+
+    assert source.labels_in_use() == {"kr:ONB-2"}
+
+    def search(start: int) -> tuple[str, str, dict[str, list[str]], None]:
+        query = {
+            "jql": ["(project = ONB) AND labels is not EMPTY ORDER BY key ASC"],
+            "startAt": [str(start)],
+            "validateQuery": ["True"],
+            "fields": ["labels"],
+            "maxResults": ["100"],
+        }
+        return ("GET", "/rest/api/2/search", query, None)
+
+    assert transport.shapes()[2:] == [search(0), search(1)]
+    assert source.requests.total == 4
+
+
+def gh_label(name: str) -> dict[str, Any]:
+    return {"id": 1, "name": name, "color": "ededed", "default": False, "description": None}
+
+
+def test_github_labels_are_each_repositorys_label_list_following_link() -> None:
+    next_url = "https://api.github.com/repositories/1/labels?per_page=100&page=2"
+    transport = Transport(
+        (200, [gh_label("okr:SEC2"), gh_label("bug")], {"Link": f'<{next_url}>; rel="next"'}),
+        (200, [gh_label("okr:ONB-1")]),
+        (200, [gh_label("kr/onb-2")]),
+    )
+    config = GithubSourceConfig.model_validate({"repos": ["acme/web", "acme/api"]})
+    source = GithubSource(config, GITHUB_TOKEN, transport=transport, sleep=Sleeps())
+
+    assert source.labels_in_use() == {"okr:SEC2", "bug", "okr:ONB-1", "kr/onb-2"}
+
+    assert transport.shapes() == [
+        ("GET", "/repos/acme/web/labels", {"per_page": ["100"]}, None),
+        ("GET", "/repositories/1/labels", {"per_page": ["100"], "page": ["2"]}, None),
+        ("GET", "/repos/acme/api/labels", {"per_page": ["100"]}, None),
+    ]
+    assert source.requests.by_status == {("GET", 200): 3}
+
+
+def test_asana_tags_are_each_projects_task_listing_asking_tag_names_only() -> None:
+    transport = Transport(
+        (
+            200,
+            {
+                "data": [{"gid": "1", "tags": [{"gid": "7", "name": "okr:ONB-1"}]}],
+                "next_page": {"offset": "abc", "path": "/tasks?offset=abc", "uri": "u"},
+            },
+        ),
+        (200, {"data": [{"gid": "2", "tags": []}], "next_page": None}),
+    )
+    source = asana(transport, Sleeps())
+
+    assert source.labels_in_use() == {"okr:ONB-1"}
+
+    query = {"project": ["11"], "opt_fields": ["tags.name"], "limit": ["100"]}
+    assert transport.shapes() == [
+        ("GET", "/api/1.0/tasks", query, None),
+        ("GET", "/api/1.0/tasks", {**query, "offset": ["abc"]}, None),
+    ]
+    assert source.requests.total == 2
+
+
+def test_a_401_on_the_label_listing_is_an_auth_error_without_the_token() -> None:
+    transport = Transport((401, {"message": "Bad credentials"}))
+    with pytest.raises(AuthError) as raised:
+        github(transport, Sleeps()).labels_in_use()
+    assert str(raised.value) == (
+        "github: GET /repos/acme/web/labels: HTTP 401: check the token and its permissions"
+    )
+    assert GITHUB_TOKEN not in str(raised.value) and len(transport.sent) == 1

@@ -224,7 +224,11 @@ def test_replicas_opening_a_fresh_database_together_migrate_it_once(store_url: s
     assert errors == []
     assert current_revision(store_url) == head_revision()
     creates = [s for s in statements if s.lstrip().upper().startswith("CREATE TABLE")]
-    assert len(creates) == len(MODEL_TABLES) + 1  # + alembic_version, once
+    # SQLite cannot drop a unique constraint: 0004 copies metric_samples through a
+    # temporary table (Alembic's batch mode); every other table is created once.
+    created = [s for s in creates if "_alembic_tmp_" not in s]
+    assert len(created) == len(MODEL_TABLES) + 1  # + alembic_version, once
+    assert len(creates) - len(created) <= 1
 
 
 def test_opening_waits_for_a_migration_in_progress(store_url: str) -> None:

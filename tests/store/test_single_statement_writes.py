@@ -71,7 +71,6 @@ def is_upsert(statement: str) -> bool:
         pytest.param(lambda s: s.save_webhook_secret("asana:1", "secret"), id="webhook_secret"),
         pytest.param(lambda s: s.add_sample(MetricSample("ONB-1", 70.0, UPDATED)), id="add_sample"),
         pytest.param(lambda s: s.acquire_lease("pull:jira", "a", 30), id="acquire_lease"),
-        pytest.param(lambda s: s.upsert_items([item("ONB-1")]), id="upsert_items"),
     ],
 )
 def test_each_write_is_one_upsert_statement_first_time_and_again(
@@ -82,6 +81,22 @@ def test_each_write_is_one_upsert_statement_first_time_and_again(
             write(store)
         assert len(statements) == 1, statements
         assert is_upsert(statements[0]), statements
+
+
+def test_an_item_upsert_adds_a_version_only_when_a_versioned_field_changed(store: Store) -> None:
+    """The item's upsert, then (in the same transaction) its version's: both upserts."""
+    with counted(store) as inserting:
+        store.upsert_items([item("ONB-1")])
+    with counted(store) as unchanged:
+        store.upsert_items([item("ONB-1")])
+    with counted(store) as touched:  # `updated` moves with edits okrsync does not read
+        store.upsert_items([item("ONB-1", updated=datetime(2026, 10, 6, tzinfo=UTC))])
+    with counted(store) as changed:
+        store.upsert_items([item("ONB-1", status="Done", bucket=Bucket.DONE)])
+
+    assert [len(inserting), len(unchanged), len(touched), len(changed)] == [2, 1, 1, 2]
+    assert all(map(is_upsert, inserting + unchanged + touched + changed))
+    assert "item_versions" in inserting[1] and "item_versions" in changed[1]
 
 
 def test_bulk_upsert_is_insert_on_conflict_only_and_counts_exactly(store: Store) -> None:
@@ -100,7 +115,7 @@ def test_bulk_upsert_is_insert_on_conflict_only_and_counts_exactly(store: Store)
     for statements in (inserting, mixing):
         assert 1 <= len(statements) <= 10, len(statements)
         assert all(is_upsert(statement) for statement in statements), statements[0][:200]
-    assert len(again) == 2
+    assert len(again) == 3  # the item upserts, and the versions of the 10 changed back
     print(f"\nstatements per 1,000 items: insert {len(inserting)}, mixed {len(mixing)}")
 
 

@@ -162,10 +162,10 @@ def test_bulk_upsert_uses_a_bounded_number_of_statements(store: Store) -> None:
 def test_add_sample_is_idempotent(store: Store) -> None:
     assert store.add_sample(sample("ONB-1", 70.0, 3)) is True
     assert store.add_sample(sample("ONB-1", 70.0, 3), origin="csv") is False
-    assert store.add_sample(sample("ONB-1", 71.0, 3)) is True  # a new value at that instant
+    assert store.add_sample(sample("ONB-1", 71.0, 3)) is False  # one per KR and instant
     assert store.add_sample(sample("ONB-2", 70.0, 3)) is True
 
-    assert len(store.samples()) == 3
+    assert store.samples() == [sample("ONB-1", 70.0, 3), sample("ONB-2", 70.0, 3)]
 
 
 def test_samples_are_ordered_by_time_and_filtered_by_kr(store: Store) -> None:

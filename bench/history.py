@@ -1,0 +1,188 @@
+"""Size and as-of read time of the item history: 50,000 items, 90 days, 5% changing a day.
+
+Fills a store the way the pipeline does (`upsert_items(..., seen_at=<cycle now>)`), then
+times the as-of read (`Store.items(as_of=T)`, and two other query shapes for comparison)
+and `status --now` (`current_report`), and appends the figures to bench/RESULTS.md.
+
+    python bench/history.py [--items 50000] [--days 90] [--change 0.05] [--url URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import random
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import text
+
+from okrsync.config import Config, default_model
+from okrsync.domain import Bucket, WorkItem
+from okrsync.service import current_report
+from okrsync.store import Store
+
+START = datetime(2026, 10, 1, tzinfo=UTC)
+KRS = [f"ONB-{n}" for n in range(1, 11)]
+RESULTS = Path(__file__).with_name("RESULTS.md")
+
+# The other shapes of "each item's latest version at or before T", for comparison.
+WINDOW = """
+SELECT * FROM (SELECT v.*, row_number() OVER (PARTITION BY source, key
+               ORDER BY learned_at DESC) AS n FROM item_versions v WHERE learned_at <= :t) l
+WHERE n = 1 AND NOT deleted"""
+CORRELATED = """
+SELECT v.* FROM item_versions v WHERE NOT v.deleted AND v.learned_at = (
+  SELECT max(w.learned_at) FROM item_versions w
+  WHERE w.source = v.source AND w.key = v.key AND w.learned_at <= :t)"""
+
+
+def config(url: str) -> Config:
+    return default_model().model_validate(
+        {
+            "version": 1,
+            "cycle": {"name": "Q4", "start": "2026-10-01", "end": "2026-12-31"},
+            "store": {"url": url},
+            "sources": {"jira": {"url": "https://jira.example", "jql": "project = ONB"}},
+            "objectives": [
+                {
+                    "id": "ONB",
+                    "title": "Onboarding",
+                    "key_results": [
+                        {"id": kr, "title": kr, "baseline": 0, "target": 100} for kr in KRS
+                    ],
+                }
+            ],
+        }
+    )
+
+
+def make_item(n: int) -> WorkItem:
+    epic = n - n % 50
+    return WorkItem(
+        source="jira",
+        key=f"ONB-{n}",
+        title=f"Work item number {n} of the onboarding programme",
+        type="Epic" if n == epic else "Story",
+        status="To Do",
+        bucket=Bucket.TODO,
+        points=float(n % 8 + 1),
+        labels=(f"okr:{KRS[n // 50 % len(KRS)]}", "team-growth") if n == epic else ("team-growth",),
+        parent=None if n == epic else f"ONB-{epic}",
+        updated=START,
+        url=f"https://jira.example/browse/ONB-{n}",
+        remote_id=str(100000 + n),
+        child_count=49 if n == epic else None,
+    )
+
+
+def change(item: WorkItem, rng: random.Random, at: datetime) -> WorkItem:
+    bucket = rng.choice([Bucket.TODO, Bucket.IN_PROGRESS, Bucket.DONE])
+    return dataclasses.replace(
+        item, bucket=bucket, status=bucket.value, points=float(rng.randint(1, 13)), updated=at
+    )
+
+
+def timed(run: Callable[[], object], repeat: int = 3) -> tuple[float, object]:
+    times, result = [], None
+    for _ in range(repeat):
+        began = time.perf_counter()
+        result = run()
+        times.append(time.perf_counter() - began)
+    return statistics.median(times), result
+
+
+def fill(store: Store, items: int, days: int, share: float) -> int:
+    rng = random.Random(7)
+    current = {n: make_item(n) for n in range(items)}
+    store.upsert_items(current.values(), seen_at=START)
+    for d in range(1, days + 1):
+        at = START + timedelta(days=d, hours=9)
+        for n in rng.sample(range(items), int(items * share)):
+            current[n] = change(current[n], rng, at)
+        # A day's changes arrive over the day's cycles; one upsert of every item per day
+        # stands for them (unchanged items add no version either way).
+        store.upsert_items(current.values(), seen_at=at)
+    return len(current)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--items", type=int, default=50_000)
+    parser.add_argument("--days", type=int, default=90)
+    parser.add_argument("--change", type=float, default=0.05)
+    parser.add_argument("--url", help="a store URL (default: a new SQLite file)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "okrsync.db"
+        url = args.url or f"sqlite:///{path}"
+        began = time.perf_counter()
+        with Store(url) as store:
+            fill(store, args.items, args.days, args.change)
+            filled = time.perf_counter() - began
+            end = START + timedelta(days=args.days, hours=12)
+            middle = START + timedelta(days=args.days // 2, hours=12)
+            with store.engine.connect() as connection:
+                versions = connection.execute(text("SELECT count(*) FROM item_versions")).scalar()
+                if store.engine.dialect.name == "sqlite":
+                    connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+                    size = os.path.getsize(path)
+                else:
+                    size = connection.execute(
+                        text("SELECT pg_database_size(current_database())")
+                    ).scalar_one()
+            rows = []
+            for label, instant in (("middle", middle), ("end", end)):
+                as_of, got = timed(lambda instant=instant: store.items(as_of=instant))
+                assert isinstance(got, list) and len(got) == args.items
+                shapes = {}
+                for name, sql in (("window", WINDOW), ("correlated", CORRELATED)):
+                    with store.engine.connect() as connection:
+                        shapes[name], _ = timed(
+                            lambda sql=sql, c=connection, t=instant: c.execute(
+                                text(sql),
+                                {
+                                    "t": t.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+                                    if store.engine.dialect.name == "sqlite"
+                                    else t
+                                },
+                            ).all(),
+                            repeat=1,
+                        )
+                status, _ = timed(
+                    lambda instant=instant: current_report(config(url), store, instant)
+                )
+                rows.append((label, as_of, shapes["window"], shapes["correlated"], status))
+        backend = "PostgreSQL" if url.startswith("postgresql") else "SQLite"
+        lines = [
+            f"## History: {args.items:,} items × {args.days} days, "
+            f"{args.change:.0%} changing a day ({backend})",
+            "",
+            f"- item versions: {versions:,} ({args.items:,} first + changes); store "
+            f"{size / 1e6:.1f} MB; filled in {filled:.0f} s",
+            "",
+            "| as of | `items(as_of)` (group-by join) | window query | correlated max | "
+            "`status --now` (`current_report`) |",
+            "| --- | --- | --- | --- | --- |",
+            *(
+                f"| {label} | {a * 1000:.0f} ms | {w * 1000:.0f} ms | {c * 1000:.0f} ms | "
+                f"{s * 1000:.0f} ms |"
+                for label, a, w, c, s in rows
+            ),
+            "",
+            "`items(as_of)` and `status --now` include turning rows into WorkItems; the two "
+            "other shapes only fetch the rows.",
+            "",
+        ]
+        print("\n".join(lines))
+        with RESULTS.open("a") as results:
+            results.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
