@@ -20,6 +20,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	bash .ci/ensure-postgres
+	bash .ci/ensure-chromium
 	$(BIN)/python -m pytest -q
 
 # ruff everywhere; mypy --strict on the product and the sandbox; the tests type-checked too
@@ -33,6 +34,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/jira_sync.py
 	$(BIN)/python bench/github_asana_sync.py
+	$(BIN)/python bench/report.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

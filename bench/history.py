@@ -103,11 +103,13 @@ def fill(store: Store, items: int, days: int, share: float) -> int:
     store.upsert_items(current.values(), seen_at=START)
     for d in range(1, days + 1):
         at = START + timedelta(days=d, hours=9)
+        changed = {}
         for n in rng.sample(range(items), int(items * share)):
-            current[n] = change(current[n], rng, at)
-        # A day's changes arrive over the day's cycles; one upsert of every item per day
-        # stands for them (unchanged items add no version either way).
-        store.upsert_items(current.values(), seen_at=at)
+            current[n] = changed[n] = change(current[n], rng, at)
+        # A day's changes arrive over the day's cycles; one upsert of the day's changed
+        # items stands for them (an unchanged item adds no version, so upserting every
+        # item, as a full pull does, writes the same history, only 20 times slower).
+        store.upsert_items(changed.values(), seen_at=at)
     return len(current)
 
 

@@ -190,6 +190,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     status.set_defaults(handler=_status)
 
+    report = commands.add_parser(
+        "report", help="write the OKR report as one self-contained HTML page (reads the store)"
+    )
+    report.add_argument("--html", required=True, metavar="FILE", help="where to write the page")
+    report.add_argument(
+        "--now", type=_instant, help="evaluate the cycle as of this ISO-8601 instant"
+    )
+    report.set_defaults(handler=_report)
+
     explain = commands.add_parser(
         "explain",
         help="why an item counts toward its KRs (or none): labels, parents, bucket, weight",
@@ -430,6 +439,21 @@ def _status(args: argparse.Namespace) -> int:
         with console.capture() as table:
             console.print(report_table(report))
         print(redact_text(table.get()), end="")
+    return EXIT_OK
+
+
+def _report(args: argparse.Namespace) -> int:
+    from okrsync.service.report import report_html
+
+    config = _load(args).config
+    store = Store(config.store.url)
+    try:
+        page = report_html(config, store, args.now or datetime.now(UTC))
+    finally:
+        store.close()
+    path = Path(args.html)
+    path.write_text(redact_text(page), encoding="utf-8")
+    print(f"report written to {path} ({len(page.encode()) // 1024 + 1} KiB)")
     return EXIT_OK
 
 

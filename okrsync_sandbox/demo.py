@@ -24,6 +24,7 @@ from okrsync.config import load_config
 from okrsync.domain import MetricSample
 from okrsync.render import report_console, report_table
 from okrsync.service import CycleResult, run_cycle, source_factory
+from okrsync.service.report import report_html
 from okrsync.store import Store
 from okrsync_sandbox.world import ENV_NAMES, World, demo_config_path, serve_world
 
@@ -93,6 +94,9 @@ def run_demo(keep: Path | None = None) -> int:
                 f"{wizard} still has {len(world.jira.comments(wizard))} managed comment, "
                 "edited in place."
             )
+            report = report_path(keep)
+            report.write_text(report_html(config, store, DEMO_NOW), encoding="utf-8")
+            console.print(f"The report, one self-contained HTML page: {report}", soft_wrap=True)
         finally:
             store.close()
         if keep:
@@ -102,6 +106,14 @@ def run_demo(keep: Path | None = None) -> int:
         console.print(f"[red]The demo did not go as told: {systems} failed.[/]")
         return 1
     return 0
+
+
+def report_path(keep: Path | None) -> Path:
+    """Where the demo writes its HTML report: in the kept directory, else in the system's
+    temporary directory (the demo's own scratch directory is gone when it ends)."""
+    if keep is not None:
+        return keep / "okrsync-report.html"
+    return Path(tempfile.gettempdir()) / "okrsync-demo-report.html"
 
 
 def show_comments(console: Console, world: World) -> None:

@@ -266,3 +266,28 @@ def test_check_labels_needs_the_secrets_and_plain_validate_does_not(
     # (The key's "token" may show redacted: another test registers "token" as a secret.)
     assert err.startswith(f"{config}:5: sources.jira.auth.")
     assert err.rstrip().endswith("environment variable JIRA_API_TOKEN is not set")
+
+
+# ------------------------------------------------------------------ report --html
+
+
+def test_report_html_writes_one_page_reads_the_store_and_writes_nothing_to_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config, url = write_config(tmp_path)
+    with Store(url) as store:
+        store.add_sample(MetricSample("ONB-1", 74.0, datetime(2026, 11, 2, tzinfo=UTC)))
+    before = (tmp_path / "okrsync.db").read_bytes()
+    # No source is ever connected: the page comes from the store alone.
+    monkeypatch.setattr(okrsync.cli, "source_factory", lambda *a, **k: pytest.fail("connected"))
+    page = tmp_path / "report.html"
+
+    argv = ["--config", str(config), "report", "--html", str(page), "--now", "2026-11-24"]
+    assert main(argv) == 0
+
+    assert f"report written to {page}" in capsys.readouterr().out
+    html = page.read_text(encoding="utf-8")
+    assert html.startswith("<!DOCTYPE html>") and 'data-kr-id="ONB-1"' in html
+    assert 'data-field="current" data-value="74"' in html
+    assert html.count("<svg") == 2
+    assert (tmp_path / "okrsync.db").read_bytes() == before

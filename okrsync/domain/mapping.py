@@ -14,9 +14,9 @@ The rules (docs/design.md, "Rules of the computation"):
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeVar
 
 from okrsync.domain.models import Bucket, ItemRef, Objective, Rules, WorkItem
 
@@ -184,51 +184,41 @@ class MappedItems:
         return tuple(self.items[child] for child in self.children.get(ref, ()))
 
 
-def _pick_one_per_ref(items: Iterable[WorkItem]) -> dict[ItemRef, WorkItem]:
-    """One item per (source, key), independent of input order.
-
-    Sources and the store deliver each key once; should a key repeat, the most
-    recently updated copy wins and exact ties fall back to a stable comparison.
-    """
-    chosen: dict[ItemRef, WorkItem] = {}
-    for item in items:
-        current = chosen.get(item.ref)
-        if current is None or (item.updated, repr(item)) > (current.updated, repr(current)):
-            chosen[item.ref] = item
-    return chosen
-
-
-def _present_parents(items: Mapping[ItemRef, WorkItem]) -> dict[ItemRef, ItemRef | None]:
-    """Parent links that point at an item we have; any other parent counts as none."""
-    parents: dict[ItemRef, ItemRef | None] = {}
-    for ref, item in items.items():
-        parent = item.parent_ref
-        parents[ref] = parent if parent is not None and parent in items else None
-    return parents
-
-
 def parent_cycles(parents: Mapping[ItemRef, ItemRef | None]) -> tuple[tuple[ItemRef, ...], ...]:
     """Every cycle of parent links, each listed from its smallest member and then parent
     by parent (`(a, b)`: a's parent is b, b's parent is a), cycles sorted by that member.
 
     Each item has at most one parent, so cycles never share an item.
     """
-    cycles: list[tuple[ItemRef, ...]] = []
-    settled: set[ItemRef] = set()
-    for start in sorted(parents, key=ref_sort_key):
-        path: list[ItemRef] = []
-        on_path: set[ItemRef] = set()
-        node: ItemRef | None = start
+    return _cycles(parents, ref_sort_key)
+
+
+_K = TypeVar("_K", bound=Hashable)
+
+
+def _cycles(
+    parents: Mapping[_K, _K | None], order: Callable[[_K], tuple[str, str]]
+) -> tuple[tuple[_K, ...], ...]:
+    """`parent_cycles` over any keys, ordered by `order`."""
+    cycles: list[tuple[_K, ...]] = []
+    settled: set[_K] = set()
+    # Any order of starts finds the same cycles: each is rotated and sorted below.
+    for start, first_parent in parents.items():
+        if first_parent is None or start in settled:
+            continue  # a root ends every walk that reaches it; a settled item was walked
+        path: list[_K] = [start]
+        on_path: set[_K] = {start}
+        node: _K | None = first_parent
         while node is not None and node not in settled and node not in on_path:
             path.append(node)
             on_path.add(node)
             node = parents.get(node)
         if node is not None and node in on_path:
             cycle = path[path.index(node) :]
-            first = cycle.index(min(cycle, key=ref_sort_key))
+            first = cycle.index(min(cycle, key=order))
             cycles.append(tuple(cycle[first:] + cycle[:first]))
         settled.update(path)
-    return tuple(sorted(cycles, key=lambda cycle: ref_sort_key(cycle[0])))
+    return tuple(sorted(cycles, key=lambda cycle: order(cycle[0])))
 
 
 def break_parent_cycles(parents: Mapping[ItemRef, ItemRef | None]) -> dict[ItemRef, ItemRef | None]:
@@ -253,37 +243,151 @@ def _ancestors(ref: ItemRef, parents: Mapping[ItemRef, ItemRef | None]) -> list[
     return ancestors
 
 
+def _bucket_override(rules: Rules) -> Callable[[WorkItem], Bucket | None]:
+    """The bucket `rules` override an item's own with (see `bucket_decision`), or None,
+    with the overrides folded once and each answer remembered by what it depends on
+    (the labels and the status: they repeat a lot)."""
+    label_buckets = [(_fold(label), bucket) for label, bucket in rules.label_buckets.items()]
+    status_buckets: dict[str, Bucket] = {}
+    for status_name, bucket in rules.status_buckets.items():
+        status_buckets.setdefault(_fold(status_name), bucket)
+    decided: dict[tuple[tuple[str, ...], str], Bucket | None] = {}
+
+    def decide(labels: tuple[str, ...], status: str) -> Bucket | None:
+        if label_buckets:
+            item_labels = {_fold(label) for label in labels}
+            for folded, bucket in label_buckets:
+                if folded in item_labels:
+                    return bucket
+        return status_buckets.get(_fold(status))
+
+    def override(item: WorkItem) -> Bucket | None:
+        key = (item.labels, item.status)
+        if key in decided:
+            return decided[key]
+        found = decided[key] = decide(*key)
+        return found
+
+    if not label_buckets and not status_buckets:
+        return lambda item: None
+    return override
+
+
 def map_items(items: Iterable[WorkItem], index: KRIndex, rules: Rules) -> MappedItems:
-    """Apply bucket overrides, drop excluded items, resolve parents and map to KRs."""
-    buckets: dict[ItemRef, Bucket] = {}
-    kept: dict[ItemRef, WorkItem] = {}
-    for ref, item in _pick_one_per_ref(items).items():
-        bucket = effective_bucket(item, rules)
-        if bucket is not Bucket.EXCLUDED:
-            buckets[ref] = bucket
-            kept[ref] = item
+    """Apply bucket overrides, drop excluded items, resolve parents and map to KRs.
 
-    present = _present_parents(kept)
-    cycles = parent_cycles(present)
-    parents = break_parent_cycles(present)
-    direct = {ref: kr_ids_for_labels(item.labels, index, rules) for ref, item in kept.items()}
+    Items are keyed by plain (source, key) tuples until the result is built: they hash
+    far faster than `ItemRef`s, and they sort the same way (`ref_sort_key`).
+    """
+    override = _bucket_override(rules)
+    kept: dict[_Key, tuple[WorkItem, Bucket]] = {}
+    links: dict[_Key, _Key] = {}  # parent links as the items state them
+    by_labels: dict[tuple[str, ...], frozenset[str]] = {}  # labels repeat a lot
+    direct: dict[_Key, frozenset[str]] = {}
+    for key, item in _pick_one_per_key(items).items():
+        bucket = override(item)
+        if bucket is None:
+            bucket = item.bucket
+        if bucket is Bucket.EXCLUDED:
+            continue
+        kept[key] = (item, bucket)
+        if item.parent:
+            links[key] = (item.source, item.parent)
+        labels = item.labels
+        found = by_labels.get(labels)
+        if found is None:
+            found = by_labels[labels] = kr_ids_for_labels(labels, index, rules)
+        direct[key] = found
 
+    # Parent links that point at an item we have; any other parent counts as none.
+    parents: dict[_Key, _Key | None] = dict.fromkeys(kept)
+    for key, link in links.items():
+        if link in kept:
+            parents[key] = link
+    cycles = _cycles(parents, _same)
+    for cycle in cycles:  # cut each at its smallest member, as `break_parent_cycles` does
+        parents[cycle[0]] = None
+
+    refs = {key: ItemRef(*key) for key in sorted(kept)}
     mapped: dict[ItemRef, MappedItem] = {}
-    children: dict[ItemRef, list[ItemRef]] = {}
-    for ref in sorted(kept, key=ref_sort_key):
-        kr_ids = direct[ref]
-        if rules.inherit_from_parent:
-            kr_ids = kr_ids.union(*(direct[ancestor] for ancestor in _ancestors(ref, parents)))
-        mapped[ref] = MappedItem(kept[ref], buckets[ref], parents[ref], direct[ref], kr_ids)
-        parent = parents[ref]
-        if parent is not None:
-            children.setdefault(parent, []).append(ref)
+    children: dict[_Key, list[ItemRef]] = {}
+    inherited: dict[_Key, frozenset[str]] = {}  # each item's KRs with its ancestors'
+    inherit = rules.inherit_from_parent
+    for key, ref in refs.items():
+        item, bucket = kept[key]
+        parent = parents[key]
+        own = direct[key]
+        if parent is None:
+            mapped[ref] = MappedItem(item, bucket, None, own, own)
+            continue
+        kr_ids = own
+        if inherit:
+            above = inherited.get(parent)
+            if above is None:
+                above = _with_ancestors(parent, parents, direct, inherited)
+            kr_ids = _union(own, above)
+        mapped[ref] = MappedItem(item, bucket, refs[parent], own, kr_ids)
+        children.setdefault(parent, []).append(ref)
 
     return MappedItems(
         items=mapped,
-        children={parent: tuple(refs) for parent, refs in children.items()},
-        cycles=cycles,
+        children={refs[parent]: tuple(found) for parent, found in children.items()},
+        cycles=tuple(tuple(refs[key] for key in cycle) for cycle in cycles),
     )
+
+
+_Key = tuple[str, str]  # (source, key): an ItemRef's fields
+
+
+def _same(key: _Key) -> _Key:
+    return key
+
+
+def _pick_one_per_key(items: Iterable[WorkItem]) -> dict[_Key, WorkItem]:
+    """One item per (source, key), independent of input order.
+
+    Sources and the store deliver each key once; should a key repeat, the most
+    recently updated copy wins and exact ties fall back to a stable comparison.
+    """
+    chosen: dict[_Key, WorkItem] = {}
+    for item in items:
+        key = (item.source, item.key)
+        current = chosen.get(key)
+        if current is None or (item.updated, repr(item)) > (current.updated, repr(current)):
+            chosen[key] = item
+    return chosen
+
+
+def _with_ancestors(
+    key: _Key,
+    parents: Mapping[_Key, _Key | None],
+    direct: Mapping[_Key, frozenset[str]],
+    inherited: dict[_Key, frozenset[str]],
+) -> frozenset[str]:
+    """An item's KRs with every ancestor's, remembered in `inherited` for the items on
+    the way up."""
+    path: list[_Key] = []
+    node: _Key | None = key
+    known: frozenset[str] = frozenset()
+    while node is not None:
+        done = inherited.get(node)
+        if done is not None:
+            known = done
+            break
+        path.append(node)
+        node = parents[node]
+    for node in reversed(path):
+        known = inherited[node] = _union(direct[node], known)
+    return known
+
+
+def _union(own: frozenset[str], above: frozenset[str]) -> frozenset[str]:
+    """`own | above`, without a new set when one already holds the other."""
+    if above <= own:
+        return own
+    if own <= above:
+        return above
+    return own | above
 
 
 # --------------------------------------------------------------------------- leaves
@@ -296,11 +400,22 @@ def leaves_by_kr(mapped: MappedItems) -> dict[str, tuple[MappedItem, ...]]:
     from them and does not count itself; an item without children counts as itself.
     """
     leaves: dict[str, list[MappedItem]] = {}
-    for entry in mapped.items.values():
-        child_kr_ids = frozenset[str]().union(*(c.kr_ids for c in mapped.children_of(entry.ref)))
-        for kr_id in entry.kr_ids - child_kr_ids:
+    items, children = mapped.items, mapped.children
+    for ref, entry in items.items():
+        kr_ids = entry.kr_ids
+        if not kr_ids:
+            continue
+        child_refs = children.get(ref)
+        if child_refs:
+            kr_ids = kr_ids.difference(*(items[child].kr_ids for child in child_refs))
+        for kr_id in kr_ids:
             leaves.setdefault(kr_id, []).append(entry)
     return {kr_id: tuple(entries) for kr_id, entries in leaves.items()}
+
+
+def _entry_order(entry: MappedItem) -> tuple[str, str]:
+    """`ref_sort_key` of the entry's ref, without making the ref."""
+    return (entry.item.source, entry.item.key)
 
 
 def subtree_leaves(mapped: MappedItems, ref: ItemRef) -> tuple[MappedItem, ...]:
@@ -314,7 +429,7 @@ def subtree_leaves(mapped: MappedItems, ref: ItemRef) -> tuple[MappedItem, ...]:
             pending.extend(child_refs)
         else:
             leaves.append(mapped.items[current])
-    return tuple(sorted(leaves, key=lambda entry: ref_sort_key(entry.ref)))
+    return tuple(sorted(leaves, key=_entry_order))
 
 
 def unmapped_items(mapped: MappedItems) -> tuple[MappedItem, ...]:

@@ -139,11 +139,17 @@ def unknown_kr_detail(check: LabelCheck) -> str:
 
 def unknown_kr_problems(mapped: MappedItems, index: KRIndex, rules: Rules) -> list[Problem]:
     problems: list[Problem] = []
+    details: dict[str, str | None] = {}  # label → its problem's detail; labels repeat a lot
     for entry in mapped.items.values():
         for label in entry.item.labels:
-            check = check_label(label, index, rules)
-            if check is not None and check.unknown is not None:
-                problems.append(Problem(entry.ref, "unknown_kr", unknown_kr_detail(check)))
+            if label in details:
+                detail = details[label]
+            else:
+                check = check_label(label, index, rules)
+                unknown = check is not None and check.unknown is not None
+                detail = details[label] = unknown_kr_detail(check) if check and unknown else None
+            if detail is not None:
+                problems.append(Problem(entry.ref, "unknown_kr", detail))
     return problems
 
 

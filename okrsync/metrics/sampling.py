@@ -42,6 +42,10 @@ class SampleStore(Protocol):
 
     def set_metric_error(self, kr_id: str, error: str | None, at: datetime) -> None: ...
 
+    def samples(
+        self, kr_id: str | None = None, as_of: datetime | None = None
+    ) -> list[MetricSample]: ...
+
 
 @dataclass(frozen=True)
 class MetricReading:
@@ -53,6 +57,7 @@ class MetricReading:
     added: int = 0  # samples the store did not have yet
     error: str | None = None
     seconds: float = 0.0
+    changed: bool = False  # the newest value differs from the newest one stored before
 
     @property
     def ok(self) -> bool:
@@ -70,6 +75,11 @@ class MetricRun:
     @property
     def added(self) -> int:
         return sum(reading.added for reading in self.readings)
+
+    @property
+    def changed(self) -> bool:
+        """Some KR's value moved: worth running the cycles that render it now."""
+        return any(reading.changed for reading in self.readings)
 
 
 def sampled_key_results(config: Config) -> list[KeyResultConfig]:
@@ -137,12 +147,19 @@ def _read_one(kr: KeyResultConfig, store: SampleStore, context: ReadContext) -> 
         log.exception("metric.crashed", kr=kr.id, type=kind)
         reason = f"{type(error).__name__}: {redact_text(str(error))}"[:300]
         return _failed(kr, kind, reason, store, context.now, started)
+    before = _newest(store.samples(kr.id))
     added = sum(store.add_sample(sample, origin=kind) for sample in samples)
     store.set_metric_error(kr.id, None, context.now)
+    after = _newest(store.samples(kr.id)) if added else before
     value = samples[-1].value if samples else None
     seconds = time.perf_counter() - started
     log.info("metric.read", kr=kr.id, type=kind, value=value, samples=len(samples), new=added)
-    return MetricReading(kr.id, kind, value, added, None, seconds)
+    changed = after is not None and (before is None or after.value != before.value)
+    return MetricReading(kr.id, kind, value, added, None, seconds, changed)
+
+
+def _newest(samples: list[MetricSample]) -> MetricSample | None:
+    return max(samples, key=lambda sample: sample.at, default=None)
 
 
 def _failed(

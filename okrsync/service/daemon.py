@@ -122,6 +122,7 @@ class Daemon:
             webhooks=self._webhooks(loaded.config),
             readiness=self.readiness,
             on_change=self.on_change,
+            report=self.report_page,
         )
         try:
             host, port = self._http.start()
@@ -148,6 +149,13 @@ class Daemon:
 
     def stop(self) -> None:
         self._stop.set()
+
+    def report_page(self) -> str:
+        """`GET /report`: the HTML report as of now, read from the store (read-only)."""
+        from okrsync.service.report import report_html
+
+        assert self._shared is not None and self._store is not None
+        return redact_text(report_html(self._shared.loaded.config, self._store, self.clock()))
 
     def _shutdown(self) -> None:
         """Take no new jobs, let the cycle in flight finish (bounded), then close up."""
@@ -358,9 +366,10 @@ class Daemon:
 
     def sample_metric(self, kr_id: str) -> MetricRun:
         """Read one KR's metric, in one replica per interval: the `metric:<KR>` lease is
-        taken for most of the interval, so the other replicas' ticks skip it. New samples
-        move every source's comments: their cycles run now. Nothing escapes to the
-        scheduler: a failure is the KR's `metric_error`, logged and counted."""
+        taken for most of the interval, so the other replicas' ticks skip it. A reading
+        that changes the KR's value moves every source's comments: their cycles run now.
+        Nothing escapes to the scheduler: a failure is the KR's `metric_error`, logged and
+        counted."""
         shared, store = self._shared, self._require_store()
         assert shared is not None
         config = shared.loaded.config
@@ -381,7 +390,7 @@ class Daemon:
             log.exception("job.crashed", job=f"metric:{kr_id}")
             return MetricRun()
         self.telemetry.record_metric_run(run)
-        if run.added:
+        if run.changed:  # a reading equal to the last one moves no number: no extra pulls
             for name in config.sources.enabled():
                 self._run_soon(name)
         return run

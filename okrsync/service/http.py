@@ -35,8 +35,12 @@ log = structlog.get_logger(__name__)
 
 Readiness = Callable[[], tuple[bool, dict[str, Any]]]
 OnChange = Callable[[list[tuple[str, str]]], None]
+# The HTML report page, built on each request (None: no /report).
+ReportPage = Callable[[], str]
 
-_GET_ROUTES = ("/healthz", "/readyz", "/metrics")
+_GET_ROUTES = ("/healthz", "/readyz", "/metrics", "/report")
+# The report page may load and run nothing (its CSS is inline, its charts inline SVG).
+_REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 _WEBHOOK_PREFIX = "/webhooks/"
 # A slow or stalled client must not hold a request thread forever: every read of one
 # request (request line, headers, body) shares this deadline, counted from its first byte
@@ -85,6 +89,7 @@ class ServiceHttp:
         readiness: Readiness,
         on_change: OnChange,
         request_timeout: float = REQUEST_TIMEOUT_SECONDS,
+        report: ReportPage | None = None,
     ):
         self.listen = parse_listen(listen)
         self.request_timeout = request_timeout
@@ -93,6 +98,7 @@ class ServiceHttp:
         self.webhooks = webhooks
         self.readiness = readiness
         self.on_change = on_change
+        self.report = report
         # Where it serves once started: (host, port), the port picked when asked for 0.
         self.bound: tuple[str, int] | None = None
         self._server: _Server | None = None
@@ -273,6 +279,12 @@ class _Handler(BaseHTTPRequestHandler):
             return self._json(HTTPStatus.OK, {"status": "ok"})
         if path == "/readyz":
             return self._readyz(app.readiness)
+        if path == "/report":
+            if app.report is None:
+                return self._json(HTTPStatus.NOT_FOUND, {"error": "not found"})
+            headers = {"Content-Security-Policy": _REPORT_CSP, "X-Content-Type-Options": "nosniff"}
+            page = app.report().encode()
+            return self._send(HTTPStatus.OK, page, "text/html; charset=utf-8", headers)
         body, content_type = app.telemetry.render(self.headers.get("Accept", ""))
         return self._send(HTTPStatus.OK, body, content_type)
 

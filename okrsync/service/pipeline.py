@@ -14,8 +14,10 @@ cut short never writes the same comment twice on the next run.
 
 from __future__ import annotations
 
+import gc
 import math
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time
 from pathlib import Path
@@ -232,8 +234,28 @@ class MetricImport:
 
 def current_report(config: Config, store: Store, now: datetime) -> Report:
     """The report from what the store knew at `now`: the items as last learned at or
-    before it (see `Store.items`), so a past instant's report never changes."""
-    return _compute(config, store.items(as_of=now), store, now)
+    before it (see `Store.items`), so a past instant's report never changes.
+
+    The cyclic garbage collector waits until the report is done: the reads and the
+    mapping make several objects per item and free none of them before the end, so
+    every collection in between would walk them all for nothing (with 50,000 items that
+    was about 40% of the time); what the report leaves is collected afterwards as usual.
+    """
+    with _collector_paused():
+        return _compute(config, store.items(as_of=now), store, now, items_as_of_now=True)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector for the block (when it runs at all)."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def run_cycle(
@@ -306,12 +328,24 @@ def _selected(config: Config, only: Collection[str] | None) -> list[str]:
     return [name for name in config.sources.enabled() if name in wanted]
 
 
-def _compute(config: Config, items: Iterable[WorkItem], store: Store, now: datetime) -> Report:
+def _compute(
+    config: Config,
+    items: Iterable[WorkItem],
+    store: Store,
+    now: datetime,
+    *,
+    items_as_of_now: bool = False,
+) -> Report:
     """The report at `now` over `items`, with what the store knew then: the samples at or
     before it, the items at the cycle start (scope growth), the KR snapshots (delivery
-    forecast) and the metric errors."""
+    forecast) and the metric errors. `items_as_of_now`: `items` are `Store.items(as_of=now)`,
+    so they are also the cycle start's items when `now` is not after the cycle start."""
     cycle, objectives, rules = config.domain_cycle(), config.domain_objectives(), config.rules()
     cycle_start = datetime.combine(cycle.start, time.min, tzinfo=UTC)
+    if items_as_of_now and now <= cycle_start:
+        items = start_items = list(items)
+    else:
+        start_items = store.items(as_of=min(cycle_start, now))
     done_history: dict[str, list[tuple[datetime, float]]] = {}
     for snapshot in store.kr_snapshots(until=now):
         done_history.setdefault(snapshot.kr_id, []).append((snapshot.at, snapshot.done_weight))
@@ -322,7 +356,7 @@ def _compute(config: Config, items: Iterable[WorkItem], store: Store, now: datet
         finite_samples(store.samples(as_of=now)),
         rules,
         now,
-        start_items=store.items(as_of=min(cycle_start, now)),
+        start_items=start_items,
         done_history=done_history,
         metric_errors=store.metric_errors(as_of=now),
     )

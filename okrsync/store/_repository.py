@@ -10,7 +10,7 @@ insert it, so two processes sharing a store never trip over each other's rows.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -18,7 +18,6 @@ from typing import Any, Self, TypeVar
 
 from sqlalchemy import (
     Engine,
-    Row,
     String,
     Text,
     bindparam,
@@ -27,11 +26,13 @@ from sqlalchemy import (
     func,
     or_,
     text,
+    type_coerce,
 )
 from sqlalchemy import delete as core_delete
 from sqlalchemy import select as core_select
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.types import NullType, TypeEngine
 from sqlmodel import Session, col, select
 
 from okrsync.domain.models import Bucket, KRSnapshot, MetricSample, WorkItem
@@ -197,8 +198,10 @@ class Store:
         if source is not None:
             learned = learned.where(versions.source == source)
         latest = learned.group_by(versions.source, versions.key).subquery("latest")
+        # Raw column values, each turned into Python once per distinct value (labels and
+        # `updated` repeat a lot) by the column type's own result processing.
         statement = (
-            core_select(*(versions[name] for name in _ITEM_FIELDS))
+            core_select(*(type_coerce(versions[name], NullType()) for name in _ITEM_FIELDS))
             .join(
                 latest,
                 (versions.source == latest.c.source)
@@ -208,8 +211,43 @@ class Store:
             .where(versions.deleted.is_(False))
             .order_by(versions.source, versions.key)
         )
+        dialect = self._engine.dialect
+        labels = _memoised(versions.labels.type, dialect)
+        updated = _memoised(versions.updated.type, dialect)
         with self._engine.connect() as connection:
-            return [_item_from_version(row) for row in connection.execute(statement)]
+            rows: Sequence[Any] = connection.execute(statement).all()
+        return [
+            WorkItem(
+                source,
+                key,
+                title,
+                type_,
+                status,
+                _BUCKETS.get(bucket_value) or Bucket(bucket_value),
+                points,
+                tuple(labels(labels_value)),
+                parent,
+                updated(updated_value),
+                url,
+                remote_id,
+                child_count,
+            )
+            for (
+                source,
+                key,
+                title,
+                type_,
+                status,
+                bucket_value,
+                points,
+                labels_value,
+                parent,
+                updated_value,
+                url,
+                remote_id,
+                child_count,
+            ) in rows
+        ]
 
     def delete_items(self, source: str, keys: Iterable[str], at: datetime | None = None) -> int:
         """Delete the given keys of `source`, recording each deletion in the history at
@@ -575,22 +613,26 @@ def _item_fields(item: WorkItem) -> dict[str, Any]:
     return fields
 
 
-def _item_from_version(row: Row[Any]) -> WorkItem:
-    return WorkItem(
-        source=row.source,
-        key=row.key,
-        title=row.title,
-        type=row.type,
-        status=row.status,
-        bucket=Bucket(row.bucket),
-        points=row.points,
-        labels=tuple(row.labels),
-        parent=row.parent,
-        updated=row.updated,
-        url=row.url,
-        remote_id=row.remote_id,
-        child_count=row.child_count,
-    )
+_BUCKETS = {bucket.value: bucket for bucket in Bucket}  # `Bucket(value)`, without the call
+
+
+def _memoised(type_: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any]:
+    """What `type_` makes of a raw column value on `dialect`, computed once per distinct
+    raw value (text, as SQLite returns; values of other types are converted every time)."""
+    process = type_.dialect_impl(dialect).result_processor(dialect, None)
+    if process is None:
+        return lambda raw: raw
+    done: dict[str, Any] = {}
+
+    def convert(raw: Any) -> Any:
+        if not isinstance(raw, str):
+            return process(raw)
+        value = done.get(raw, done)
+        if value is done:
+            value = done[raw] = process(raw)
+        return value
+
+    return convert
 
 
 def _item_from_row(row: WorkItemRow) -> WorkItem:

@@ -22,6 +22,8 @@ from typing import Any, Protocol
 
 import structlog
 
+from okrsync.config import EnvName, SecretError, SecretFile, optional_secret, secret_choice
+
 log = structlog.get_logger(__name__)
 
 DEFAULT_MAX_BODY = 1_000_000
@@ -99,6 +101,27 @@ ReceiverFactory = Callable[[str, Any, Mapping[str, str], SecretBook], "Receiver 
 class WebhookSpec:
     settings: tuple[tuple[str, Any, Any], ...]
     receiver: ReceiverFactory
+
+
+def signed_webhook(key: str, receiver: Callable[[str], Receiver]) -> WebhookSpec:
+    """The webhooks of a source that signs with a shared secret: `service.webhooks.<key>_env`
+    or `<key>_file` holds it (the file wins), and `receiver(secret)` checks deliveries. An
+    unset secret leaves the webhook off."""
+
+    def build(
+        name: str, settings: Any, environ: Mapping[str, str], secrets: SecretBook
+    ) -> Receiver | None:
+        ref = secret_choice(settings, key, ("service", "webhooks"))
+        try:
+            secret = optional_secret(ref, environ)
+        except SecretError as error:
+            # Checked when the config is loaded: this is a file or variable changed since.
+            log.error("webhook.secret_unusable", source=name, problem=str(error))
+            return None
+        return receiver(secret) if secret else None
+
+    settings = ((f"{key}_env", EnvName | None, None), (f"{key}_file", SecretFile | None, None))
+    return WebhookSpec(settings=settings, receiver=build)
 
 
 class Webhooks:

@@ -9,16 +9,13 @@ from typing import Any
 
 import structlog
 
-from okrsync.config import EnvName, SecretError, SecretFile, optional_secret, secret_choice
 from okrsync.webhooks._core import (
-    Receiver,
     Reject,
-    SecretBook,
     WebhookResult,
-    WebhookSpec,
     ignored,
     json_member,
     json_object,
+    signed_webhook,
     verify_prefixed,
 )
 
@@ -51,27 +48,7 @@ class GithubWebhook:
         return _sub_issue_keys(payload)
 
 
-def _receiver(
-    name: str, settings: Any, environ: Mapping[str, str], secrets: SecretBook
-) -> Receiver | None:
-    # `github_secret_file` wins over `github_secret_env`; an unset variable leaves the webhook off.
-    ref = secret_choice(settings, "github_secret", ("service", "webhooks"))
-    try:
-        secret = optional_secret(ref, environ)
-    except SecretError as error:
-        # Checked when the config is loaded: this is a file or variable changed since.
-        log.error("webhook.secret_unusable", source=name, problem=str(error))
-        return None
-    return GithubWebhook(secret) if secret else None
-
-
-WEBHOOK = WebhookSpec(
-    settings=(
-        ("github_secret_env", EnvName | None, None),
-        ("github_secret_file", SecretFile | None, None),
-    ),
-    receiver=_receiver,
-)
+WEBHOOK = signed_webhook("github_secret", GithubWebhook)
 
 
 def _issue_keys(payload: Mapping[str, Any]) -> list[str]:

@@ -5,19 +5,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 import structlog
 
-from okrsync.config import EnvName, SecretError, SecretFile, optional_secret, secret_choice
 from okrsync.webhooks._core import (
-    Receiver,
     Reject,
-    SecretBook,
     WebhookResult,
-    WebhookSpec,
     ignored,
     json_object,
+    signed_webhook,
     verify_prefixed,
 )
 
@@ -45,24 +41,4 @@ class JiraWebhook:
         return [key]
 
 
-def _receiver(
-    name: str, settings: Any, environ: Mapping[str, str], secrets: SecretBook
-) -> Receiver | None:
-    # `jira_secret_file` wins over `jira_secret_env`; an unset variable leaves the webhook off.
-    ref = secret_choice(settings, "jira_secret", ("service", "webhooks"))
-    try:
-        secret = optional_secret(ref, environ)
-    except SecretError as error:
-        # Checked when the config is loaded: this is a file or variable changed since.
-        log.error("webhook.secret_unusable", source=name, problem=str(error))
-        return None
-    return JiraWebhook(secret) if secret else None
-
-
-WEBHOOK = WebhookSpec(
-    settings=(
-        ("jira_secret_env", EnvName | None, None),
-        ("jira_secret_file", SecretFile | None, None),
-    ),
-    receiver=_receiver,
-)
+WEBHOOK = signed_webhook("jira_secret", JiraWebhook)

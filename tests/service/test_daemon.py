@@ -167,6 +167,11 @@ def test_daemon_syncs_serves_reacts_to_webhooks_reloads_and_stops_cleanly(
         metrics = requests.get(f"{daemon.url}/metrics", timeout=2).text
         assert 'okrsync_cycles_total{result="ok",source="jira"} 1.0' in metrics
         assert 'okrsync_api_requests_total{method="POST",source="jira",status="201"} 1.0' in metrics
+        # The HTML report, from the store: the KR, its two charts, a link to its epic.
+        page = requests.get(f"{daemon.url}/report", timeout=5)
+        assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+        assert 'data-kr-id="ONB-1"' in page.text and page.text.count("<svg") == 2
+        assert f'href="{jira.url}/browse/ONB-1"' in page.text
 
         # A signed webhook makes the change show within seconds, not at the hourly interval.
         jira.set_status("ONB-3", "Done")

@@ -204,6 +204,7 @@ def test_a_reading_is_stored_at_the_clocks_now_and_new_samples_run_every_source(
         with Store(url) as store:
             assert store.metric_errors() == {}
         assert samples(url)[-1] == (80.0, NOW + timedelta(hours=3), "http")
+        assert urgent_jobs(daemon) == []  # the same value as before moves nothing: no pulls
     finally:
         daemon._require_store().close()
 

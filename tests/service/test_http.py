@@ -357,3 +357,35 @@ def test_a_port_in_use_is_one_sentence(daemon: Daemonish) -> None:
         with pytest.raises(ListenError) as error:
             make_server(daemon, f"127.0.0.1:{port}").start()
     assert str(error.value) == f"cannot listen on 127.0.0.1:{port}: address in use"
+
+
+def test_report_is_served_as_html_read_only(daemon: Daemonish) -> None:
+    calls: list[int] = []
+
+    def page() -> str:
+        calls.append(1)
+        return "<!DOCTYPE html><title>report</title>"
+
+    http = ServiceHttp(
+        "127.0.0.1:0",
+        telemetry=daemon.telemetry,
+        webhooks=Webhooks({}),
+        readiness=daemon.readiness,
+        on_change=daemon.on_change,
+        report=page,
+    )
+    http.start()
+    try:
+        got = requests.get(url(http, "/report"), timeout=5)
+        assert got.status_code == 200
+        assert got.headers["Content-Type"] == "text/html; charset=utf-8"
+        assert "default-src 'none'" in got.headers["Content-Security-Policy"]
+        assert got.text == "<!DOCTYPE html><title>report</title>"
+        assert requests.post(url(http, "/report"), timeout=5).status_code == 405
+        assert len(calls) == 1
+    finally:
+        http.stop()
+
+
+def test_no_report_callback_no_report(server: ServiceHttp) -> None:
+    assert requests.get(url(server, "/report"), timeout=5).status_code == 404
