@@ -3,6 +3,7 @@ a real PostgreSQL server started once per session (see tests/_postgres.py)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,11 +20,21 @@ def _fresh_logging() -> Iterator[None]:
     """Each test starts from structlog's defaults and no registered secret: a command run
     by an earlier test (say with `--log-level warning`, or a token `token`) would
     otherwise filter what `capture_logs` sees or redact another test's text."""
-    structlog.reset_defaults()
+    _quiet_logging()
     redact_secrets.clear()
     yield
-    structlog.reset_defaults()
+    _quiet_logging()
     redact_secrets.clear()
+
+
+def _quiet_logging() -> None:
+    # Every level passes (so `capture_logs` sees info events) and nothing is printed: a
+    # server thread that outlives its test must not write into another test's output.
+    structlog.reset_defaults()
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG),
+        logger_factory=structlog.ReturnLoggerFactory(),
+    )
 
 
 @pytest.fixture(scope="session")

@@ -190,7 +190,10 @@ def _race(store: Store, owner: str, rng: random.Random) -> list[Belief]:
         if not store.acquire_lease("cycle", owner, RACE_TTL, now=now):
             time.sleep(rng.uniform(0, RACE_TTL / 3))  # poll again soon
             continue
-        mine.append(Belief(owner, datetime.now(UTC), now + timedelta(seconds=RACE_TTL)))
+        believed_from, expires = datetime.now(UTC), now + timedelta(seconds=RACE_TTL)
+        if expires <= believed_from:
+            continue  # stalled past the whole TTL before the answer came: believed nothing
+        mine.append(Belief(owner, believed_from, expires))
         choice = rng.random()
         if choice < 0.2:  # done: give it up, which ends every belief held so far
             releasing_at = datetime.now(UTC)
