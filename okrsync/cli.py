@@ -437,7 +437,7 @@ def _status(args: argparse.Namespace) -> int:
     else:
         console = report_console()
         with console.capture() as table:
-            console.print(report_table(report))
+            console.print(report_table(report, console.width))
         print(redact_text(table.get()), end="")
     return EXIT_OK
 

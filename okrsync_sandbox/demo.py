@@ -77,7 +77,7 @@ def run_demo(keep: Path | None = None) -> int:
 
             console.rule("okrsync demo: Jira, GitHub and Asana sandboxes on 127.0.0.1")
             first = cycle("Cycle 1")
-            console.print(report_table(first.report))
+            console.print(report_table(first.report, console.width))
             show_comments(console, world)
             cycle("Cycle 2, nothing changed")
             world.jira.set_status(world.keys["Wizard: skip and resume"], "Done")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,8 +32,12 @@ from okrsync.render._numbers import (
 # Under the table and in Markdown: enough to act on, not a wall of text.
 UNMAPPED_SHOWN = 20
 PROBLEMS_SHOWN = 10
-# The table at full width: a 64-character key result and nine number columns.
-TABLE_WIDTH = 160
+# One column per number from this width up (a 64-character key result fits at 160);
+# below it the secondary numbers stack under the primary ones.
+WIDE_TABLE = 130
+# Output to a pipe or a file without $COLUMNS; and the narrowest $COLUMNS taken at its word.
+PIPED_WIDTH = 80
+MIN_WIDTH = 40
 
 _HEALTH_STYLES = {
     Health.ON_TRACK: "green",
@@ -172,43 +177,57 @@ def unmapped_lines(report: Report, limit: int = UNMAPPED_SHOWN) -> list[str]:
     return [str(ref) for ref in shown] + _more(len(shown), report.unmapped_count)
 
 
-def report_table(report: Report) -> Group:
+def report_table(report: Report, width: int | None = None) -> Group:
+    """The table for a screen `width` columns wide (None: wide).
+
+    From `WIDE_TABLE` columns up, one column per number; below, the secondary numbers
+    stack under the primary ones (Current over Forecast; Outcome, Delivery, Expected;
+    Done over Weight) and titles wrap, so nothing is lost at 80 columns.
+    """
     cycle = report.cycle
     table = Table(
         title=f"{cycle.name} ({cycle.start} to {cycle.end}) as of "
         f"{report.as_of.astimezone(UTC):%Y-%m-%d %H:%M} UTC",
         title_justify="left",
     )
-    table.add_column("Key result", no_wrap=True, overflow="ellipsis", max_width=64)
-    columns = ("Current", "Outcome", "Delivery", "Expected", "Health", "Forecast", "Done", "Weight")
-    for column in columns:
+    # Titles wrap (a long word folds); they never push a number out of the table.
+    table.add_column("Key result", overflow="fold", max_width=64, ratio=1)
+    wide = width is None or width >= WIDE_TABLE
+    groups = _WIDE_COLUMNS if wide else _STACKED_COLUMNS
+    for group in groups:
+        header = "\n".join(group)
         # Numbers keep their width; only the titles give way on a narrow screen.
-        table.add_column(column, justify="right", no_wrap=True, min_width=len(column))
+        table.add_column(
+            header,
+            justify="right",
+            no_wrap=True,
+            min_width=max(len(name) for name in group),
+        )
     for objective, depth in objectives_in_tree_order(report):
         indent = "  " * depth
+        values: dict[str, str | Text] = {
+            "Outcome": percent(objective.score),
+            "Health": _health_text(objective.health),
+        }
         table.add_row(
             Text(f"{indent}{objective.objective.id}  {objective.objective.title}", style="bold"),
-            "",
-            percent(objective.score),
-            "",
-            "",
-            _health_text(objective.health),
-            "",
-            "",
-            "",
+            *_cells(groups, values),
         )
         for status in objective.key_results:
             flags = "".join(f"\n{indent}    ⚑ {flag}" for flag in status.flags)
+            values = {
+                "Current": metric(status.current, status.kr.unit),
+                "Outcome": percent(status.outcome_progress),
+                "Delivery": percent(status.delivery_progress),
+                "Expected": percent(status.expected_progress),
+                "Health": _kr_health_text(status),
+                "Forecast": metric(status.forecast, status.kr.unit),
+                "Done": f"{status.items.done}/{status.items.total}",
+                "Weight": weight_text(status.weight),
+            }
             table.add_row(
                 Text(f"{indent}  {status.kr.id}  {status.kr.title}{flags}"),
-                metric(status.current, status.kr.unit),
-                percent(status.outcome_progress),
-                percent(status.delivery_progress),
-                percent(status.expected_progress),
-                _kr_health_text(status),
-                metric(status.forecast, status.kr.unit),
-                f"{status.items.done}/{status.items.total}",
-                weight_text(status.weight),
+                *_cells(groups, values),
             )
         table.add_section()
     footer = [Text(f"Unmapped work items: {report.unmapped_count}", style="dim")]
@@ -219,11 +238,48 @@ def report_table(report: Report) -> Group:
     return Group(table, *footer)
 
 
+_WIDE_COLUMNS: tuple[tuple[str, ...], ...] = (
+    ("Current",),
+    ("Outcome",),
+    ("Delivery",),
+    ("Expected",),
+    ("Health",),
+    ("Forecast",),
+    ("Done",),
+    ("Weight",),
+)
+_STACKED_COLUMNS: tuple[tuple[str, ...], ...] = (
+    ("Current", "Forecast"),
+    ("Outcome", "Delivery", "Expected"),
+    ("Health",),
+    ("Done", "Weight"),
+)
+
+
+def _cells(groups: tuple[tuple[str, ...], ...], values: dict[str, str | Text]) -> list[Text]:
+    """One cell per column group: its values one under another, blank where there is none."""
+    cells = []
+    for group in groups:
+        parts = [values.get(name, "") for name in group]
+        while len(parts) > 1 and parts[-1] == "":  # an objective's row stays one line
+            parts.pop()
+        cells.append(Text("\n").join(Text(p) if isinstance(p, str) else p for p in parts))
+    return cells
+
+
 def report_console() -> Console:
-    """A console wide enough for the table even when output goes to a pipe or a file."""
+    """The terminal's own width; piped or redirected, `$COLUMNS` if set, else 80."""
     console = Console()
-    wide_enough = console.is_terminal and console.width >= TABLE_WIDTH
-    return console if wide_enough else Console(width=TABLE_WIDTH)
+    if console.is_terminal:
+        return console
+    return Console(width=piped_width(os.environ.get("COLUMNS")))
+
+
+def piped_width(columns: str | None) -> int:
+    """`$COLUMNS` when it is a sensible width, else 80."""
+    if columns is not None and columns.strip().isdigit() and int(columns) >= MIN_WIDTH:
+        return int(columns)
+    return PIPED_WIDTH
 
 
 def _health_text(health: Health) -> Text:

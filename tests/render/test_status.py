@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import timedelta, timezone
 from typing import Any
 
+import pytest
 from factories import Q4, work_item
 from rich.console import Console
 
@@ -28,6 +29,8 @@ from okrsync.render import (
     report_to_json,
     weight_text,
 )
+from okrsync.render._numbers import metric, percent
+from okrsync.render.status import kr_health_word, piped_width
 
 from .scenario import ITEMS, NOW, ONB, ONB_1, SAMPLES, report
 
@@ -469,3 +472,66 @@ def test_table_health_words_cover_every_health() -> None:
     text = rendered(replace(computed, objectives=objectives))
     for word in ("On track", "At risk", "Off track", "No data"):
         assert text.count(word) == 2, word  # the objective's row and its KR's row
+
+
+def rendered_at(report_: Report, width: int) -> str:
+    console = Console(record=True, width=width)
+    console.print(report_table(report_, width))
+    return console.export_text()
+
+
+def kr_values(report_: Report) -> list[str]:
+    """What the table shows of each KR, as `status --format json` has it."""
+    return [
+        value
+        for status in (kr for o in report_.objectives for kr in o.key_results)
+        for value in (
+            status.kr.id,
+            metric(status.current, status.kr.unit),
+            percent(status.outcome_progress),
+            percent(status.delivery_progress),
+            percent(status.expected_progress),
+            kr_health_word(status),
+            metric(status.forecast, status.kr.unit),
+            f"{status.items.done}/{status.items.total}",
+            weight_text(status.weight),
+            *status.flags,
+        )
+    ]
+
+
+@pytest.mark.parametrize("width", [80, 100, 160])
+def test_table_fits_the_width_and_loses_no_column(width: int) -> None:
+    report_ = report()
+    text = rendered_at(report_, width)
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= width
+    for header in (
+        "Key result", "Current", "Outcome", "Delivery", "Expected", "Health", "Forecast", "Done",
+        "Weight",
+    ):  # fmt: skip
+        assert header in text, header
+    cells = {cell.strip() for line in lines for cell in line.split("│")}
+    for value in kr_values(report_):
+        assert value in text, value
+    for value in ("74%", "80.27%", "9 days", "4.85 days", "8/10 pts", "0/1 pts", "On track"):
+        assert value in cells, value  # whole values, not pieces of wrapped ones
+    assert "ONB-1  Increase onboarding" in text and "shipping_without_impact" in text
+
+
+def test_table_at_80_columns_stacks_the_numbers_of_a_kr_in_its_row() -> None:
+    lines = rendered_at(report(), 80).splitlines()
+    start = next(i for i, line in enumerate(lines) if "ONB-2" in line)
+    rows = [[c.strip() for c in line.strip()[1:-1].split("│")][1:] for line in lines[start:][:3]]
+    assert rows == [
+        ["9 days", "56%", "On track", "0/1"],
+        ["4.85 days", "0%", "", "0/1 pts"],
+        ["", "55%", "", ""],
+    ]
+
+
+@pytest.mark.parametrize(
+    ("columns", "width"), [(None, 80), ("120", 120), ("", 80), ("wide", 80), ("10", 80)]
+)
+def test_piped_width_is_columns_when_sensible_else_80(columns: str | None, width: int) -> None:
+    assert piped_width(columns) == width

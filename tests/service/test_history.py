@@ -155,3 +155,30 @@ def test_a_status_before_anything_was_learned_shows_no_delivery(
     kr = before["objectives"][0]["key_results"][0]
     assert kr["items"] == {"total": 0, "done": 0, "in_progress": 0, "todo": 0}
     assert before["unmapped"]["count"] == 0 and before["problems"] == []
+
+
+def test_a_past_html_report_written_later_is_byte_identical(
+    config: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = FullPullSource(items_at_t1())
+    monkeypatch.setattr(okrsync.cli, "source_factory", lambda _config: lambda _name: source)
+    url = f"sqlite:///{config.parent / 'okrsync.db'}"
+    with Store(url) as store:
+        store.add_sample(MetricSample("ONB-1", 70.0, datetime(2026, 11, 1, tzinfo=UTC)))
+
+    def page(now: str, name: str) -> bytes:
+        path = config.parent / name
+        run(config, capsys, "report", "--html", str(path), "--now", now)
+        return path.read_bytes()
+
+    run(config, capsys, "sync", "--once", "--now", T1)
+    at_t1 = page(T1, "t1.html")
+
+    source.items = items_at_t2()
+    with Store(url) as store:
+        store.add_sample(MetricSample("ONB-1", 75.0, datetime(2026, 11, 15, tzinfo=UTC)))
+        store.add_sample(MetricSample("ONB-1", 77.0, datetime(2026, 11, 20, tzinfo=UTC)))
+    run(config, capsys, "sync", "--once", "--now", T2)
+
+    assert page(T1, "t1-again.html") == at_t1
+    assert page(T2, "t2.html") != at_t1  # the later store does answer differently for T2
