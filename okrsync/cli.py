@@ -425,11 +425,8 @@ def _db_upgrade(args: argparse.Namespace) -> int:
 
 def _status(args: argparse.Namespace) -> int:
     config = _load(args).config
-    store = Store(config.store.url)
-    try:
+    with Store(config.store.url) as store:
         report = current_report(config, store, args.now or datetime.now(UTC))
-    finally:
-        store.close()
     if args.format == "json":
         print(redact_text(json.dumps(report_to_json(report), indent=2)))
     elif args.format == "markdown":
@@ -446,11 +443,8 @@ def _report(args: argparse.Namespace) -> int:
     from okrsync.service.report import report_html
 
     config = _load(args).config
-    store = Store(config.store.url)
-    try:
+    with Store(config.store.url) as store:
         page = report_html(config, store, args.now or datetime.now(UTC))
-    finally:
-        store.close()
     path = Path(args.html)
     path.write_text(redact_text(page), encoding="utf-8")
     print(f"report written to {path} ({len(page.encode()) // 1024 + 1} KiB)")

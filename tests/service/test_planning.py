@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from factories import make_config
+from factories import make_config, work_item
 
 import okrsync.service
 from okrsync.config import Config
@@ -28,20 +28,7 @@ NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
 
 def item(key: str, labels: tuple[str, ...] = (), bucket: Bucket = Bucket.TODO) -> WorkItem:
-    return WorkItem(
-        source="jira",
-        key=key,
-        title=f"Title {key}",
-        type="Story",
-        status=bucket.value,
-        bucket=bucket,
-        points=None,
-        labels=labels,
-        parent=None,
-        updated=datetime(2026, 11, 20, tzinfo=UTC),
-        url=f"https://x/browse/{key}",
-        remote_id=key,
-    )
+    return work_item(key, labels=labels, bucket=bucket, title=f"Title {key}", remote_id=key)
 
 
 def toy_render(target: Target, statuses: list[KRStatus], cycle: Cycle) -> str:
