@@ -31,10 +31,15 @@ lint: $(STAMP)
 	$(BIN)/mypy --strict okrsync
 	$(BIN)/mypy tests
 
+# The standard set (bench/standard.py: start-up, syncs at 1k/10k/100k, the tap-github peer,
+# a CPU profile when pyinstrument is installed in .venv), then the report page; each
+# writes its figures to bench/RESULTS.md.
+# BENCH_ARGS picks sizes and parts, e.g. `make bench BENCH_ARGS="--sizes 1000,10000"`.
+# Not run by CI (figures need a quiet machine); the in-process benches stay runnable alone.
 bench: $(STAMP)
-	$(BIN)/python bench/jira_sync.py
-	$(BIN)/python bench/github_asana_sync.py
+	$(BIN)/python bench/standard.py $(BENCH_ARGS)
 	$(BIN)/python bench/report.py
+	$(BIN)/python bench/webhook_burst.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -5,6 +5,10 @@ times the as-of read (`Store.items(as_of=T)`, and two other query shapes for com
 and `status --now` (`current_report`), and appends the figures to bench/RESULTS.md.
 
     python bench/history.py [--items 50000] [--days 90] [--change 0.05] [--url URL]
+                            [--store PATH]
+
+`--store PATH` keeps the SQLite store at PATH: filled when it does not exist yet, reused
+as it is otherwise (a fill takes about a minute).
 """
 
 from __future__ import annotations
@@ -89,12 +93,19 @@ def change(item: WorkItem, rng: random.Random, at: datetime) -> WorkItem:
 
 
 def timed(run: Callable[[], object], repeat: int = 3) -> tuple[float, object]:
-    times, result = [], None
+    wall, _, result = timed_cpu(run, repeat)
+    return wall, result
+
+
+def timed_cpu(run: Callable[[], object], repeat: int = 3) -> tuple[float, float, object]:
+    """The median wall time and the median CPU time of this process (all its threads)."""
+    walls, cpus, result = [], [], None
     for _ in range(repeat):
-        began = time.perf_counter()
+        began, cpu = time.perf_counter(), time.process_time()
         result = run()
-        times.append(time.perf_counter() - began)
-    return statistics.median(times), result
+        walls.append(time.perf_counter() - began)
+        cpus.append(time.process_time() - cpu)
+    return statistics.median(walls), statistics.median(cpus), result
 
 
 def fill(store: Store, items: int, days: int, share: float) -> int:
@@ -119,13 +130,16 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--change", type=float, default=0.05)
     parser.add_argument("--url", help="a store URL (default: a new SQLite file)")
+    parser.add_argument("--store", type=Path, help="a SQLite file to fill once and reuse")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
-        path = Path(scratch) / "okrsync.db"
+        path = args.store or Path(scratch) / "okrsync.db"
         url = args.url or f"sqlite:///{path}"
+        reused = args.store is not None and path.exists()
         began = time.perf_counter()
         with Store(url) as store:
-            fill(store, args.items, args.days, args.change)
+            if not reused:
+                fill(store, args.items, args.days, args.change)
             filled = time.perf_counter() - began
             end = START + timedelta(days=args.days, hours=12)
             middle = START + timedelta(days=args.days // 2, hours=12)
@@ -139,6 +153,7 @@ def main() -> None:
                         text("SELECT pg_database_size(current_database())")
                     ).scalar_one()
             rows = []
+            load = os.getloadavg()
             for label, instant in (("middle", middle), ("end", end)):
                 as_of, got = timed(lambda instant=instant: store.items(as_of=instant))
                 assert isinstance(got, list) and len(got) == args.items
@@ -156,29 +171,38 @@ def main() -> None:
                             ).all(),
                             repeat=1,
                         )
-                status, _ = timed(
+                status, status_cpu, _ = timed_cpu(
                     lambda instant=instant: current_report(config(url), store, instant)
                 )
-                rows.append((label, as_of, shapes["window"], shapes["correlated"], status))
+                rows.append(
+                    (label, as_of, shapes["window"], shapes["correlated"], status, status_cpu)
+                )
         backend = "PostgreSQL" if url.startswith("postgresql") else "SQLite"
         lines = [
             f"## History: {args.items:,} items × {args.days} days, "
             f"{args.change:.0%} changing a day ({backend})",
             "",
             f"- item versions: {versions:,} ({args.items:,} first + changes); store "
-            f"{size / 1e6:.1f} MB; filled in {filled:.0f} s",
+            f"{size / 1e6:.1f} MB; "
+            + ("a store filled before, reused" if reused else f"filled in {filled:.0f} s"),
+            f"- machine: {os.cpu_count()} cores, load average {load[0]:.1f} when timing "
+            "(the figures are medians of 3; a shared machine's load slows them all)",
             "",
-            "| as of | `items(as_of)` (group-by join) | window query | correlated max | "
-            "`status --now` (`current_report`) |",
-            "| --- | --- | --- | --- | --- |",
+            "| as of | `items(as_of)` | window query | correlated max | "
+            "`status --now` (`current_report`) | its CPU time | "
+            "`status --now` ÷ `items(as_of)` |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
             *(
                 f"| {label} | {a * 1000:.0f} ms | {w * 1000:.0f} ms | {c * 1000:.0f} ms | "
-                f"{s * 1000:.0f} ms |"
-                for label, a, w, c, s in rows
+                f"{s * 1000:.0f} ms | {cpu * 1000:.0f} ms | {s / a:.2f} |"
+                for label, a, w, c, s, cpu in rows
             ),
             "",
             "`items(as_of)` and `status --now` include turning rows into WorkItems; the two "
-            "other shapes only fetch the rows.",
+            "other shapes only fetch the rows. CPU time is this process's, all threads "
+            "(the cycle start's items are read on a second one). The last column compares `status --now` with "
+            "one as-of read on the same machine at the same time: a figure the machine's "
+            "load changes less than either.",
             "",
         ]
         print("\n".join(lines))

@@ -11,6 +11,7 @@ appends the figures to bench/RESULTS.md.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -124,6 +125,7 @@ def main() -> None:
         now = START + timedelta(days=args.days, hours=12)
         with Store(url) as store:
             fill(store, ids, args.days, args.items)
+            load = os.getloadavg()
             end_to_end, page = timed(lambda: report_html(cfg, store, now))
             status, _ = timed(lambda: current_report(cfg, store, now))
             gathered = gather_report(cfg, store, now)
@@ -137,6 +139,7 @@ def main() -> None:
         f"samples and snapshots, {args.items} items per KR (SQLite)",
         "",
         f"- page: {size / 1024:.0f} KiB ({size:,} bytes), {2 * krs} inline SVG charts",
+        f"- machine: {os.cpu_count()} cores, load average {load[0]:.1f} when timing (medians of 5)",
         f"- `okrsync report --html` (store read, `current_report`, rendering): "
         f"{end_to_end * 1000:.0f} ms",
         f"- of which `current_report` (the same as `status --now`): {status * 1000:.0f} ms",

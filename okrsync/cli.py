@@ -9,32 +9,21 @@ listen address in use); 3 an internal error: one line on stderr, the traceback o
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import sys
-import traceback
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from okrsync.config import (
-    ConfigError,
-    LoadedConfig,
-    Problem,
-    json_schema,
-    load_config,
-    missing_secrets,
-    resolve_config_path,
-)
-from okrsync.domain import MetricSample, problems_summary
-from okrsync.logs import configure_logging, redact_text
-from okrsync.render import report_console, report_markdown, report_table, report_to_json
-from okrsync.service import CycleResult, current_report, run_cycle, source_factory
-from okrsync.service.http import ListenError
-from okrsync.service.labels import SourceLabels, collect_labels
-from okrsync.store import Store
+# Start-up: `okrsync --help` imports nothing of okrsync's own beyond this module, and each
+# command imports what it uses inside its handler, so `validate`, `status` and `metric`
+# never load the HTTP clients, the migrations (Alembic) or the sandbox (tests/test_startup.py).
+if TYPE_CHECKING:
+    from okrsync.config import Config, LoadedConfig, Problem
+    from okrsync.domain import Report
+    from okrsync.service import CycleResult, SourceFactory
+    from okrsync.service.labels import SourceLabels
+    from okrsync.store import Store
 
 EXIT_OK, EXIT_SOURCE_FAILED, EXIT_CONFIG = 0, 1, 2
 # Anything okrsync has no sentence for (a bug, mostly): 1 stays "a source failed".
@@ -44,6 +33,9 @@ EXIT_INTERNAL = 3
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    from okrsync.config import ConfigError
+    from okrsync.logs import configure_logging, redact_text
+
     configure_logging(args.log_level, args.log_format)
     try:
         problems = _unreadable_files(args)
@@ -54,20 +46,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in error.problems:
             print(redact_text(str(problem)), file=sys.stderr)
         return EXIT_CONFIG
-    except ListenError as error:  # the environment, like the config: fix it and rerun
-        print(f"okrsync: {error}", file=sys.stderr)
-        return EXIT_CONFIG
     except Exception as error:
         return _internal_error(error, debug=args.log_level == "debug")
 
 
 def _internal_error(error: Exception, *, debug: bool) -> int:
     """One redacted line; the traceback (redacted too) only at `--log-level debug`."""
+    import traceback
+
+    from okrsync.logs import redact_text
+
     message = " ".join(redact_text(str(error)).split())
     print(f"okrsync: internal error: {type(error).__name__}: {message}", file=sys.stderr)
     if debug:
         print(redact_text("".join(traceback.format_exception(error))), end="", file=sys.stderr)
     return EXIT_INTERNAL
+
+
+# The two service functions tests replace (`monkeypatch.setattr(okrsync.cli, ...)`), kept
+# as names of this module that load the service on first call.
+def source_factory(config: Config) -> SourceFactory:
+    from okrsync.service.connectors import source_factory as factory
+
+    return factory(config)
+
+
+def current_report(config: Config, store: Store, now: datetime) -> Report:
+    from okrsync.service.pipeline import current_report as report
+
+    return report(config, store, now)
 
 
 def _unreadable_files(args: argparse.Namespace) -> list[Problem]:
@@ -106,17 +113,30 @@ def _file_settings(
 
 
 def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
         return version("okrsync")
     except PackageNotFoundError:
         return "unknown"
 
 
+class _VersionAction(argparse.Action):
+    """`--version`, reading the installed version only when asked (metadata is slow)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any):
+        super().__init__(option_strings, dest, nargs=0, help="show the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        print(f"okrsync {_version()}")
+        parser.exit()
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="okrsync", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--version", action="version", version=f"okrsync {_version()}")
+    parser.add_argument("--version", action=_VersionAction)
     parser.add_argument(
         "--config", help="config file (default: $OKRSYNC_CONFIG or config/okrsync.yaml)"
     )
@@ -156,7 +176,11 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="only this source (repeatable)",
     )
-    sync.add_argument("--full", action="store_true", help="ignore bookmarks: pull everything again")
+    sync.add_argument(
+        "--full",
+        action="store_true",
+        help="ignore bookmarks: pull everything again, and reconcile the managed comments",
+    )
     sync.add_argument("--now", type=_instant, help="evaluate the cycle as of this ISO-8601 instant")
     sync.add_argument(
         "--wait",
@@ -272,10 +296,15 @@ def _seconds(text: str) -> float:
 
 
 def _load(args: argparse.Namespace) -> LoadedConfig:
+    from okrsync.config import load_config, resolve_config_path
+
     return load_config(resolve_config_path(args.config))
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from okrsync.config import ConfigError, missing_secrets
+    from okrsync.logs import redact_text
+
     loaded = _load(args)
     config = loaded.config
     names = config.sources.enabled()
@@ -290,6 +319,8 @@ def _validate(args: argparse.Namespace) -> int:
     )
     if not args.check_labels:
         return EXIT_OK
+    from okrsync.service.labels import collect_labels
+
     results = collect_labels(config, source_factory(config), names)
     print(redact_text("\n".join(_labels_lines(results))))
     failed = any(result.error is not None for result in results)
@@ -343,11 +374,19 @@ def _one_line(text: str) -> str:
 
 
 def _schema(args: argparse.Namespace) -> int:
+    import json
+
+    from okrsync.config import json_schema
+
     print(json.dumps(json_schema(), indent=2))
     return EXIT_OK
 
 
 def _sync(args: argparse.Namespace) -> int:
+    from okrsync.config import ConfigError, missing_secrets
+    from okrsync.service import run_cycle
+    from okrsync.store import Store
+
     loaded = _load(args)
     config = loaded.config
     unknown = sorted(set(args.sources or ()) - set(config.sources.enabled()))
@@ -386,9 +425,20 @@ def _sync(args: argparse.Namespace) -> int:
 
 
 def _print_cycle(result: CycleResult, dry_run: bool) -> None:
+    from okrsync.domain import problems_summary
+    from okrsync.logs import redact_text
+
     if dry_run:
-        print(f"Write-back plan ({len(result.plan)} comments to write, dry run: nothing written)")
-        for write in result.plan:
+        from okrsync.service.planning import comment_writes, plan_lines
+
+        comments = comment_writes(result.plan)
+        print(
+            f"Write-back plan ({len(comments)} comments to write, {len(result.plan)} "
+            "operations in all; dry run: nothing written)"
+        )
+        for line in plan_lines(result.plan):
+            print(redact_text(line))
+        for write in comments:
             verb = "edit" if write.known_remote_id else "create or adopt"
             header = f"\n--- {write.target}: {verb} the managed comment ---\n"
             print(redact_text(header + write.body))
@@ -410,9 +460,16 @@ def _print_cycle(result: CycleResult, dry_run: bool) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from okrsync.config import resolve_config_path
     from okrsync.service.daemon import Daemon
+    from okrsync.service.http import ListenError
 
-    return Daemon(resolve_config_path(args.config), shutdown_timeout=args.shutdown_timeout).run()
+    daemon = Daemon(resolve_config_path(args.config), shutdown_timeout=args.shutdown_timeout)
+    try:
+        return daemon.run()
+    except ListenError as error:  # the environment, like the config: fix it and rerun
+        print(f"okrsync: {error}", file=sys.stderr)
+        return EXIT_CONFIG
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
@@ -424,6 +481,12 @@ def _db_upgrade(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
+    import json
+
+    from okrsync.logs import redact_text
+    from okrsync.render.status import report_console, report_markdown, report_table, report_to_json
+    from okrsync.store import Store
+
     config = _load(args).config
     with Store(config.store.url) as store:
         report = current_report(config, store, args.now or datetime.now(UTC))
@@ -440,7 +503,9 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
+    from okrsync.logs import redact_text
     from okrsync.service.report import report_html
+    from okrsync.store import Store
 
     config = _load(args).config
     with Store(config.store.url) as store:
@@ -452,7 +517,10 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _explain(args: argparse.Namespace) -> int:
+    import json
+
     from okrsync.service.explain import UnknownItem, explain, explanation_text, explanation_to_json
+    from okrsync.store import Store
 
     config = _load(args).config
     store = Store(config.store.url)
@@ -494,6 +562,11 @@ def _outside_cycle(loaded: LoadedConfig, at: datetime) -> bool:
 
 
 def _metric_set(args: argparse.Namespace) -> int:
+    import math
+
+    from okrsync.domain import MetricSample
+    from okrsync.store import Store
+
     loaded = _load(args)
     kr = loaded.config.key_result(args.kr)
     if kr is None:
@@ -521,6 +594,11 @@ def _metric_set(args: argparse.Namespace) -> int:
 
 
 def _metric_list(args: argparse.Namespace) -> int:
+    import json
+
+    from okrsync.logs import redact_text
+    from okrsync.store import Store
+
     loaded = _load(args)
     kr_id = _metric_kr(loaded, args.kr)
     if kr_id is None:
@@ -559,6 +637,8 @@ def _metric_list(args: argparse.Namespace) -> int:
 
 
 def _metric_delete(args: argparse.Namespace) -> int:
+    from okrsync.store import Store
+
     loaded = _load(args)
     kr_id = _metric_kr(loaded, args.kr)
     if kr_id is None:
@@ -576,7 +656,9 @@ def _metric_delete(args: argparse.Namespace) -> int:
 
 
 def _metric_import(args: argparse.Namespace) -> int:
+    from okrsync.domain import MetricSample
     from okrsync.metrics.csv import MetricFileError, read_checkins
+    from okrsync.store import Store
 
     loaded = _load(args)
     try:
@@ -614,6 +696,8 @@ def _metric_import(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     # The demo narrates each cycle itself; per-request logs would bury that unless asked for.
     if args.log_level == "info":
+        from okrsync.logs import configure_logging
+
         configure_logging("warning", args.log_format)
     try:
         from okrsync_sandbox.demo import run_demo

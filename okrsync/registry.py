@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from okrsync.config import Config, SourceConfig, config_model
-from okrsync.domain import Cycle, KRStatus, Target
 from okrsync.render.asana import render_asana_comment
 from okrsync.render.github import render_github_comment
 from okrsync.render.jira import render_jira_comment
@@ -24,7 +23,8 @@ from okrsync.webhooks import asana as asana_webhook
 from okrsync.webhooks import github as github_webhook
 from okrsync.webhooks import jira as jira_webhook
 
-CommentRenderer = Callable[[Target, list[KRStatus], Cycle], str]
+# (target, its KRs' statuses, cycle, **the writeback config's `comment_options()`) -> body
+CommentRenderer = Callable[..., str]
 # Builds a connection from the source's own config and the environment holding its secrets.
 Connect = Callable[[Any, Mapping[str, str]], Source]
 

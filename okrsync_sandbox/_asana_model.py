@@ -40,6 +40,23 @@ class NumberField:
 
 
 @dataclass(frozen=True, slots=True)
+class EnumOption:
+    gid: str
+    name: str
+    color: str = "none"
+    enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class EnumField:
+    """An enum (single-select) custom field: a task's value is one of its options' gid."""
+
+    gid: str
+    name: str
+    options: tuple[EnumOption, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Tag:
     gid: str
     name: str
@@ -76,6 +93,7 @@ class Task:
     completed_by: User | None = None
     tags: list[Tag] = field(default_factory=list)
     numbers: dict[str, float | None] = field(default_factory=dict)  # field gid -> value
+    enums: dict[str, str | None] = field(default_factory=dict)  # field gid -> option gid
     resource_subtype: str = "default_task"
 
 
@@ -93,6 +111,9 @@ class AsanaInstance(Protocol):
 
     @property
     def number_fields(self) -> Mapping[str, NumberField]: ...
+
+    @property
+    def enum_fields(self) -> Mapping[str, EnumField]: ...
 
     def find_task(self, gid: str) -> Task: ...
 
@@ -231,6 +252,21 @@ CUSTOM_FIELD_FULL = (
     "number_value",
     "display_value",
 )
+ENUM_FIELD_FULL = (
+    "resource_type",
+    "name",
+    "type",
+    "resource_subtype",
+    "representation_type",
+    "enabled",
+    "is_formula_field",
+    "is_value_read_only",
+    "enum_options",
+    "enum_value",
+    "display_value",
+)
+ENUM_OPTION_FULL = ("resource_type", "name", "enabled", "color")
+CUSTOM_FIELD_SETTING_FULL = ("resource_type", "custom_field", "is_important", "parent", "project")
 USER_FULL = ("resource_type", "name", "email", "photo", "workspaces")
 PROJECT_FULL = (
     "resource_type",
@@ -312,6 +348,44 @@ class AsanaView:
         # Inside a task, Asana shows custom fields with their values even when compact.
         return Resource(
             definition.gid, "custom_field", properties, CUSTOM_FIELD_FULL, CUSTOM_FIELD_FULL
+        )
+
+    def enum_option(self, option: EnumOption) -> Resource:
+        properties: dict[str, Callable[[], Any]] = {
+            "name": _constant(option.name),
+            "enabled": _constant(option.enabled),
+            "color": _constant(option.color),
+        }
+        return Resource(option.gid, "enum_option", properties, ENUM_OPTION_FULL, ENUM_OPTION_FULL)
+
+    def enum_field(self, definition: EnumField, option_gid: str | None) -> Resource:
+        chosen = next((o for o in definition.options if o.gid == option_gid), None)
+        properties: dict[str, Callable[[], Any]] = {
+            "name": _constant(definition.name),
+            "type": _constant("enum"),
+            "resource_subtype": _constant("enum"),
+            "representation_type": _constant("enum"),
+            "enabled": _constant(True),
+            "is_formula_field": _constant(False),
+            "is_value_read_only": _constant(False),
+            "enum_options": lambda: [self.enum_option(o) for o in definition.options],
+            "enum_value": lambda: None if chosen is None else self.enum_option(chosen),
+            "display_value": _constant(None if chosen is None else chosen.name),
+        }
+        return Resource(
+            definition.gid, "custom_field", properties, ENUM_FIELD_FULL, ENUM_FIELD_FULL
+        )
+
+    def custom_field_setting(self, gid: str, project: Project, custom_field: Resource) -> Resource:
+        """A project's custom field setting: the field (no value) attached to it."""
+        properties: dict[str, Callable[[], Any]] = {
+            "custom_field": _constant(custom_field),
+            "is_important": _constant(True),
+            "parent": lambda: self.project(project),
+            "project": lambda: self.project(project),
+        }
+        return Resource(
+            gid, "custom_field_setting", properties, ("resource_type",), CUSTOM_FIELD_SETTING_FULL
         )
 
     def project(self, project: Project) -> Resource:
@@ -407,7 +481,9 @@ class AsanaView:
 
     def _task_custom_fields(self, task: Task) -> list[Resource]:
         fields = self._sandbox.number_fields.values()
-        return [self.custom_field(f, task.numbers.get(f.gid)) for f in fields]
+        numbers = [self.custom_field(f, task.numbers.get(f.gid)) for f in fields]
+        enums = self._sandbox.enum_fields.values()
+        return numbers + [self.enum_field(f, task.enums.get(f.gid)) for f in enums]
 
     def _membership(self, project_gid: str) -> Resource:
         project = self._sandbox.projects[project_gid]

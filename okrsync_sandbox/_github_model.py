@@ -35,6 +35,7 @@ class Label:
     id: int
     name: str
     color: str  # six hex digits, no "#", as GitHub stores it
+    description: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +210,7 @@ class GitHubView:
             "name": label.name,
             "color": label.color,
             "default": False,
-            "description": None,
+            "description": label.description,
         }
 
     # --- repositories -------------------------------------------------------------------

@@ -38,6 +38,16 @@ ISSUE_TYPES: dict[str, tuple[str, int]] = {
     "Story": ("10001", 0),
     "Task": ("10002", 0),
     "Bug": ("10003", 0),
+    # Not in a fresh project: the type teams add for okrsync's KR issues
+    # (`writeback.jira.kr_issues`), here so the sandbox can create them.
+    "Key Result": ("10005", 0),
+}
+# name -> (id, inward, outward): Jira's default issue link types.
+LINK_TYPES: dict[str, tuple[str, str, str]] = {
+    "Blocks": ("10000", "is blocked by", "blocks"),
+    "Cloners": ("10001", "is cloned by", "clones"),
+    "Duplicate": ("10002", "is duplicated by", "duplicates"),
+    "Relates": ("10003", "relates to", "relates to"),
 }
 RESOLUTIONS: dict[str, str] = {"Done": "10000", "Won't Do": "10001"}  # name -> id
 
@@ -56,7 +66,7 @@ class User:
 @dataclass(slots=True)
 class Comment:
     id: str
-    body: str
+    body: dict[str, Any]  # an ADF document, as Jira stores every comment
     author: User
     update_author: User
     created: datetime
@@ -77,14 +87,26 @@ class Issue:
     created: datetime
     updated: datetime
     reporter: User
-    description: str | None = None
+    # Wiki markup or plain text (v2 writes), or an ADF document (v3 writes).
+    description: str | dict[str, Any] | None = None
     resolved: datetime | None = None
     custom: dict[str, Any] = field(default_factory=dict)
     comments: list[Comment] = field(default_factory=list)
+    properties: dict[str, Any] = field(default_factory=dict)  # issue entity properties
 
     @property
     def number(self) -> int:
         return int(self.key.rsplit("-", 1)[1])
+
+
+@dataclass(frozen=True, slots=True)
+class IssueLink:
+    """A link of type `type` (a `LINK_TYPES` name) from `outward` to `inward` (keys)."""
+
+    id: str
+    type: str
+    inward: str
+    outward: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +120,8 @@ class FieldDef:
     navigable: bool = True
     orderable: bool = True
     searchable: bool = True
-    kind: str = "system"  # system | number | string | date | epic-link | sprint
+    kind: str = "system"  # system | number | string | date | select | epic-link | sprint
+    options: tuple[tuple[str, str], ...] = ()  # a select field's (id, value), in order
 
     def details(self) -> dict[str, Any]:
         details: dict[str, Any] = {
@@ -143,6 +166,14 @@ SYSTEM_FIELDS: tuple[FieldDef, ...] = (
     _system("resolutiondate", "Resolved", "datetime", "resolutiondate", "resolved"),
     FieldDef("parent", "Parent", ("parent",), None, orderable=False, searchable=False),
     FieldDef(
+        "issuelinks",
+        "Linked Issues",
+        ("issuelinks",),
+        {"type": "array", "items": "issuelinks", "system": "issuelinks"},
+        orderable=False,
+        searchable=False,
+    ),
+    FieldDef(
         "comment",
         "Comment",
         ("comment",),
@@ -155,18 +186,21 @@ _CUSTOM_TYPES: dict[str, tuple[str, str]] = {  # kind -> (schema type, custom ty
     "number": ("number", "com.atlassian.jira.plugin.system.customfieldtypes:float"),
     "string": ("string", "com.atlassian.jira.plugin.system.customfieldtypes:textfield"),
     "date": ("date", "com.atlassian.jira.plugin.system.customfieldtypes:datepicker"),
+    "select": ("option", "com.atlassian.jira.plugin.system.customfieldtypes:select"),
     "epic-link": ("any", "com.pyxis.greenhopper.jira:gh-epic-link"),
     "sprint": ("array", "com.pyxis.greenhopper.jira:gh-sprint"),
 }
 
 
-def custom_field(field_id: str, name: str, kind: str) -> FieldDef:
+def custom_field(field_id: str, name: str, kind: str, options: Sequence[str] = ()) -> FieldDef:
+    """A custom field; a select's options get ids made from the field's number."""
     schema_type, custom_type = _CUSTOM_TYPES[kind]
     number = int(field_id.removeprefix("customfield_"))
     schema: dict[str, Any] = {"type": schema_type, "custom": custom_type, "customId": number}
     if kind == "sprint":
         schema["items"] = "json"
-    return FieldDef(field_id, name, (f"cf[{number}]", name), schema, kind=kind)
+    choices = tuple((f"{number}{index:02d}", value) for index, value in enumerate(options))
+    return FieldDef(field_id, name, (f"cf[{number}]", name), schema, kind=kind, options=choices)
 
 
 class JiraInstance(Protocol):
@@ -188,6 +222,8 @@ class JiraInstance(Protocol):
 
     def custom_value(self, issue: Issue, field_id: str) -> Any: ...
 
+    def links_of(self, issue: Issue) -> list[IssueLink]: ...
+
 
 # --- JSON shapes -----------------------------------------------------------------------
 
@@ -196,6 +232,67 @@ def jira_timestamp(moment: datetime) -> str:
     """Jira's wire format for instants: 2026-11-24T10:00:00.000+0000."""
     utc = moment.astimezone(UTC)
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}+0000"
+
+
+def wiki_to_adf(text: str) -> dict[str, Any]:
+    """A v2 (wiki markup) comment body as Jira stores it, minimally: one paragraph of text
+    per line (an empty line an empty paragraph), the markup left as it was written."""
+    paragraphs = [
+        {"type": "paragraph", "content": [{"type": "text", "text": line}] if line else []}
+        for line in text.split("\n")
+    ]
+    return {"type": "doc", "version": 1, "content": paragraphs}
+
+
+def adf_to_wiki(document: Any) -> str:
+    """A stored ADF document as a v2 read shows it, wiki-ish: each block on its lines,
+    text nodes concatenated, headings `h3. `, table rows `||a||b||` (headers) or `|a|b|`,
+    status lozenges as their text, rules `----`, hard breaks as newlines. Enough for a v2
+    reader of a comment written through v3 to see its words; not Jira's full converter."""
+    return "\n".join(_block_wiki(block) for block in _nodes(document))
+
+
+def _block_wiki(node: dict[str, Any]) -> str:
+    kind = node.get("type")
+    if kind == "heading":
+        level = (node.get("attrs") or {}).get("level", 1)
+        return f"h{level}. {_inline_wiki(node)}"
+    if kind == "rule":
+        return "----"
+    if kind == "table":
+        return "\n".join(_row_wiki(row) for row in _nodes(node))
+    if kind in ("bulletList", "orderedList", "blockquote", "panel", "listItem"):
+        return "\n".join(_block_wiki(child) for child in _nodes(node))
+    return _inline_wiki(node)
+
+
+def _row_wiki(row: dict[str, Any]) -> str:
+    cells = _nodes(row)
+    header = bool(cells) and all(cell.get("type") == "tableHeader" for cell in cells)
+    bar = "||" if header else "|"
+    texts = [" ".join(_block_wiki(block) for block in _nodes(cell)) for cell in cells]
+    return bar + bar.join(texts) + bar
+
+
+def _inline_wiki(node: dict[str, Any]) -> str:
+    parts: list[str] = []
+    for child in _nodes(node):
+        kind = child.get("type")
+        attrs = child.get("attrs") or {}
+        if kind == "text":
+            parts.append(str(child.get("text", "")))
+        elif kind == "hardBreak":
+            parts.append("\n")
+        elif kind in ("status", "mention", "emoji", "date"):
+            parts.append(str(attrs.get("text") or attrs.get("shortName") or ""))
+        else:
+            parts.append(_inline_wiki(child))
+    return "".join(parts)
+
+
+def _nodes(node: Any) -> list[dict[str, Any]]:
+    content = node.get("content") if isinstance(node, dict) else None
+    return [child for child in content or () if isinstance(child, dict)]
 
 
 def adf(text: str | None) -> dict[str, Any] | None:
@@ -223,8 +320,46 @@ class JiraView:
         self.api_version = api_version
         self._api = f"{sandbox.url}/rest/api/{api_version}"
 
-    def text(self, value: str | None) -> Any:
+    def text(self, value: str | dict[str, Any] | None) -> Any:
+        """A text field as this API version shows it: v3 an ADF document, v2 wiki markup
+        (a document written through v3 in its wiki-ish rendering)."""
+        if isinstance(value, dict):
+            return value if self.api_version == "3" else adf_to_wiki(value)
         return adf(value) if self.api_version == "3" else value
+
+    def link(self, issue: Issue, link: IssueLink) -> dict[str, Any]:
+        """One entry of `issuelinks` as seen from `issue`: the other issue, inward or outward."""
+        type_id, inward, outward = LINK_TYPES[link.type]
+        shown: dict[str, Any] = {
+            "id": link.id,
+            "self": f"{self._api}/issueLink/{link.id}",
+            "type": {
+                "id": type_id,
+                "name": link.type,
+                "inward": inward,
+                "outward": outward,
+                "self": f"{self._api}/issueLinkType/{type_id}",
+            },
+        }
+        if link.inward == issue.key:
+            shown["outwardIssue"] = self.linked(link.outward)
+        else:
+            shown["inwardIssue"] = self.linked(link.inward)
+        return shown
+
+    def linked(self, key: str) -> dict[str, Any]:
+        other = self._sandbox.find_issue(key)
+        return {
+            "id": other.id,
+            "key": other.key,
+            "self": f"{self._api}/issue/{other.id}",
+            "fields": {
+                "summary": other.summary,
+                "status": self.status(other.status),
+                "priority": self.priority(),
+                "issuetype": self.issuetype(other.issuetype),
+            },
+        }
 
     def user(self, user: User) -> dict[str, Any]:
         avatars = {
@@ -336,7 +471,8 @@ class JiraView:
             "self": f"{self._api}/issue/{issue.id}/comment/{comment.id}",
             "id": comment.id,
             "author": self.user(comment.author),
-            "body": self.text(comment.body),
+            # Stored as ADF: v3 shows the document, v2 a wiki-ish rendering of it.
+            "body": comment.body if self.api_version == "3" else adf_to_wiki(comment.body),
             "updateAuthor": self.user(comment.update_author),
             "created": jira_timestamp(comment.created),
             "updated": jira_timestamp(comment.updated),
@@ -356,18 +492,26 @@ class JiraView:
             "startAt": 0,
         }
 
-    def issue(self, issue: Issue, selection: FieldSelection) -> dict[str, Any]:
-        if selection.ids_only:
-            return {"id": issue.id}
-        readers = self._field_readers(issue)
-        fields = {f: readers[f]() for f in readers if f in selection.field_ids}
-        return {
-            "expand": ISSUE_EXPAND,
-            "id": issue.id,
-            "self": f"{self._api}/issue/{issue.id}",
-            "key": issue.key,
-            "fields": fields,
-        }
+    def issue(
+        self, issue: Issue, selection: FieldSelection, properties: Sequence[str] = ()
+    ) -> dict[str, Any]:
+        """The issue with the selected fields; with `properties` (a search's property
+        keys), also `"properties": {key: value}` for each of them the issue has."""
+        shown: dict[str, Any] = {"id": issue.id}
+        if not selection.ids_only:
+            readers = self._field_readers(issue)
+            shown = {
+                "expand": ISSUE_EXPAND,
+                "id": issue.id,
+                "self": f"{self._api}/issue/{issue.id}",
+                "key": issue.key,
+                "fields": {f: readers[f]() for f in readers if f in selection.field_ids},
+            }
+        if properties:
+            shown["properties"] = {
+                key: issue.properties[key] for key in properties if key in issue.properties
+            }
+        return shown
 
     def _field_readers(self, issue: Issue) -> dict[str, Callable[[], Any]]:
         """Every field the issue has, lazily rendered (only the selected ones are built)."""
@@ -386,6 +530,7 @@ class JiraView:
             "resolution": lambda: self.resolution(issue),
             "resolutiondate": lambda: issue.resolved and jira_timestamp(issue.resolved),
             "comment": lambda: self.comment_page(issue, issue.comments),
+            "issuelinks": lambda: [self.link(issue, x) for x in self._sandbox.links_of(issue)],
         }
         if self.cloud and issue.parent is not None:
             parent_key = issue.parent

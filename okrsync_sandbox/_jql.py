@@ -7,13 +7,17 @@ Grammar of the supported subset (keywords are case-insensitive):
     and_expr := not_expr (AND not_expr)*
     not_expr := NOT not_expr | "(" or_expr ")" | clause
     clause   := field operator operand
-    field    := word | "quoted name" | cf[NNNNN]
+    field    := word | "quoted name" | cf[NNNNN] | issue.property[KEY].path
     operator := = | != | > | >= | < | <= | IN | NOT IN | IS | IS NOT
     operand  := value | "(" value ("," value)* ")" | EMPTY | NULL
     sort_key := field [ASC | DESC]
 
 Which fields exist, which operators they take and what their values mean is the
 caller's business (`JqlField`); errors read like Jira's, so clients see the same text.
+
+Entity properties (`issue.property[okrsync.kr].kr = "ONB-1"`) are fields whose values
+the caller reads from the item's property `KEY` at the dotted `path` (see
+`compile_jql`'s `entity_property`).
 
 Semantics copied from Jira: `!=` and `NOT IN` never match an item whose field is empty;
 `= EMPTY` / `IS EMPTY` match it. Dates are compared at minute precision (see `jql_date`).
@@ -22,7 +26,7 @@ Semantics copied from Jira: `!=` and `NOT IN` never match an item whose field is
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
@@ -54,6 +58,7 @@ _TOKEN = re.compile(
     r"""
     (?P<space>\s+)
   | (?P<custom_field>cf\[\d+\])
+  | (?P<entity_property>issue\.property\[[A-Za-z0-9_.\-]+\](?:\.[A-Za-z0-9_\-]+)*)
   | (?P<operator>!=|>=|<=|!~|=|>|<|~)
   | (?P<punct>[(),])
   | (?P<quoted>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
@@ -231,7 +236,7 @@ class _Parser:
 
     def _field(self) -> str:
         token = self._current
-        is_name = token.kind in ("quoted", "custom_field") or (
+        is_name = token.kind in ("quoted", "custom_field", "entity_property") or (
             token.kind == "word" and token.text.lower() not in KEYWORDS
         )
         if not is_name:
@@ -352,18 +357,57 @@ class CompiledQuery(Generic[T]):
         return ordered
 
 
+# `issue.property[KEY].path.to.value`: the property's key and the path inside its value.
+ENTITY_PROPERTY = re.compile(
+    r"^issue\.property\[([^\]]+)\]((?:\.[A-Za-z0-9_\-]+)*)$", re.IGNORECASE
+)
+EntityProperty = Callable[[str, tuple[str, ...]], "JqlField[T]"]
+
+
 def compile_jql(
-    query: Query, fields: Mapping[str, JqlField[T]], *, lenient: bool = False
+    query: Query,
+    fields: Mapping[str, JqlField[T]],
+    *,
+    lenient: bool = False,
+    entity_property: EntityProperty[T] | None = None,
 ) -> CompiledQuery[T]:
     """Check every clause against `fields` (keys: lower-case names) and build a predicate.
 
     `lenient`: a value that does not exist becomes a warning and matches nothing, as
     with Jira's validateQuery=warn; otherwise it raises JqlValueError.
+    `entity_property(key, path)`: the field of an `issue.property[key].path` clause
+    (None: such clauses name no field).
     """
+    if entity_property is not None:
+        fields = _WithProperties(fields, entity_property)
     compiler = _Compiler(fields, lenient)
     matches = compiler.node(query.where) if query.where else (lambda item: True)
     order_by = tuple((_sortable(key.field, fields), key.descending) for key in query.order_by)
     return CompiledQuery(matches, order_by, tuple(compiler.warnings))
+
+
+class _WithProperties(Mapping[str, JqlField[T]]):
+    """`fields`, plus every `issue.property[KEY].path` name, made by `entity_property`."""
+
+    def __init__(self, fields: Mapping[str, JqlField[T]], entity_property: EntityProperty[T]):
+        self._fields = fields
+        self._entity_property = entity_property
+        self._made: dict[str, JqlField[T]] = {}
+
+    def __getitem__(self, name: str) -> JqlField[T]:
+        match = ENTITY_PROPERTY.match(name)
+        if match is None:
+            return self._fields[name]
+        if name not in self._made:
+            path = tuple(part for part in match.group(2).split(".") if part)
+            self._made[name] = self._entity_property(match.group(1), path)
+        return self._made[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._fields)
+
+    def __len__(self) -> int:
+        return len(self._fields)
 
 
 def _lookup(name: str, fields: Mapping[str, JqlField[T]]) -> JqlField[T]:

@@ -12,6 +12,11 @@ Behaviour copied from Asana on purpose, because clients must cope with it:
   which Asana answers 400 on the next page.
 - A subtask is not in its project's task list (only in `/tasks/{parent}/subtasks`), and
   changing it does not change its parent's `modified_at`: `modified_since` misses it.
+- Custom fields (number and enum) are attached to every project: its
+  `/custom_field_settings` list them; a task shows their values in `custom_fields`, and
+  `PUT /tasks/{gid}` with `{"data": {"custom_fields": {field_gid: value}}}` sets them (a
+  number or null; an enum's option gid or null). An unknown field gid, an option that is
+  not the field's, or a value of the wrong kind is a 400, and nothing is written.
 - Completing a task, changing its tags or custom field values and adding a comment bump the
   task's `modified_at`; editing or deleting a comment does not (see `_put_story`).
 - Comments take `html_text`: well-formed XML, rooted at `<body>`, in Asana's tag set; anything
@@ -39,6 +44,8 @@ from urllib.parse import urlencode
 
 from okrsync_sandbox._asana_model import (
     AsanaView,
+    EnumField,
+    EnumOption,
     NumberField,
     Project,
     Resource,
@@ -107,7 +114,23 @@ def _honour_nullable_in_all_of(node: Any) -> None:
 # No relaxation for `opt_fields`: its enums list the optional properties only, never `gid`,
 # `resource_type` or a dotted `.gid` (`parent.gid`), and the sandbox refuses those with a 400
 # as the description says; `parent` alone already shows the parent's gid.
+def _custom_field_values_of_any_kind(spec: dict[str, Any]) -> None:
+    base = spec["components"]["schemas"]["TaskRequestBase"]
+    for member in base.get("allOf", [base]):
+        values = member.get("properties", {}).get("custom_fields")
+        if values is not None:
+            values["additionalProperties"] = {
+                "anyOf": [{"type": "string"}, {"type": "number"}, {"enum": [None]}]
+            }
+
+
 ASANA_RELAXATIONS: tuple[Relaxation, ...] = (
+    Relaxation(
+        why="A task's `custom_fields` write maps field gids to values typed string only, "
+        "while its own text says a value 'can be text, enum GID, a number': Asana takes a "
+        "JSON number for a number field, and null to clear any field (custom fields guide).",
+        patch=_custom_field_values_of_any_kind,
+    ),
     Relaxation(
         why="The description marks a referenced object nullable with a `nullable: true` "
         "sibling inside allOf (assignee, parent, completed_by, current_status...), which "
@@ -145,6 +168,8 @@ class AsanaSandbox(SandboxServer):
         self.human = User(self._new_gid(), "Alex Human", "alex@example.com")
         self.projects: dict[str, Project] = {}
         self.number_fields: dict[str, NumberField] = {}
+        self.enum_fields: dict[str, EnumField] = {}
+        self._settings: dict[tuple[str, str], str] = {}  # (project, field) -> setting gid
         self._tasks: dict[str, Task] = {}
         self._stories: dict[str, Story] = {}
         self._tags: dict[str, Tag] = {}  # by name
@@ -177,6 +202,47 @@ class AsanaSandbox(SandboxServer):
             definition = NumberField(self._new_gid(), name)
             self.number_fields[definition.gid] = definition
             return definition.gid
+
+    def add_enum_field(self, name: str, options: Sequence[str]) -> str:
+        """Create an enum custom field with these options, attached to every project;
+        returns its gid (`enum_option_gid` gives an option's)."""
+        with self._lock:
+            gid = self._new_gid()
+            choices = tuple(EnumOption(self._new_gid(), option) for option in options)
+            self.enum_fields[gid] = EnumField(gid, name, choices)
+            return gid
+
+    def enum_option_gid(self, field_gid: str, name: str) -> str:
+        with self._lock:
+            options = self.enum_fields[field_gid].options
+            return next(o.gid for o in options if o.name == name)
+
+    def custom_field_values(self, gid: str) -> dict[str, Any]:
+        """The task's custom field values by field name: a number, an option's name, or
+        None when unset."""
+        with self._lock:
+            task = self.find_task(gid)
+            values: dict[str, Any] = {
+                f.name: task.numbers.get(f.gid) for f in self.number_fields.values()
+            }
+            for definition in self.enum_fields.values():
+                chosen = task.enums.get(definition.gid)
+                names = {o.gid: o.name for o in definition.options}
+                values[definition.name] = None if chosen is None else names[chosen]
+            return values
+
+    def set_custom_field(self, gid: str, field_name: str, value: float | str | None) -> None:
+        """Set a value as a person would: a number, or an enum option by name."""
+        with self._lock:
+            task = self.find_task(gid)
+            for number in self.number_fields.values():
+                if number.name == field_name:
+                    task.numbers[number.gid] = None if value is None else float(value)
+            for definition in self.enum_fields.values():
+                if definition.name == field_name:
+                    names = {o.name: o.gid for o in definition.options}
+                    task.enums[definition.gid] = None if value is None else names[str(value)]
+            task.modified_at = self._stamp()
 
     def add_task(
         self,
@@ -270,6 +336,23 @@ class AsanaSandbox(SandboxServer):
             rich = html_text if html_text is not None else _as_rich_text(text)
             story = self._add_comment(task, text, rich, author or self.human)
             return story.gid
+
+    def edit_comment(self, story_gid: str, html_text: str) -> None:
+        """Edit a comment's rich text as a person would (Asana lets only its author edit a
+        comment: the sandbox's person stands for the API user's session in the browser)."""
+        with self._lock:
+            story = self._stories[story_gid]
+            try:
+                story.text = rich_text_plain(html_text)
+            except ApiError as error:
+                raise ValueError(f"html_text: {error}") from None
+            story.html_text = html_text
+            story.is_edited = True
+
+    def delete_comment(self, story_gid: str) -> None:
+        """Delete a comment as its author would in the browser."""
+        with self._lock:
+            del self._stories[story_gid]
 
     def delete_task(self, gid: str) -> None:
         """Delete a task and its stories as a person would: it answers 404 from then on."""
@@ -409,6 +492,8 @@ class AsanaSandbox(SandboxServer):
         add("GET", f"{api}/projects/{{project_gid}}/tasks", self._get_project_tasks)
         add("GET", f"{api}/tasks", self._get_tasks)
         add("GET", f"{api}/tasks/{{task_gid}}", self._get_task)
+        add("PUT", f"{api}/tasks/{{task_gid}}", self._put_task)
+        add("GET", f"{api}/projects/{{project_gid}}/custom_field_settings", self._get_settings)
         add("GET", f"{api}/tasks/{{task_gid}}/subtasks", self._get_subtasks)
         add("GET", f"{api}/tasks/{{task_gid}}/stories", self._get_stories)
         add("POST", f"{api}/tasks/{{task_gid}}/stories", self._post_story)
@@ -502,6 +587,76 @@ class AsanaSandbox(SandboxServer):
 
     def _get_task(self, request: HttpRequest) -> HttpResponse:
         return self._one(request, self._view.task(self._task_for(request)))
+
+    def _put_task(self, request: HttpRequest) -> HttpResponse:
+        """`PUT /tasks/{gid}`: custom field values only (other changes are not served)."""
+        task = self._task_for(request)
+        body = request.json()
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, dict):
+            raise ApiError(HTTPStatus.BAD_REQUEST, "data: Missing input")
+        unserved = sorted(set(data) - {"custom_fields"})
+        if unserved:
+            raise ApiError(HTTPStatus.BAD_REQUEST, f"{unserved[0]}: not served by the sandbox")
+        values = data.get("custom_fields") or {}
+        numbers, enums = self._custom_field_input(values)  # all checked before any is set
+        changed = any(task.numbers.get(g) != v for g, v in numbers.items()) or any(
+            task.enums.get(g) != v for g, v in enums.items()
+        )
+        task.numbers.update(numbers)
+        task.enums.update(enums)
+        if changed:
+            task.modified_at = self._stamp()
+        return self._one(request, self._view.task(task))
+
+    def _custom_field_input(
+        self, values: dict[str, Any]
+    ) -> tuple[dict[str, float | None], dict[str, str | None]]:
+        numbers: dict[str, float | None] = {}
+        enums: dict[str, str | None] = {}
+        for gid, value in values.items():
+            if gid in self.number_fields:
+                if value is None:
+                    numbers[gid] = None
+                    continue
+                try:
+                    numbers[gid] = float(value)
+                except (TypeError, ValueError):
+                    raise ApiError(
+                        HTTPStatus.BAD_REQUEST,
+                        f"custom_fields: Custom field value for {gid} must be a number",
+                    ) from None
+            elif gid in self.enum_fields:
+                options = {o.gid for o in self.enum_fields[gid].options if o.enabled}
+                if value is not None and str(value) not in options:
+                    raise ApiError(
+                        HTTPStatus.BAD_REQUEST,
+                        f"custom_fields: enum_value: Unknown object: {value}",
+                    )
+                enums[gid] = None if value is None else str(value)
+            else:
+                raise ApiError(
+                    HTTPStatus.BAD_REQUEST, f"custom_fields: Unknown custom field: {gid}"
+                )
+        return numbers, enums
+
+    def _get_settings(self, request: HttpRequest) -> HttpResponse:
+        """A project's custom field settings: every custom field, in creation order."""
+        project = self._project_named(request.path_params["project_gid"])
+        fields = [self._view.custom_field(f, None) for f in self.number_fields.values()]
+        fields += [self._view.enum_field(f, None) for f in self.enum_fields.values()]
+        fields.sort(key=_gid_number)
+        settings = [
+            self._view.custom_field_setting(self._setting_gid(project.gid, str(f.gid)), project, f)
+            for f in fields
+        ]
+        return self._listing(request, sorted(settings, key=_gid_number))
+
+    def _setting_gid(self, project_gid: str, field_gid: str) -> str:
+        key = (project_gid, field_gid)
+        if key not in self._settings:
+            self._settings[key] = self._new_gid()
+        return self._settings[key]
 
     def _get_subtasks(self, request: HttpRequest) -> HttpResponse:
         parent = self._task_for(request)

@@ -13,7 +13,9 @@ Behaviour copied from GitHub on purpose, because clients must cope with it:
 - `since` keeps what was updated at or after that instant; timestamps are whole seconds.
 - The repository's labels list (`GET /repos/{owner}/{repo}/labels`) has every label
   defined there, in creation order, whether an issue carries it or not; a label is
-  defined when an issue first gets it (or by `add_labels`).
+  defined when an issue first gets it (or by `add_labels`, or `POST .../labels` with its
+  `color` and `description`; a name it has already is 422 `already_exists`). Adding
+  labels to an issue answers the issue's labels; removing one it lacks is 404.
 - Listed issues have no `closed_by` (a single GET has it), so reading it through
   PyGithub's object model costs one request per issue.
 - Creating or editing a comment bumps the issue's `updated_at`, as do label changes,
@@ -21,6 +23,14 @@ Behaviour copied from GitHub on purpose, because clients must cope with it:
 - Every response carries the rate-limit headers. Each authenticated request except
   GET /rate_limit spends one of 5000 an hour; with none left the answer is 403 "API rate
   limit exceeded".
+- Conditional requests: every 2xx with a body carries a weak `ETag` (a hash of the body).
+  A GET whose `If-None-Match` names the ETag the answer would have is answered 304 Not
+  Modified with no body, its `ETag` and the rate-limit headers, and, as GitHub documents
+  ("a 304 response does not count against your primary rate limit"), spends nothing: the
+  request is given back, so `X-RateLimit-Remaining` is what it was before it. GitHub's
+  description declares 304 only on some operations (GET /user, /search/issues ...), not
+  on the lists (issues, sub-issues, comments, labels); GitHub answers them so all the
+  same, and the sandbox does (a relaxation in `GITHUB_RELAXATIONS`).
 - The issue search (`GET /search/issues`) has a limit of its own, 30 requests a minute
   (`X-RateLimit-Resource: search`), and does not spend the hour's; with none left it
   answers 403 (or `search_limit_status`, e.g. 429) "API rate limit exceeded" with
@@ -142,6 +152,14 @@ def _allow_null_in_nullable_enums(spec: dict[str, Any]) -> None:
             enum.append(None)
 
 
+def _declare_not_modified_on_reads(spec: dict[str, Any]) -> None:
+    for operations in spec["paths"].values():
+        if "get" in operations:
+            operations["get"]["responses"].setdefault(
+                "304", {"$ref": "#/components/responses/not_modified"}
+            )
+
+
 def _declare_everywhere(status: str, response: str) -> Callable[[dict[str, Any]], None]:
     """A patch that lets every served operation answer `status` with a shared response."""
 
@@ -170,6 +188,12 @@ GITHUB_RELAXATIONS: tuple[Relaxation, ...] = (
         why="PyGithub's add_to_labels posts a bare JSON array of names; GitHub accepts it "
         "(the description says so in prose) but the schema only has {labels: [...]}.",
         patch=_accept_bare_label_array,
+    ),
+    Relaxation(
+        why="Any GET answers 304 Not Modified (no body) to an If-None-Match naming the "
+        "current ETag, as GitHub's conditional-request docs say; only a few operations "
+        "(GET /user, /search/issues) declare 304, none of the lists.",
+        patch=_declare_not_modified_on_reads,
     ),
     Relaxation(
         why="Any operation answers 401 Bad credentials to a wrong or missing token; "
@@ -259,6 +283,8 @@ class GitHubSandbox(SandboxServer):
         self.search_requests = 0  # every /search/issues request that reached the limit check
         self._search_reset: datetime | None = None
         self._request_count = 0
+        self.not_modified_count = 0  # 304s answered (free conditional requests)
+        self.label_creations = 0  # POST /repos/{owner}/{repo}/labels that made a label
         self._repos: dict[str, Repo] = {}  # by lower-case full name
         self._users: dict[str, User] = {}  # by lower-case login
         self._next_id = dict(_FIRST_IDS)
@@ -364,6 +390,12 @@ class GitHubSandbox(SandboxServer):
             issue.labels = self._labels(issue.repo, labels)
             issue.updated_at = self._stamp()
 
+    def repo_labels(self, repo: str) -> dict[str, str]:
+        """The repository's labels: name -> colour, in creation order."""
+        with self._lock:
+            labels = sorted(self._repos[repo.lower()].labels.values(), key=lambda label: label.id)
+            return {label.name: label.color for label in labels}
+
     def issue(self, repo: str, number: int) -> dict[str, Any]:
         """A snapshot of the stored issue (plain values, not GitHub JSON)."""
         with self._lock:
@@ -403,6 +435,20 @@ class GitHubSandbox(SandboxServer):
         user); returns its id."""
         with self._lock:
             return self._add_comment(self.find_issue(repo, number), body, self._user(user)).id
+
+    def edit_comment(self, repo: str, number: int, comment_id: int, body: str) -> None:
+        """Edit a comment as a person with write access would (its author stays)."""
+        with self._lock:
+            issue = self.find_issue(repo, number)
+            comment = next(c for c in issue.comments if c.id == comment_id)
+            comment.body = body
+            comment.updated_at = issue.updated_at = self._stamp()
+
+    def delete_comment(self, repo: str, number: int, comment_id: int) -> None:
+        """Delete a comment as a person with write access would."""
+        with self._lock:
+            issue = self.find_issue(repo, number)
+            issue.comments.remove(next(c for c in issue.comments if c.id == comment_id))
 
     def delete_issue(self, repo: str, number: int) -> None:
         """Delete an issue as an admin would: it answers 410 Gone from then on."""
@@ -613,19 +659,34 @@ class GitHubSandbox(SandboxServer):
         return Fault(status, retry_after, SECONDARY_LIMIT)
 
     def finish_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
-        """GitHub's headers on every answer (the handler's own, e.g. a fault's, win)."""
+        """GitHub's headers on every answer (the handler's own, e.g. a fault's, win); a
+        GET whose If-None-Match names the answer's ETag becomes a free 304."""
         self._request_count += 1
         count = self._request_count
+        tag = None
+        if 200 <= response.status < 300 and response.body is not None:
+            tag = etag(response.payload())
+            if request.method == "GET" and _names_etag(request.header("if-none-match"), tag):
+                response = self._not_modified(request, response, tag)
         headers = {
             **self._rate_headers(),
             "X-GitHub-Api-Version-Selected": API_VERSION,
             "X-GitHub-Media-Type": "github.v3; format=json",
             "X-GitHub-Request-Id": f"C0DE:{count:05X}:{count * 7919:06X}:{count * 104729:06X}",
         }
-        if 200 <= response.status < 300 and response.body is not None:
-            headers["ETag"] = etag(response.payload())
+        if tag is not None:
+            headers["ETag"] = tag
         headers.update(response.headers)
         return HttpResponse(response.status, response.body, headers, response.media_type)
+
+    def _not_modified(self, request: HttpRequest, response: HttpResponse, tag: str) -> HttpResponse:
+        """The 304 for an unchanged answer: no body, and the request it spent given back."""
+        self.not_modified_count += 1
+        if request.path.startswith("/search/"):
+            self.search_remaining += 1
+            return HttpResponse(HTTPStatus.NOT_MODIFIED, None, self._search_headers())
+        self.rate_limit_remaining += 1
+        return HttpResponse(HTTPStatus.NOT_MODIFIED, None)
 
     # --- HTTP: routes, auth, errors -----------------------------------------------------
 
@@ -647,6 +708,7 @@ class GitHubSandbox(SandboxServer):
         add("DELETE", f"{_REPO}/issues/comments/{{comment_id}}", self._delete_comment)
         add("POST", f"{_REPO}{_ISSUE}/labels", self._add_labels)
         add("DELETE", f"{_REPO}{_ISSUE}/labels/{{name}}", self._remove_label)
+        add("POST", f"{_REPO}/labels", self._create_label)
         add("GET", "/search/issues", self._search_issues)
 
     def authenticate(self, request: HttpRequest) -> None:
@@ -892,6 +954,31 @@ class GitHubSandbox(SandboxServer):
         path = f"/repositories/{repo.id}/labels"
         return self._page(request, labels, path, lambda label: view.label(repo, label))
 
+    def _create_label(self, request: HttpRequest) -> HttpResponse:
+        """`POST /repos/{owner}/{repo}/labels`: 201 with the label; a name the repository
+        has (any case) is 422 `already_exists`, as GitHub answers."""
+        repo = self._repo_for(request)
+        body = request.json()
+        name = body.get("name") if isinstance(body, dict) else None
+        if not isinstance(name, str) or not name.strip():
+            raise _invalid("Label", "name")
+        if name.lower() in repo.labels:
+            errors = [{"resource": "Label", "field": "name", "code": "already_exists"}]
+            raise GitHubError(HTTPStatus.UNPROCESSABLE_ENTITY, "Validation Failed", errors=errors)
+        color = str(body.get("color") or label_color(name)).removeprefix("#").lower()
+        if not re.fullmatch(r"[0-9a-f]{6}", color):
+            raise _invalid("Label", "color")
+        description = body.get("description")
+        label = Label(
+            self._new_id("label"),
+            name,
+            color,
+            description if isinstance(description, str) else None,
+        )
+        repo.labels[name.lower()] = label
+        self.label_creations += 1
+        return HttpResponse(HTTPStatus.CREATED, self._view().label(repo, label))
+
     def _add_labels(self, request: HttpRequest) -> HttpResponse:
         issue = self._issue_for(request)
         added = self._labels(issue.repo, _label_names(request))
@@ -922,6 +1009,16 @@ _ISSUE_ORDER: dict[str, Callable[[Issue], tuple[Any, int]]] = {
     "updated": lambda i: (i.updated_at, i.number),
     "comments": lambda i: (len(i.comments), i.number),
 }
+
+
+def _names_etag(if_none_match: str | None, tag: str) -> bool:
+    """Whether an If-None-Match header matches `tag`: `*`, or one of its entity tags by
+    weak comparison (the `W/` prefix ignored), as RFC 9110 has it for If-None-Match."""
+    if not if_none_match:
+        return False
+    wanted = tag.removeprefix("W/")
+    entries = (entry.strip() for entry in if_none_match.split(","))
+    return any(entry == "*" or entry.removeprefix("W/") == wanted for entry in entries)
 
 
 def _search_item(issue: dict[str, Any]) -> dict[str, Any]:

@@ -15,8 +15,31 @@ Behaviour copied from Jira on purpose, because clients must cope with it:
 - JQL compares dates at minute precision; unknown projects, issue keys and statuses in
   JQL are 400s (or warnings with `validateQuery=warn|false|none` on Server).
 - Adding, editing or deleting a comment bumps the issue's `updated`.
+- Comments are stored as ADF documents, as Jira Cloud stores them: a v3 write takes an
+  ADF document (checked against Atlassian's ADF JSON schema, specs/adf.v1.json: a 400
+  otherwise), a v2 write wiki markup (stored as one paragraph per line); v3 reads show
+  the document, v2 reads a wiki-ish rendering of it (`adf_to_wiki`).
 - Cloud links an issue to its parent epic with `parent`; Server with the "Epic Link"
   custom field, and its issue types have no `hierarchyLevel`.
+- Editing an issue checks every field before applying any: an unknown field, a wrong
+  type or a select option that does not exist is a 400 naming the field in `errors`.
+  Select options are matched by id, or by value exactly (as Jira does); `editmeta` lists
+  them as `allowedValues`.
+- `notifyUsers=false` (issue and comment edits) needs admin rights: with
+  `notify_users_allowed = False` an issue edit answers 403 and a comment edit 400, each
+  with Jira's message.
+- Issue entity properties: `PUT` answers 201 (created) or 200 (updated), `GET` and
+  `DELETE` (204) 404 when the property does not exist; the value must be non-empty JSON
+  of at most 32,768 bytes.
+  JQL finds issues by them: `issue.property[okrsync.kr].kr = "ONB-1"` (in Jira only a
+  property some app asks Jira to index is searchable; the sandbox indexes every one
+  unless `property_jql_indexed = False`, where such clauses find no value). A search's
+  `properties` (up to 5 keys) shows each issue's values of them under `properties`.
+- `POST issue` creates an issue (project, issue type, summary required; `properties` set
+  with it) and answers 201 `{id, key, self}`; a v3 `description` is an ADF document, a v2
+  one wiki markup. `POST issueLink` links two issues by link type name or id (Jira's
+  defaults: Blocks, Cloners, Duplicate, Relates) and answers 201 with no body; the same
+  link again adds none. `DELETE issueLink/{id}` answers 204. Links show in `issuelinks`.
 """
 
 from __future__ import annotations
@@ -36,6 +59,7 @@ from typing import Any, Literal
 from okrsync_sandbox._jira_model import (
     EPIC_LINK_FIELD,
     ISSUE_TYPES,
+    LINK_TYPES,
     STATUS_CATEGORIES,
     STATUSES,
     STORY_POINTS_FIELD,
@@ -44,10 +68,13 @@ from okrsync_sandbox._jira_model import (
     FieldDef,
     FieldSelection,
     Issue,
+    IssueLink,
     JiraView,
     User,
+    adf_to_wiki,
     custom_field,
     jira_timestamp,
+    wiki_to_adf,
 )
 from okrsync_sandbox._jql import (
     CompiledQuery,
@@ -65,10 +92,18 @@ from okrsync_sandbox._server import ApiError, HttpRequest, HttpResponse, Sandbox
 Mode = Literal["cloud", "server"]
 
 SPEC_PATH = Path(__file__).with_name("specs") / "jira.json"
+ADF_SCHEMA_PATH = Path(__file__).with_name("specs") / "adf.v1.json"
 READ_VERSIONS = ("2", "latest", "3")
-WRITE_VERSIONS = ("2", "latest")  # v3 writes take ADF bodies; nothing here needs them
+WRITE_VERSIONS = ("2", "latest", "3")  # v3 comment writes take ADF bodies
+INVALID_COMMENT_BODY = "Comment body is not valid!"
 
 NOT_FOUND_ISSUE = "Issue does not exist or you do not have permission to see it."
+NOTIFY_USERS_REFUSED = (
+    "To discard the user notification either admin or project admin permissions are required."
+)
+HEALTH_OPTIONS = ("On track", "At risk", "Off track", "No data")
+OKR_HEALTH_FIELD = "customfield_10050"
+KR_PROGRESS_FIELD = "customfield_10051"
 NOT_AUTHENTICATED = "You are not authenticated. Authentication required to perform this operation."
 SEARCH_GONE = (
     "The requested API has been removed. Please migrate to the /rest/api/3/search/jql API. "
@@ -78,6 +113,8 @@ SEARCH_GONE = (
 UNBOUNDED_QUERY = (
     "Unbounded JQL queries are not allowed here. Please add a search restriction to your query."
 )
+# A search's `properties`: "a list of up to 5 issue properties" (Atlassian's description).
+MAX_SEARCH_PROPERTIES = 5
 
 # --- where the description and Jira disagree -------------------------------------------
 
@@ -118,6 +155,16 @@ def _declare_gone_search(spec: dict[str, Any]) -> None:
         }
 
 
+def _empty_property_answers(spec: dict[str, Any]) -> None:
+    responses = _operation(spec, "/rest/api/3/issue/{issueIdOrKey}/properties/{propertyKey}", "put")
+    for status in ("200", "201"):
+        responses["responses"][status].pop("content", None)
+
+
+def _empty_link_answer(spec: dict[str, Any]) -> None:
+    _operation(spec, "/rest/api/3/issueLink", "post")["responses"]["201"].pop("content", None)
+
+
 def _drop_content_from_204(spec: dict[str, Any]) -> None:
     for operations in spec["paths"].values():
         for operation in operations.values():
@@ -150,7 +197,35 @@ JIRA_RELAXATIONS: tuple[Relaxation, ...] = (
         "content, so the honest empty 204 Jira sends would fail.",
         patch=_drop_content_from_204,
     ),
+    Relaxation(
+        why="'Set issue property' declares JSON content (any schema) on 200 and 201, but "
+        "Jira answers both with an empty body.",
+        patch=_empty_property_answers,
+    ),
+    Relaxation(
+        why="'Create issue link' declares JSON content (any schema) on 201, but Jira "
+        "answers with an empty body (the new link's URL in `Location`).",
+        patch=_empty_link_answer,
+    ),
 )
+
+
+@functools.cache
+def adf_validator() -> Any:
+    """Atlassian's ADF JSON schema (draft 4): the OpenAPI description says only that a v3
+    comment's `body` is an object."""
+    import jsonschema
+
+    schema = json.loads(ADF_SCHEMA_PATH.read_text(encoding="utf-8"))
+    return jsonschema.Draft4Validator(schema)
+
+
+def adf_problems(document: Any) -> list[str]:
+    """Why `document` is not a valid ADF document (empty: it is)."""
+    return [
+        f"{'/'.join(map(str, error.absolute_path)) or 'body'}: {error.message}"[:300]
+        for error in adf_validator().iter_errors(document)
+    ]
 
 
 @functools.cache
@@ -200,6 +275,11 @@ class JiraSandbox(SandboxServer):
         self.email = email
         self.token = token
         self.now: Callable[[], datetime] = _utc_now
+        # False: the API user may not pass notifyUsers=false (Jira asks for admin rights).
+        self.notify_users_allowed = True
+        # False: no app declared issue properties for indexing, as with a plain API token
+        # on real Jira: `issue.property[...]` clauses find no value (`=`/`IN` match nothing).
+        self.property_jql_indexed = True
         self.api_user = User("5b10ac8d82e05b22cc7d4ef5", "okrsync", "okrsync", email)
         self.human = User("5b10a2844c20165700ede21g", "alex", "Alex Human", "alex@example.com")
         self.projects: dict[str, tuple[str, str]] = {}  # key -> (id, name)
@@ -207,6 +287,8 @@ class JiraSandbox(SandboxServer):
         self._issues: dict[str, Issue] = {}  # by key
         self._next_issue_id = 10001
         self._next_comment_id = 10000
+        self._links: dict[str, IssueLink] = {}  # by id
+        self._next_link_id = 10000
         self._add_default_custom_fields()
         self._register_routes()
 
@@ -216,6 +298,10 @@ class JiraSandbox(SandboxServer):
             self._put_custom_field(custom_field(EPIC_LINK_FIELD, "Epic Link", "epic-link"))
         self._put_custom_field(custom_field("customfield_10020", "Sprint", "sprint"))
         self._put_custom_field(custom_field("customfield_10015", "Start date", "date"))
+        # What okrsync's write-back fields are usually called (docs/design.md).
+        health = custom_field(OKR_HEALTH_FIELD, "OKR Health", "select", HEALTH_OPTIONS)
+        self._put_custom_field(health)
+        self._put_custom_field(custom_field(KR_PROGRESS_FIELD, "KR Progress", "number"))
 
     def _put_custom_field(self, definition: FieldDef) -> None:
         self.custom_fields[definition.id] = definition
@@ -230,13 +316,37 @@ class JiraSandbox(SandboxServer):
             if key not in self.projects:
                 self.projects[key] = (str(10000 + len(self.projects)), name or key)
 
-    def add_custom_field(self, name: str, kind: Literal["number", "string", "date"]) -> str:
-        """Create a custom field (e.g. one okrsync writes back to); returns its id."""
+    def add_custom_field(
+        self,
+        name: str,
+        kind: Literal["number", "string", "date", "select"],
+        options: Sequence[str] = (),
+    ) -> str:
+        """Create a custom field (e.g. one okrsync writes back to); returns its id. A
+        select's `options` are its values, in order."""
         with self._lock:
             number = 10100 + len(self.custom_fields)
             field_id = f"customfield_{number}"
-            self._put_custom_field(custom_field(field_id, name, kind))
+            self._put_custom_field(custom_field(field_id, name, kind, options))
             return field_id
+
+    def remove_custom_field(self, field_id: str) -> None:
+        """Delete a custom field (and its values), as an admin would."""
+        with self._lock:
+            del self.custom_fields[field_id]
+            for issue in self._issues.values():
+                issue.custom.pop(field_id, None)
+
+    def set_options(self, field_id: str, options: Sequence[str]) -> None:
+        """Replace a select field's options (values set to a removed one are kept)."""
+        with self._lock:
+            old = self.custom_fields[field_id]
+            self._put_custom_field(custom_field(field_id, old.name, old.kind, options))
+
+    def properties(self, key: str) -> dict[str, Any]:
+        """The issue's entity properties, key -> value."""
+        with self._lock:
+            return dict(self.find_issue(key).properties)
 
     def add_issue(
         self,
@@ -319,15 +429,40 @@ class JiraSandbox(SandboxServer):
                 "custom_fields": {f: self.custom_value(issue, f) for f in self.custom_fields},
                 "created": issue.created,
                 "updated": issue.updated,
+                "links": sorted(
+                    (link.type, link.outward if link.inward == issue.key else link.inward)
+                    for link in self.links_of(issue)
+                ),
             }
 
+    def created_issues(self) -> list[str]:
+        """Keys of the issues the API user created (`POST issue`), oldest first."""
+        with self._lock:
+            made = [i for i in self._issues.values() if i.reporter == self.api_user]
+            return [i.key for i in sorted(made, key=lambda i: int(i.id))]
+
+    def links_of(self, issue: Issue) -> list[IssueLink]:
+        """The issue's links, oldest first."""
+        with self._lock:
+            return [
+                link for link in self._links.values() if issue.key in (link.inward, link.outward)
+            ]
+
+    def add_link(self, link_type: str, inward: str, outward: str) -> str:
+        """Link two issues as a person would; returns the link's id."""
+        _check_known(link_type, LINK_TYPES, "link type")
+        with self._lock:
+            return self._link(link_type, self.find_issue(inward), self.find_issue(outward))
+
     def comments(self, key: str) -> list[dict[str, Any]]:
-        """The issue's comments, oldest first, with their entity properties (key -> value)."""
+        """The issue's comments, oldest first, with their entity properties (key -> value):
+        `body` as a v2 read shows it (wiki-ish text), `adf` the stored document."""
         with self._lock:
             return [
                 {
                     "id": c.id,
-                    "body": c.body,
+                    "body": adf_to_wiki(c.body),
+                    "adf": c.body,
                     "created": c.created,
                     "updated": c.updated,
                     "properties": dict(c.properties),
@@ -338,21 +473,47 @@ class JiraSandbox(SandboxServer):
     def add_comment(
         self,
         key: str,
-        body: str,
+        body: str | dict[str, Any],
         properties: Mapping[str, Any] | None = None,
         author: User | None = None,
     ) -> str:
         """A comment written by `author` (default `human`, a person; `api_user` for one the
-        API user wrote, e.g. a duplicate left by an older okrsync); returns its id."""
+        API user wrote, e.g. a duplicate left by an older okrsync); returns its id. `body`:
+        wiki markup, or an ADF document."""
+        document = wiki_to_adf(body) if isinstance(body, str) else body
         with self._lock:
-            comment = self._add_comment(self.find_issue(key), body, author or self.human)
+            comment = self._add_comment(self.find_issue(key), document, author or self.human)
             comment.properties.update(properties or {})
             return comment.id
+
+    def edit_comment(
+        self, key: str, comment_id: str, body: str | dict[str, Any], author: User | None = None
+    ) -> None:
+        """Edit a comment as `author` would in Jira's editor (default `human`, a person; an
+        admin may edit anyone's): its body replaced, its properties kept."""
+        document = wiki_to_adf(body) if isinstance(body, str) else body
+        with self._lock:
+            issue = self.find_issue(key)
+            comment = self._find_comment(issue, comment_id)
+            comment.body = document
+            comment.update_author = author or self.human
+            comment.updated = issue.updated = self.now()
+
+    def delete_comment(self, key: str, comment_id: str) -> None:
+        """Delete a comment as a person (or an admin) would."""
+        with self._lock:
+            issue = self.find_issue(key)
+            issue.comments.remove(self._find_comment(issue, comment_id))
+            issue.updated = self.now()
 
     def delete_issue(self, key: str) -> None:
         """Delete an issue (and its comments) as an admin would: it answers 404 from then on."""
         with self._lock:
-            del self._issues[self.find_issue(key).key]
+            gone = self.find_issue(key).key
+            del self._issues[gone]
+            for link_id, link in list(self._links.items()):
+                if gone in (link.inward, link.outward):
+                    del self._links[link_id]
 
     def revoke_token(self) -> None:
         """Revoke the API token: every authenticated request answers 401 from now on."""
@@ -374,7 +535,16 @@ class JiraSandbox(SandboxServer):
     def custom_value(self, issue: Issue, field_id: str) -> Any:
         if field_id == EPIC_LINK_FIELD and self.mode == "server":
             return issue.parent
-        return issue.custom.get(field_id)
+        value = issue.custom.get(field_id)
+        definition = self.custom_fields.get(field_id)
+        if value is not None and definition is not None and definition.kind == "select":
+            names = dict(definition.options)
+            return {
+                "self": f"{self.url}/rest/api/2/customFieldOption/{value}",
+                "value": names.get(value, value),
+                "id": value,
+            }
+        return value
 
     @property
     def _parent_field_id(self) -> str:
@@ -387,13 +557,23 @@ class JiraSandbox(SandboxServer):
         numbers = [i.number for i in self._issues.values() if i.project == project]
         return max(numbers, default=0) + 1
 
-    def _add_comment(self, issue: Issue, body: str, author: User) -> Comment:
+    def _add_comment(self, issue: Issue, body: dict[str, Any], author: User) -> Comment:
         moment = self.now()
         comment = Comment(str(self._next_comment_id), body, author, author, moment, moment)
         self._next_comment_id += 1
         issue.comments.append(comment)
         issue.updated = moment  # Jira: a comment updates its issue
         return comment
+
+    def _link(self, link_type: str, inward: Issue, outward: Issue) -> str:
+        for link in self._links.values():
+            if (link.type, link.inward, link.outward) == (link_type, inward.key, outward.key):
+                return link.id  # Jira keeps one link of a type between two issues
+        link = IssueLink(str(self._next_link_id), link_type, inward.key, outward.key)
+        self._next_link_id += 1
+        self._links[link.id] = link
+        inward.updated = outward.updated = self.now()  # a link is in both issues' history
+        return link.id
 
     def _find_comment(self, issue: Issue, comment_id: str) -> Comment:
         for comment in issue.comments:
@@ -417,6 +597,13 @@ class JiraSandbox(SandboxServer):
                 raise _FieldError("You must specify a summary of the issue.")
             return value
         if field_id == "description":
+            if isinstance(value, dict):  # v3: an ADF document (the route checked the version)
+                problems = adf_problems(value)
+                if problems:
+                    raise _FieldError(f"Invalid ADF document: {problems[0]}")
+                return value
+            if value is None:
+                return None
             return _checked_type(value, str, "Operation value must be a string")
         if field_id == "labels":
             return _checked_labels(value)
@@ -425,6 +612,8 @@ class JiraSandbox(SandboxServer):
         definition = self.custom_fields.get(field_id)
         if definition is not None and definition.kind in ("number", "string", "date"):
             return _checked_custom(definition.kind, value)
+        if definition is not None and definition.kind == "select":
+            return _checked_option(definition, value)
         raise _FieldError(
             f"Field '{field_id}' cannot be set. It is not on the appropriate screen, or unknown."
         )
@@ -476,6 +665,7 @@ class JiraSandbox(SandboxServer):
             add("GET", f"{api}/serverInfo", self._get_server_info)
             add("GET", f"{api}/myself", self._get_myself)
             add("GET", f"{api}/field", self._get_fields)
+            add("GET", f"{api}/issueLinkType", self._get_link_types)
             add("GET POST", f"{api}/search", self._search)
             if self.mode == "cloud":  # Server has no enhanced search: 404 there, like Jira
                 add("GET POST", f"{api}/search/jql", self._search_jql)
@@ -483,12 +673,23 @@ class JiraSandbox(SandboxServer):
             add("GET", f"{api}/issue/{{issueIdOrKey}}", self._get_issue)
             add("GET", f"{api}/issue/{{issueIdOrKey}}/comment", self._get_comments)
             add("GET", f"{api}/issue/{{issueIdOrKey}}/comment/{{id}}", self._get_comment)
-        for version in WRITE_VERSIONS:
-            api = f"/rest/api/{version}"
+            add("GET", f"{api}/issue/{{issueIdOrKey}}/editmeta", self._get_editmeta)
+            # Fields and properties take no ADF: v3 edits them as v2 does.
             add("PUT", f"{api}/issue/{{issueIdOrKey}}", self._edit_issue)
+            properties = f"{api}/issue/{{issueIdOrKey}}/properties/{{propertyKey}}"
+            add("GET", properties, self._get_property)
+            add("PUT", properties, self._put_property)
+            add("DELETE", properties, self._delete_property)
+        for version in WRITE_VERSIONS:
+            if version == "3" and self.mode != "cloud":
+                continue  # Server/Data Center has no ADF: its comments are written in wiki
+            api = f"/rest/api/{version}"
             add("POST", f"{api}/issue/{{issueIdOrKey}}/comment", self._post_comment)
             add("PUT", f"{api}/issue/{{issueIdOrKey}}/comment/{{id}}", self._put_comment)
             add("DELETE", f"{api}/issue/{{issueIdOrKey}}/comment/{{id}}", self._delete_comment)
+            add("POST", f"{api}/issue", self._create_issue)
+            add("POST", f"{api}/issueLink", self._create_link)
+            add("DELETE", f"{api}/issueLink/{{linkId}}", self._delete_link)
 
     def authenticate(self, request: HttpRequest) -> None:
         credentials = request.header("authorization")
@@ -571,13 +772,15 @@ class JiraSandbox(SandboxServer):
         matches = self._matching(compiled)
         view = self._view(request)
         selection = self._selection(args.strings("fields"), default="*navigable")
+        properties = _property_keys(args)
         body: dict[str, Any] = {
             "expand": "schema,names",
             "startAt": start_at,
             "maxResults": max_results,
             "total": len(matches),
             "issues": [
-                view.issue(i, selection) for i in matches[start_at : start_at + max_results]
+                view.issue(i, selection, properties)
+                for i in matches[start_at : start_at + max_results]
             ],
         }
         if compiled.warnings:
@@ -597,7 +800,8 @@ class JiraSandbox(SandboxServer):
         page = matches[offset : offset + max_results]
         view = self._view(request)
         selection = self._selection(args.strings("fields"), default="id")
-        body: dict[str, Any] = {"issues": [view.issue(i, selection) for i in page]}
+        properties = _property_keys(args)
+        body: dict[str, Any] = {"issues": [view.issue(i, selection, properties) for i in page]}
         next_offset = offset + len(page)
         if next_offset < len(matches):
             body["nextPageToken"] = _page_token(next_offset, jql)
@@ -616,7 +820,12 @@ class JiraSandbox(SandboxServer):
     def _compile(self, jql: str, *, lenient: bool) -> _CompiledSearch:
         try:
             query = parse_jql(jql)
-            compiled = compile_jql(query, self._jql_fields(), lenient=lenient)
+            compiled = compile_jql(
+                query,
+                self._jql_fields(),
+                lenient=lenient,
+                entity_property=_property_field if self.property_jql_indexed else _unindexed,
+            )
         except JqlError as error:
             raise ApiError(HTTPStatus.BAD_REQUEST, str(error)) from None
         return _CompiledSearch(compiled, unbounded=query.where is None)
@@ -654,9 +863,11 @@ class JiraSandbox(SandboxServer):
 
     def _edit_issue(self, request: HttpRequest) -> HttpResponse:
         issue = self._issue_for(request)
+        self._check_notify_users(request, HTTPStatus.FORBIDDEN)
         body = request.json()
         if not isinstance(body, dict):
             raise ApiError(HTTPStatus.BAD_REQUEST, "Can not deserialize the request body.")
+        _check_description(request, body.get("fields"))
         edits = self._planned_edits(issue, body)
         changed = [self._apply_edit(issue, field_id, value) for field_id, value in edits.items()]
         if any(changed):
@@ -688,6 +899,184 @@ class JiraSandbox(SandboxServer):
         if errors:
             raise ApiError(HTTPStatus.BAD_REQUEST, field_errors=errors)
         return edits
+
+    def _create_issue(self, request: HttpRequest) -> HttpResponse:
+        """`POST issue`: project, issue type and summary are required; every other field
+        is checked as an edit is; `properties` are set with the issue."""
+        body = request.json()
+        fields = body.get("fields") if isinstance(body, dict) else None
+        if not isinstance(fields, dict):
+            raise ApiError(HTTPStatus.BAD_REQUEST, "Can not deserialize the request body.")
+        _check_description(request, fields)
+        errors: dict[str, str] = {}
+        project = self._referenced_project(fields.get("project"))
+        if project is None:
+            errors["project"] = "Specify a valid project ID or key"
+        issuetype = _referenced_type(fields.get("issuetype"))
+        if issuetype is None:
+            errors["issuetype"] = "Specify an issue type"
+        if not fields.get("summary"):
+            errors["summary"] = "You must specify a summary of the issue."
+        if errors:
+            raise ApiError(HTTPStatus.BAD_REQUEST, field_errors=errors)
+        assert project is not None and issuetype is not None
+        moment = self.now()
+        issue = Issue(
+            id=str(self._next_issue_id),
+            key=f"{project}-{self._next_number(project)}",
+            project=project,
+            summary="",
+            issuetype=issuetype,
+            status="To Do",
+            labels=[],
+            parent=None,
+            created=moment,
+            updated=moment,
+            reporter=self.api_user,
+        )
+        rest = {k: v for k, v in fields.items() if k not in ("project", "issuetype")}
+        for field_id, value in self._planned_edits(issue, {"fields": rest}).items():
+            self._apply_edit(issue, field_id, value)
+        for entry in body.get("properties") or ():
+            if isinstance(entry, dict) and entry.get("key"):
+                issue.properties[str(entry["key"])] = entry.get("value")
+        self._next_issue_id += 1
+        self._issues[issue.key] = issue
+        api = "/".join(request.path.split("/")[:4])
+        created = {"id": issue.id, "key": issue.key, "self": f"{self.url}{api}/issue/{issue.id}"}
+        return HttpResponse(HTTPStatus.CREATED, created)
+
+    def _referenced_project(self, value: Any) -> str | None:
+        if not isinstance(value, dict):
+            return None
+        for key, (project_id, _) in self.projects.items():
+            if value.get("key") == key or value.get("id") == project_id:
+                return key
+        return None
+
+    def _get_link_types(self, request: HttpRequest) -> HttpResponse:
+        api = "/".join(request.path.split("/")[:4])
+        return HttpResponse(
+            200,
+            {
+                "issueLinkTypes": [
+                    {
+                        "id": type_id,
+                        "name": name,
+                        "inward": inward,
+                        "outward": outward,
+                        "self": f"{self.url}{api}/issueLinkType/{type_id}",
+                    }
+                    for name, (type_id, inward, outward) in LINK_TYPES.items()
+                ]
+            },
+        )
+
+    def _create_link(self, request: HttpRequest) -> HttpResponse:
+        body = request.json()
+        if not isinstance(body, dict):
+            raise ApiError(HTTPStatus.BAD_REQUEST, "Can not deserialize the request body.")
+        wanted = body.get("type") or {}
+        link_type = next(
+            (
+                name
+                for name, (type_id, _, _) in LINK_TYPES.items()
+                if wanted.get("name") == name or wanted.get("id") == type_id
+            ),
+            None,
+        )
+        if link_type is None:
+            shown = wanted.get("name") or wanted.get("id")
+            raise ApiError(HTTPStatus.NOT_FOUND, f"No issue link type with name '{shown}' found.")
+        ends = []
+        for end in ("inwardIssue", "outwardIssue"):
+            reference = body.get(end) or {}
+            try:
+                ends.append(self.find_issue(str(reference.get("key") or reference.get("id"))))
+            except KeyError:
+                raise ApiError(HTTPStatus.NOT_FOUND, NOT_FOUND_ISSUE) from None
+        if ends[0].key == ends[1].key:
+            raise ApiError(HTTPStatus.BAD_REQUEST, "You cannot link an issue to itself.")
+        self._link(link_type, ends[0], ends[1])
+        return HttpResponse(HTTPStatus.CREATED)
+
+    def _delete_link(self, request: HttpRequest) -> HttpResponse:
+        link_id = request.path_params["linkId"]
+        link = self._links.pop(link_id, None)
+        if link is None:
+            raise ApiError(HTTPStatus.NOT_FOUND, f"No issue link with id '{link_id}' exists.")
+        for key in (link.inward, link.outward):
+            self.find_issue(key).updated = self.now()
+        return HttpResponse(HTTPStatus.NO_CONTENT)
+
+    def _check_notify_users(self, request: HttpRequest, status: HTTPStatus) -> None:
+        """Refuse notifyUsers=false to an account without admin rights: Jira Cloud answers
+        an issue edit 403 and a comment edit 400 (the codes each operation declares)."""
+        if (request.first("notifyUsers") or "").lower() == "false" and not (
+            self.notify_users_allowed
+        ):
+            raise ApiError(status, NOTIFY_USERS_REFUSED)
+
+    def _get_editmeta(self, request: HttpRequest) -> HttpResponse:
+        """The fields the issue's edit screen has (all, here) and select options."""
+        self._issue_for(request)
+        fields: dict[str, Any] = {}
+        for definition in [*SYSTEM_FIELDS, *self.custom_fields.values()]:
+            editable = definition.kind != "system" or definition.id in ("summary", "labels")
+            if not editable or definition.schema is None:
+                continue
+            meta: dict[str, Any] = {
+                "required": definition.id == "summary",
+                "schema": definition.schema,
+                "name": definition.name,
+                "key": definition.id,
+                "operations": ["add", "set", "remove"] if definition.id == "labels" else ["set"],
+            }
+            if definition.kind == "select":
+                meta["allowedValues"] = [
+                    {
+                        "self": f"{self.url}/rest/api/2/customFieldOption/{option_id}",
+                        "value": value,
+                        "id": option_id,
+                    }
+                    for option_id, value in definition.options
+                ]
+            fields[definition.id] = meta
+        return HttpResponse(200, {"fields": fields})
+
+    # --- HTTP: issue properties ---------------------------------------------------------
+
+    def _get_property(self, request: HttpRequest) -> HttpResponse:
+        issue = self._issue_for(request)
+        key = request.path_params["propertyKey"]
+        if key not in issue.properties:
+            raise ApiError(HTTPStatus.NOT_FOUND, f"The property with key '{key}' does not exist.")
+        return HttpResponse(200, {"key": key, "value": issue.properties[key]})
+
+    def _put_property(self, request: HttpRequest) -> HttpResponse:
+        issue = self._issue_for(request)
+        key = request.path_params["propertyKey"]
+        if not key or len(key) > 255:
+            raise ApiError(HTTPStatus.BAD_REQUEST, "The property key must be 1 to 255 characters.")
+        raw = request.body or b""
+        if len(raw) > 32768:
+            raise ApiError(HTTPStatus.BAD_REQUEST, "The property value is longer than 32768 bytes.")
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            raise ApiError(
+                HTTPStatus.BAD_REQUEST, "The property value is not valid JSON."
+            ) from None
+        created = key not in issue.properties
+        issue.properties[key] = value
+        return HttpResponse(HTTPStatus.CREATED if created else HTTPStatus.OK)
+
+    def _delete_property(self, request: HttpRequest) -> HttpResponse:
+        issue = self._issue_for(request)
+        key = request.path_params["propertyKey"]
+        if issue.properties.pop(key, None) is None:
+            raise ApiError(HTTPStatus.NOT_FOUND, f"The property with key '{key}' does not exist.")
+        return HttpResponse(HTTPStatus.NO_CONTENT)
 
     # --- HTTP: comments -----------------------------------------------------------------
 
@@ -726,6 +1115,7 @@ class JiraSandbox(SandboxServer):
 
     def _put_comment(self, request: HttpRequest) -> HttpResponse:
         issue = self._issue_for(request)
+        self._check_notify_users(request, HTTPStatus.BAD_REQUEST)
         comment = self._find_comment(issue, request.path_params["id"])
         comment.body, properties = _comment_input(request)
         comment.properties.update(properties)
@@ -956,21 +1346,29 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _comment_input(request: HttpRequest) -> tuple[str, dict[str, Any]]:
-    """The wiki-markup body and the entity properties (key -> value) of a comment write."""
+def _comment_input(request: HttpRequest) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The body as stored (ADF) and the entity properties (key -> value) of a comment
+    write: v3 takes an ADF document, v2 wiki markup."""
     body = request.json()
-    text = body.get("body") if isinstance(body, dict) else None
-    if not isinstance(text, str) or not text.strip():
+    given = body.get("body") if isinstance(body, dict) else None
+    if request.path.split("/")[3] == "3":
+        if not isinstance(given, dict) or adf_problems(given):
+            # Jira Cloud refuses a v3 body that is not a valid ADF document (a string too).
+            raise ApiError(HTTPStatus.BAD_REQUEST, field_errors={"comment": INVALID_COMMENT_BODY})
+        document: dict[str, Any] = given
+    elif not isinstance(given, str) or not given.strip():
         # v2 bodies are wiki-markup strings; an ADF document here is a v3 body on v2.
         raise ApiError(
             HTTPStatus.BAD_REQUEST, field_errors={"comment": "Comment body can not be empty!"}
         )
+    else:
+        document = wiki_to_adf(given)
     properties = body.get("properties") or []
     if not isinstance(properties, list) or not all(
         isinstance(p, dict) and isinstance(p.get("key"), str) for p in properties
     ):
         raise ApiError(HTTPStatus.BAD_REQUEST, "Comment properties must be a list of {key, value}.")
-    return text, {p["key"]: p.get("value") for p in properties}
+    return document, {p["key"]: p.get("value") for p in properties}
 
 
 def _expands(request: HttpRequest, what: str) -> bool:
@@ -1027,6 +1425,85 @@ def _checked_custom(kind: str, value: Any) -> Any:
             raise _FieldError(f"Error parsing date string: {value}")
         return value
     return _checked_type(value, str, "Operation value must be a string")
+
+
+def _checked_option(definition: FieldDef, value: Any) -> str | None:
+    """The option id a select edit names (by `id`, or by `value` exactly), as Jira checks."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not ({"id", "value"} & value.keys()):
+        raise _FieldError("Could not find valid 'id' or 'value' in the Parent Option object.")
+    options = dict(definition.options)
+    if "id" in value:
+        if str(value["id"]) not in options:
+            raise _FieldError(f"Option id '{value['id']}' is not valid")
+        return str(value["id"])
+    for option_id, name in definition.options:
+        if name == value["value"]:
+            return option_id
+    raise _FieldError(f"Option value '{value['value']}' is not valid")
+
+
+def _property_field(key: str, path: tuple[str, ...]) -> JqlField[Issue]:
+    """`issue.property[key].path`: the value at `path` in the issue's property `key`
+    (each element of a list), compared as Jira compares indexed strings: exactly, in any
+    case. Numbers and booleans compare as their JSON text."""
+
+    def values(issue: Issue) -> list[str]:
+        value: Any = next(
+            (v for k, v in issue.properties.items() if k.lower() == key.lower()), None
+        )
+        for part in path:
+            value = value.get(part) if isinstance(value, dict) else None
+        found = value if isinstance(value, list) else [value]
+        return [_property_text(v) for v in found if v is not None and not isinstance(v, dict)]
+
+    return JqlField(f"issue.property[{key}]", values, str.lower)
+
+
+def _unindexed(key: str, path: tuple[str, ...]) -> JqlField[Issue]:
+    """`issue.property[key].path` when no app declared the property for indexing: Jira
+    holds no value for it, so `=` and `IN` match no issue."""
+    return JqlField(f"issue.property[{key}]", lambda issue: [], str.lower)
+
+
+def _property_keys(request: _Arguments) -> list[str]:
+    """A search's `properties`: up to 5 issue property keys (comma-separated or repeated)
+    whose values each issue shows under `properties`."""
+    keys = [k.strip() for value in request.strings("properties") for k in value.split(",")]
+    keys = list(dict.fromkeys(k for k in keys if k))
+    if len(keys) > MAX_SEARCH_PROPERTIES:
+        raise ApiError(
+            HTTPStatus.BAD_REQUEST,
+            f"A search can return at most {MAX_SEARCH_PROPERTIES} issue properties.",
+        )
+    return keys
+
+
+def _property_text(value: Any) -> str:
+    return (value if isinstance(value, str) else json.dumps(value)).lower()
+
+
+def _referenced_type(value: Any) -> str | None:
+    if not isinstance(value, dict):
+        return None
+    for name, (type_id, _) in ISSUE_TYPES.items():
+        if value.get("name") == name or value.get("id") == type_id:
+            return name
+    return None
+
+
+def _check_description(request: HttpRequest, fields: Any) -> None:
+    """A v3 write's description is an ADF document; a v2 one is wiki markup (a string)."""
+    if not isinstance(fields, dict) or fields.get("description") is None:
+        return
+    v3 = request.path.split("/")[3] == "3"
+    if v3 != isinstance(fields["description"], dict):
+        shown = "an Atlassian Document" if v3 else "a string"
+        raise ApiError(
+            HTTPStatus.BAD_REQUEST,
+            field_errors={"description": f"Operation value must be {shown}"},
+        )
 
 
 def _jql_number(text: str, field_name: str) -> float:

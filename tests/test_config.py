@@ -619,7 +619,7 @@ def _values_at(document: object, dotted: str) -> list[object]:
 
 
 # Documented, but commented out: using them switches GitHub from a token to an App.
-COMMENTED_OUT = {"sources.github.app"}
+COMMENTED_OUT = {"sources.github.app", "writeback.jira.kr_issues"}
 # The `*_file` alternatives to `*_env` keys: documented commented out, since setting both
 # is a problem.
 COMMENTED_OUT |= {
@@ -1144,3 +1144,43 @@ def test_an_objective_cannot_be_its_own_parent(tmp_path: Path) -> None:
     assert problems(path) == [
         f"{path}:11: objectives[1].parent: objective parents form a cycle: TEAM -> TEAM"
     ]
+
+
+# ------------------------------------------- writeback.github.labels, writeback.asana.fields
+
+GITHUB_AND_ASANA = """\
+  github: {repos: [acme/web]}
+  asana: {projects: ["1204000000000001"]}
+objectives:"""
+
+
+def test_github_labels_and_asana_fields_are_read_and_default_off(tmp_path: Path) -> None:
+    text = VALID.replace("objectives:", GITHUB_AND_ASANA, 1)
+    defaults = load(tmp_path, text).config.writeback
+    assert defaults.for_source("github").health_labels() is False
+    assert defaults.for_source("asana").field_values() == {}
+
+    text += dedent("""\
+        writeback:
+          github: {comment: false, labels: true}
+          asana: {fields: {OKR Health: health, KR Progress: outcome}}
+        """)
+    writeback = load(tmp_path, text).config.writeback
+    assert writeback.for_source("github").health_labels() is True
+    assert writeback.for_source("github").comment is False
+    assert writeback.for_source("asana").field_values() == {
+        "OKR Health": "health",
+        "KR Progress": "outcome",
+    }
+    assert writeback.for_source("asana").health_labels() is False
+    assert writeback.for_source("jira").health_labels() is False
+
+
+def test_asana_fields_hold_only_known_values_and_asana_takes_no_labels(tmp_path: Path) -> None:
+    text = VALID.replace("objectives:", GITHUB_AND_ASANA, 1) + dedent("""\
+        writeback:
+          asana: {fields: {OKR Health: colour}, labels: true}
+        """)
+    found = "\n".join(problems(write(tmp_path, text)))
+    assert "writeback.asana.fields.OKR Health" in found
+    assert "writeback.asana.labels" in found

@@ -257,7 +257,9 @@ def test_the_cli_summary_on_stdout_is_scrubbed(
         skipped=0,
         requests=1,
     )
-    write = SimpleNamespace(target="jira:ONB-1", known_remote_id=None, body=f"echo {TOKEN}")
+    from okrsync.sources import SetComment
+
+    write = SetComment("jira:ONB-1", "jira", "ONB-1", f"echo {TOKEN}", "hash", None)
     result = SimpleNamespace(
         sources=[outcome],
         plan=[write],

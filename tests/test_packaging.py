@@ -57,6 +57,7 @@ def test_the_sandbox_ships_its_descriptions_and_the_demo_config() -> None:
     assert set(data) == {"specs/*.json", "demo.yaml"}
     assert (ROOT / SANDBOX / "demo.yaml").is_file()
     assert sorted(p.name for p in (ROOT / SANDBOX / "specs").glob("*.json")) == [
+        "adf.v1.json",  # Atlassian's ADF JSON schema: v3 comment bodies (specs/README.md)
         "asana.json",
         "github.json",
         "jira.json",

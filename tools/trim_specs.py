@@ -43,9 +43,15 @@ SERVED_OPERATIONS: dict[str, tuple[str, ...]] = {
     "/rest/api/3/search": ("get", "post"),
     "/rest/api/3/search/jql": ("get", "post"),
     "/rest/api/3/search/approximate-count": ("post",),
+    "/rest/api/3/issue": ("post",),
     "/rest/api/3/issue/{issueIdOrKey}": ("get", "put"),
+    "/rest/api/3/issue/{issueIdOrKey}/editmeta": ("get",),
+    "/rest/api/3/issue/{issueIdOrKey}/properties/{propertyKey}": ("get", "put", "delete"),
     "/rest/api/3/issue/{issueIdOrKey}/comment": ("get", "post"),
     "/rest/api/3/issue/{issueIdOrKey}/comment/{id}": ("get", "put", "delete"),
+    "/rest/api/3/issueLink": ("post",),
+    "/rest/api/3/issueLink/{linkId}": ("delete",),
+    "/rest/api/3/issueLinkType": ("get",),
 }
 
 GITHUB_OPERATIONS: dict[str, tuple[str, ...]] = {
@@ -53,7 +59,7 @@ GITHUB_OPERATIONS: dict[str, tuple[str, ...]] = {
     "/user": ("get",),
     "/repos/{owner}/{repo}": ("get",),
     "/repos/{owner}/{repo}/issues": ("get",),
-    "/repos/{owner}/{repo}/labels": ("get",),
+    "/repos/{owner}/{repo}/labels": ("get", "post"),
     "/repos/{owner}/{repo}/issues/comments/{comment_id}": ("get", "patch", "delete"),
     "/repos/{owner}/{repo}/issues/{issue_number}": ("get",),
     "/repos/{owner}/{repo}/issues/{issue_number}/comments": ("get", "post"),
@@ -68,9 +74,10 @@ GITHUB_OPERATIONS: dict[str, tuple[str, ...]] = {
 ASANA_OPERATIONS: dict[str, tuple[str, ...]] = {
     "/users/{user_gid}": ("get",),
     "/projects/{project_gid}": ("get",),
+    "/projects/{project_gid}/custom_field_settings": ("get",),
     "/projects/{project_gid}/tasks": ("get",),
     "/tasks": ("get",),
-    "/tasks/{task_gid}": ("get",),
+    "/tasks/{task_gid}": ("get", "put"),
     "/tasks/{task_gid}/subtasks": ("get",),
     "/tasks/{task_gid}/stories": ("get", "post"),
     "/stories/{story_gid}": ("get", "put", "delete"),

@@ -32,6 +32,7 @@ from okrsync.config._models import (
     TargetWritebackConfig,
     WebhooksConfig,
     WritebackConfig,
+    WritebackValue,
 )
 from okrsync.config._problems import ConfigError, LoadedConfig, Problem
 from okrsync.config._schema import json_schema
@@ -94,6 +95,7 @@ __all__ = [
     "TargetWritebackConfig",
     "WebhooksConfig",
     "WritebackConfig",
+    "WritebackValue",
     "as_secret_ref",
     "compiled_pattern",
     "config_model",

@@ -14,9 +14,9 @@ from okrsync.config._models import (
     ServiceConfig,
     SourceConfig,
     SourcesConfig,
-    TargetWritebackConfig,
     WebhooksConfig,
     WritebackConfig,
+    writeback_model_of,
 )
 
 
@@ -44,7 +44,9 @@ def _assemble(
     parts: tuple[tuple[str, type[SourceConfig], tuple[tuple[str, Any, Any], ...]], ...],
 ) -> type[Config]:
     sources: Any = {name: (model | None, None) for name, model, _ in parts}
-    switches: Any = {name: (TargetWritebackConfig, TargetWritebackConfig()) for name, _, _ in parts}
+    switches: Any = {
+        name: (writeback_model_of(model), writeback_model_of(model)()) for name, model, _ in parts
+    }
     settings: Any = {key: (kind, default) for *_, keys in parts for key, kind, default in keys}
     sources_model = create_model("SourcesConfig", __base__=SourcesConfig, **sources)
     writeback_model = create_model("WritebackConfig", __base__=WritebackConfig, **switches)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 from okrsync.config._problems import LineIndex, LoadedConfig, Problem, dotted
 from okrsync.config._secrets import secret_problems
@@ -17,6 +18,7 @@ def cross_reference_problems(raw: dict[str, Any], lines: LineIndex, name: str) -
         return
     objective_ids: dict[str, int] = {}
     parents: dict[int, str] = {}
+    allocations: dict[int, float] = {}
     path: tuple[str | int, ...]
     kr_ids: dict[str, tuple[str | int, ...]] = {}
     label_owner: dict[str, str] = {}
@@ -38,6 +40,9 @@ def cross_reference_problems(raw: dict[str, Any], lines: LineIndex, name: str) -
         parent = objective.get("parent")
         if isinstance(parent, str):
             parents[o_index] = parent
+        share = objective.get("allocation")
+        if _is_percentage(share):
+            allocations[o_index] = float(share)
         krs = objective.get("key_results")
         if not isinstance(krs, list):
             continue
@@ -74,6 +79,45 @@ def cross_reference_problems(raw: dict[str, Any], lines: LineIndex, name: str) -
                     )
                 label_owner.setdefault(_fold(label), str(kr_id))
     yield from _parent_problems(objectives, objective_ids, parents, lines, name)
+    yield from _allocation_problems(objectives, allocations, lines, name)
+
+
+def _is_percentage(value: Any) -> TypeGuard[int | float]:
+    """A number 0-100; anything else is the field check's problem, not the sum's."""
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and 0 <= value <= 100
+    )
+
+
+def _allocation_problems(
+    objectives: list[Any], allocations: Mapping[int, float], lines: LineIndex, name: str
+) -> Iterator[Problem]:
+    """The `objectives[].allocation` targets (percentages of the in-flight weight) add up
+    to at most 100; the problem sits on the objective whose target goes over."""
+    running = 0.0
+    for o_index, share in allocations.items():
+        running += share
+        if running > 100 + 1e-9:
+            total = math.fsum(allocations.values())
+            terms = " + ".join(
+                f"{objectives[i].get('id', f'objectives[{i}]')} {_trim(value)}"
+                for i, value in allocations.items()
+            )
+            path = ("objectives", o_index, "allocation")
+            yield Problem(
+                name,
+                lines.line_of(path),
+                dotted(path),
+                f"allocation targets add up to {_trim(total)} ({terms}), more than 100",
+            )
+            return
+
+
+def _trim(value: float) -> str:
+    return f"{value:.2f}".rstrip("0").rstrip(".")
 
 
 def _parent_problems(

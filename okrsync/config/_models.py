@@ -72,6 +72,15 @@ class SourceConfig(Strict):
         return iter(())
 
 
+def writeback_model_of(source_model: type[SourceConfig]) -> type[TargetWritebackConfig]:
+    """The `writeback.<name>` model of a source: its config model's `writeback_model`
+    class attribute (a `TargetWritebackConfig` subclass) when it has one."""
+    model = getattr(source_model, "writeback_model", None)
+    if isinstance(model, type) and issubclass(model, TargetWritebackConfig):
+        return model
+    return TargetWritebackConfig
+
+
 class SourcesConfig(Strict):
     """`sources:`: one optional key per registered source (see `_assembly`)."""
 
@@ -311,6 +320,9 @@ class ObjectiveConfig(Strict):
     # The objective this one rolls up into (its id); checked in `_checks`.
     parent: str | None = None
     weight: float = Field(default=1.0, gt=0)
+    # The share of in-flight weight this objective's own KRs should get, a percentage
+    # 0-100; the sum over objectives (at most 100) is checked in `_checks`.
+    allocation: float | None = Field(default=None, ge=0, le=100)
     key_results: list[KeyResultConfig] = Field(min_length=1)
 
 
@@ -328,14 +340,47 @@ class HealthConfig(Strict):
         return self
 
 
+# What a write-back field holds (`writeback.<source>.fields`: field name -> one of these):
+# health: the worst health of the target's KRs; outcome: their lowest outcome progress,
+# percent 0-100; delivery: the target's own delivery progress, percent 0-100;
+# key_results: the target's KR ids, comma-separated.
+WritebackValue = Literal["health", "outcome", "delivery", "key_results"]
+
+
 class TargetWritebackConfig(Strict):
+    """`writeback.<source>`: what okrsync writes to that source's targets. A source whose
+    model is a subclass (`SourceConfig.writeback_model`) may write more than the comment."""
+
     comment: bool = True
+
+    def field_values(self) -> dict[str, WritebackValue]:
+        """Fields to set, by name as the source shows it (none unless the source has them)."""
+        return {}
+
+    def status_property(self) -> bool:
+        """Whether to keep the `okrsync.status` entity property (a Jira issue property)."""
+        return False
+
+    def health_labels(self) -> bool:
+        """Whether to keep one `okr-health:*` label on each target (GitHub)."""
+        return False
+
+    def comment_options(self) -> dict[str, str]:
+        """Keyword options for the source's comment renderer (Jira: `comment_format`)."""
+        return {}
 
 
 class WritebackConfig(Strict):
     """`writeback:`: `targets`, plus one `TargetWritebackConfig` per registered source."""
 
     targets: Literal["top_level", "all", "none"] = "top_level"
+    # How often managed comments are read back (one GET per comment) to restore a
+    # person's edit and recreate a deleted one; `sync --full` reconciles as well.
+    reconcile: Seconds = Field(default="24h", validate_default=True)
+    # An item that no longer maps to any KR: its comment becomes a one-line note that it is
+    # no longer linked (`note`) or is deleted (`delete`); its fields, labels and property
+    # are cleared either way.
+    unmapped: Literal["note", "delete"] = "note"
 
     def for_source(self, name: str) -> TargetWritebackConfig:
         value = getattr(self, name, None) if name in type(self).model_fields else None
@@ -380,6 +425,7 @@ class Config(Strict):
                 owner=objective.owner,
                 parent=objective.parent,
                 weight=objective.weight,
+                allocation=objective.allocation,
                 key_results=tuple(
                     KeyResult(
                         id=kr.id,

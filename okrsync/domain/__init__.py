@@ -1,5 +1,12 @@
 """The pure computation: OKR data in, status out. No I/O, no clock, stdlib only."""
 
+from okrsync.domain.allocation import (
+    Allocation,
+    KRAllocation,
+    ObjectiveAllocation,
+    allocation,
+    in_flight_leaves,
+)
 from okrsync.domain.explain import Explanation, KRReason, KRVia, explain_item, resolve_item
 from okrsync.domain.forecast import (
     HORIZON_WEEKS,
@@ -29,6 +36,7 @@ from okrsync.domain.mapping import (
     LabelRule,
     MappedItem,
     MappedItems,
+    ScopeItem,
     break_parent_cycles,
     bucket_decision,
     effective_bucket,
@@ -41,6 +49,7 @@ from okrsync.domain.mapping import (
     parent_cycles,
     pattern_kr,
     ref_sort_key,
+    scope_weights,
     subtree_leaves,
     unmapped_items,
 )
@@ -111,6 +120,7 @@ from okrsync.domain.progress import (
 )
 from okrsync.domain.report import (
     compute_report,
+    compute_report_and_mapping,
     effective_parents,
     is_target,
     kr_status,
@@ -125,6 +135,11 @@ from okrsync.domain.report import (
 
 __all__ = [
     "ASPIRATIONAL_SHARE",
+    "Allocation",
+    "KRAllocation",
+    "ObjectiveAllocation",
+    "allocation",
+    "in_flight_leaves",
     "Bucket",
     "BucketDecision",
     "BucketRule",
@@ -155,6 +170,7 @@ __all__ = [
     "MONTE_CARLO_RUNS",
     "MappedItem",
     "MappedItems",
+    "ScopeItem",
     "MetricSample",
     "Objective",
     "ObjectiveStatus",
@@ -180,6 +196,7 @@ __all__ = [
     "check_labels",
     "clamp01",
     "compute_report",
+    "compute_report_and_mapping",
     "cycle_bounds",
     "cycle_samples",
     "delivery_forecast",
@@ -220,6 +237,7 @@ __all__ = [
     "problems_summary",
     "reaches",
     "ref_sort_key",
+    "scope_weights",
     "require_aware",
     "resolve_item",
     "samples_by_kr",

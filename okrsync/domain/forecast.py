@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import math
 import random
-from bisect import bisect_left
-from collections.abc import Iterable
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from itertools import accumulate
+from itertools import compress, repeat
+from operator import add, gt, mod
 
 from okrsync.domain.models import DeliveryForecast, MetricSample
 from okrsync.domain.progress import require_aware, samples_until
@@ -20,6 +21,11 @@ MIN_HISTORY_WEEKS = 3
 HORIZON_WEEKS = 520
 WEEK = timedelta(days=7)
 _TOLERANCE = 1e-9
+# An array type of 32-bit words, for the draws (`I` is 32 bits wide almost everywhere).
+_WORD = next(code for code in ("I", "L") if array(code).itemsize == 4)
+_WORD_BYTES = 4
+# How many choices one draw of a block of weeks may pick from, at most.
+_BLOCK = 4096
 
 
 def forecast_at(samples: Iterable[MetricSample], now: datetime, at: datetime) -> float | None:
@@ -105,21 +111,7 @@ def delivery_forecast(
     if mean <= 0:
         return DeliveryForecast(p50=None, p85=None, remaining=remaining)
 
-    rng = random.Random(seed)
-    goal = remaining - _TOLERANCE
-    block = max(4, math.ceil(remaining / mean * 1.5))
-    finished: list[int] = []
-    for _ in range(runs):
-        total, weeks = 0.0, 0
-        while weeks < HORIZON_WEEKS:
-            draws = rng.choices(throughput, k=min(block, HORIZON_WEEKS - weeks))
-            sums = list(accumulate(draws, initial=total))
-            reached = bisect_left(sums, goal)
-            if reached < len(sums):
-                finished.append(weeks + reached)
-                break
-            total, weeks = sums[-1], weeks + len(draws)
-    finished.sort()
+    finished = _finishing_weeks(throughput, remaining - _TOLERANCE, runs, random.Random(seed))
 
     def percentile(share: float) -> datetime | None:
         rank = math.ceil(share * runs)  # nearest rank, 1-based
@@ -131,3 +123,52 @@ def delivery_forecast(
         p85=None if p85 is None else p85.astimezone(UTC).date(),
         remaining=remaining,
     )
+
+
+def _finishing_weeks(
+    throughput: Sequence[float], goal: float, runs: int, rng: random.Random
+) -> list[int]:
+    """The week each of `runs` resampled futures reaches `goal` (ascending), leaving out
+    the runs that have not by `HORIZON_WEEKS`.
+
+    All runs advance together: each open run adds increments drawn uniformly, with
+    replacement, from `throughput`, and the runs whose sum reached `goal` finish that
+    week. Every step is a C-level map over the open runs, and the first weeks, in which
+    no run can finish yet (even the largest increment every week falls short), go
+    `_BLOCK` weeks per draw: one draw from the sums of every sequence of that many
+    increments is that many draws. A draw is a 32-bit word of `rng` modulo the number
+    of choices (a bias below choices/2**32).
+    """
+    top = max(throughput)
+    # Weeks in which no run can reach `goal` (with a margin for the sums' rounding).
+    no_finish = HORIZON_WEEKS
+    if top > 0:
+        no_finish = min(HORIZON_WEEKS, math.ceil(goal / (top * (1 + 1e-9))) - 1)
+    if no_finish >= HORIZON_WEEKS:
+        return []
+    totals = [0.0] * runs
+    week = 0
+    span = max(1, min(no_finish, int(math.log(_BLOCK) / math.log(len(throughput)))))
+    if span > 1:
+        sums = list(throughput)
+        for _ in range(span - 1):
+            sums = [total + increment for total in sums for increment in throughput]
+        while week + span <= no_finish:
+            totals = list(map(add, totals, _draws(sums, runs, rng)))
+            week += span
+    finished: list[int] = []
+    while week < HORIZON_WEEKS and totals:
+        week += 1
+        totals = list(map(add, totals, _draws(throughput, len(totals), rng)))
+        if week <= no_finish:
+            continue
+        left = list(compress(totals, map(gt, repeat(goal), totals)))
+        finished.extend(repeat(week, len(totals) - len(left)))
+        totals = left
+    return finished
+
+
+def _draws(choices: Sequence[float], count: int, rng: random.Random) -> Iterator[float]:
+    """`count` uniform draws from `choices`, with replacement."""
+    words = array(_WORD, rng.randbytes(_WORD_BYTES * count))
+    return map(choices.__getitem__, map(mod, words, repeat(len(choices))))

@@ -13,10 +13,12 @@ The rules (docs/design.md, "Rules of the computation"):
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal, TypeVar
+from datetime import datetime
+from typing import Generic, Literal, NamedTuple, Protocol, TypeVar
 
 from okrsync.domain.models import Bucket, ItemRef, Objective, Rules, WorkItem
 
@@ -28,6 +30,45 @@ def _fold(text: str) -> str:
 
 def ref_sort_key(ref: ItemRef) -> tuple[str, str]:
     return (ref.source, ref.key)
+
+
+class ScopeItem(NamedTuple):
+    """What a cycle start's scope (`scope_weights`) is computed from: a work item's
+    identity, the fields mapping reads, and its points; a light stand-in for a WorkItem
+    when that is all that is needed."""
+
+    source: str
+    key: str
+    status: str
+    bucket: Bucket
+    points: float | None
+    labels: tuple[str, ...]
+    parent: str | None
+    updated: datetime
+
+
+class _Mappable(Protocol):
+    """What mapping reads of an item: a WorkItem or a ScopeItem."""
+
+    @property
+    def source(self) -> str: ...
+    @property
+    def key(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def bucket(self) -> Bucket: ...
+    @property
+    def points(self) -> float | None: ...
+    @property
+    def labels(self) -> tuple[str, ...]: ...
+    @property
+    def parent(self) -> str | None: ...
+    @property
+    def updated(self) -> datetime: ...
+
+
+_I = TypeVar("_I", bound=_Mappable)
 
 
 # --------------------------------------------------------------------------- buckets
@@ -179,6 +220,9 @@ class MappedItems:
     children: Mapping[ItemRef, tuple[ItemRef, ...]]
     # The cycles of parent links found (and cut) while mapping; see `parent_cycles`.
     cycles: tuple[tuple[ItemRef, ...], ...] = ()
+    # `map_items` also works out, in the order of `items`, the KRs each item is a leaf of
+    # (`leaves_by_kr`): on its plain keys that is far cheaper than on the refs afterwards.
+    leaf_kr_ids: tuple[frozenset[str], ...] | None = field(default=None, compare=False, repr=False)
 
     def children_of(self, ref: ItemRef) -> tuple[MappedItem, ...]:
         return tuple(self.items[child] for child in self.children.get(ref, ()))
@@ -206,6 +250,9 @@ def _cycles(
     for start, first_parent in parents.items():
         if first_parent is None or start in settled:
             continue  # a root ends every walk that reaches it; a settled item was walked
+        if first_parent in settled:  # the walk would stop at once: no cycle through start
+            settled.add(start)
+            continue
         path: list[_K] = [start]
         on_path: set[_K] = {start}
         node: _K | None = first_parent
@@ -243,10 +290,10 @@ def _ancestors(ref: ItemRef, parents: Mapping[ItemRef, ItemRef | None]) -> list[
     return ancestors
 
 
-def _bucket_override(rules: Rules) -> Callable[[WorkItem], Bucket | None]:
+def _bucket_override(rules: Rules) -> Callable[[_Mappable], Bucket | None] | None:
     """The bucket `rules` override an item's own with (see `bucket_decision`), or None,
     with the overrides folded once and each answer remembered by what it depends on
-    (the labels and the status: they repeat a lot)."""
+    (the labels and the status: they repeat a lot); None when `rules` override nothing."""
     label_buckets = [(_fold(label), bucket) for label, bucket in rules.label_buckets.items()]
     status_buckets: dict[str, Bucket] = {}
     for status_name, bucket in rules.status_buckets.items():
@@ -261,7 +308,7 @@ def _bucket_override(rules: Rules) -> Callable[[WorkItem], Bucket | None]:
                     return bucket
         return status_buckets.get(_fold(status))
 
-    def override(item: WorkItem) -> Bucket | None:
+    def override(item: _Mappable) -> Bucket | None:
         key = (item.labels, item.status)
         if key in decided:
             return decided[key]
@@ -269,7 +316,7 @@ def _bucket_override(rules: Rules) -> Callable[[WorkItem], Bucket | None]:
         return found
 
     if not label_buckets and not status_buckets:
-        return lambda item: None
+        return None
     return override
 
 
@@ -279,16 +326,148 @@ def map_items(items: Iterable[WorkItem], index: KRIndex, rules: Rules) -> Mapped
     Items are keyed by plain (source, key) tuples until the result is built: they hash
     far faster than `ItemRef`s, and they sort the same way (`ref_sort_key`).
     """
+    tree = _resolve(items, index, rules)
+    kept, parents, direct, kr_of = tree.kept, tree.parents, tree.direct, tree.kr_ids
+    new_ref, new_entry = _new_ref, _new_mapped_item
+    refs = {key: new_ref(*key) for key in sorted(kept)}
+    mapped: dict[ItemRef, MappedItem] = {}
+    child_keys: dict[_Key, list[_Key]] = {}
+    for key, ref in refs.items():
+        item, bucket = kept[key]
+        parent = parents[key]
+        if parent is None:
+            mapped[ref] = new_entry(item, bucket, None, direct[key], kr_of[key])
+            continue
+        mapped[ref] = new_entry(item, bucket, refs[parent], direct[key], kr_of[key])
+        siblings = child_keys.get(parent)
+        if siblings is None:  # not `setdefault(parent, [])`: no list made per child
+            child_keys[parent] = [key]
+        else:
+            siblings.append(key)
+    # What `leaves_by_kr` computes from the refs, the same way (the same sets, in the same
+    # order, so the same frozensets), on the keys.
+    leaf_kr_ids = []
+    for key in refs:
+        kr_ids = kr_of[key]
+        below = child_keys.get(key)
+        if kr_ids and below:
+            kr_ids = kr_ids.difference(*(kr_of[child] for child in below))
+        leaf_kr_ids.append(kr_ids)
+
+    return MappedItems(
+        items=mapped,
+        children={
+            refs[parent]: tuple([refs[key] for key in found])
+            for parent, found in child_keys.items()
+        },
+        cycles=tuple(tuple(refs[key] for key in cycle) for cycle in tree.cycles),
+        leaf_kr_ids=tuple(leaf_kr_ids),
+    )
+
+
+# Objects made by setting their slots directly: `ItemRef(...)` and `MappedItem(...)`
+# without the frozen dataclass's `object.__setattr__` per field (the same objects; a
+# test compares them), for the tens of thousands `map_items` makes.
+_new_object = object.__new__
+_set_ref_source, _set_ref_key = (getattr(ItemRef, name).__set__ for name in ("source", "key"))
+(
+    _set_entry_item,
+    _set_entry_bucket,
+    _set_entry_parent,
+    _set_entry_direct,
+    _set_entry_kr_ids,
+) = (getattr(MappedItem, name).__set__ for name in MappedItem.__match_args__)
+
+
+def _new_ref(source: str, key: str) -> ItemRef:
+    ref: ItemRef = _new_object(ItemRef)
+    _set_ref_source(ref, source)
+    _set_ref_key(ref, key)
+    return ref
+
+
+def _new_mapped_item(
+    item: WorkItem,
+    bucket: Bucket,
+    parent: ItemRef | None,
+    direct_kr_ids: frozenset[str],
+    kr_ids: frozenset[str],
+) -> MappedItem:
+    entry: MappedItem = _new_object(MappedItem)
+    _set_entry_item(entry, item)
+    _set_entry_bucket(entry, bucket)
+    _set_entry_parent(entry, parent)
+    _set_entry_direct(entry, direct_kr_ids)
+    _set_entry_kr_ids(entry, kr_ids)
+    return entry
+
+
+def scope_weights(
+    items: Iterable[WorkItem] | Iterable[ScopeItem], index: KRIndex, rules: Rules
+) -> dict[str, float]:
+    """Each KR's total leaf weight (`leaf_weights(...).total` over `leaves_by_kr`), by
+    canonical KR id, for KRs with at least one leaf: the same numbers as mapping the
+    items with `map_items`, without making its objects (a cycle start's scope needs
+    only these totals)."""
+    tree: _Tree[_Mappable] = _resolve(items, index, rules)
+    kept, parents, kr_of = tree.kept, tree.parents, tree.kr_ids
+    below: dict[_Key, set[str]] = {}  # the KRs of each parent's children
+    for key, parent in parents.items():
+        if parent is not None:
+            found_below = below.get(parent)
+            if found_below is None:  # not `setdefault(parent, set())`: no set per child
+                below[parent] = set(kr_of[key])
+            else:
+                found_below |= kr_of[key]
+    count = rules.weight == "count"
+    default = rules.default_points
+    weights: dict[str, list[float]] = {}
+    for key, kr_ids in kr_of.items():
+        if not kr_ids:
+            continue
+        children_krs = below.get(key)
+        leaf_of = kr_ids.difference(children_krs) if children_krs else kr_ids
+        if not leaf_of:
+            continue
+        if count:
+            weight = 1.0
+        else:
+            points = kept[key][0].points
+            weight = points if points is not None else default
+        for kr_id in leaf_of:
+            found = weights.get(kr_id)
+            if found is None:
+                weights[kr_id] = [weight]
+            else:
+                found.append(weight)
+    return {kr_id: math.fsum(found) for kr_id, found in weights.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class _Tree(Generic[_I]):
+    """What mapping decides, keyed by (source, key): the kept items with their effective
+    bucket, each one's parent (cycles cut), its own KRs and its KRs with inheritance."""
+
+    kept: dict[_Key, tuple[_I, Bucket]]
+    parents: dict[_Key, _Key | None]
+    direct: dict[_Key, frozenset[str]]
+    kr_ids: dict[_Key, frozenset[str]]
+    cycles: tuple[tuple[_Key, ...], ...]
+
+
+def _resolve(items: Iterable[_I], index: KRIndex, rules: Rules) -> _Tree[_I]:
+    """The mapping of `items` on plain keys (see `map_items`)."""
     override = _bucket_override(rules)
-    kept: dict[_Key, tuple[WorkItem, Bucket]] = {}
+    kept: dict[_Key, tuple[_I, Bucket]] = {}
     links: dict[_Key, _Key] = {}  # parent links as the items state them
     by_labels: dict[tuple[str, ...], frozenset[str]] = {}  # labels repeat a lot
     direct: dict[_Key, frozenset[str]] = {}
+    excluded = Bucket.EXCLUDED
     for key, item in _pick_one_per_key(items).items():
-        bucket = override(item)
+        bucket = item.bucket if override is None else override(item)
         if bucket is None:
             bucket = item.bucket
-        if bucket is Bucket.EXCLUDED:
+        if bucket is excluded:
             continue
         kept[key] = (item, bucket)
         if item.parent:
@@ -308,32 +487,20 @@ def map_items(items: Iterable[WorkItem], index: KRIndex, rules: Rules) -> Mapped
     for cycle in cycles:  # cut each at its smallest member, as `break_parent_cycles` does
         parents[cycle[0]] = None
 
-    refs = {key: ItemRef(*key) for key in sorted(kept)}
-    mapped: dict[ItemRef, MappedItem] = {}
-    children: dict[_Key, list[ItemRef]] = {}
+    if not rules.inherit_from_parent:
+        return _Tree(kept, parents, direct, direct, cycles)
     inherited: dict[_Key, frozenset[str]] = {}  # each item's KRs with its ancestors'
-    inherit = rules.inherit_from_parent
-    for key, ref in refs.items():
-        item, bucket = kept[key]
-        parent = parents[key]
-        own = direct[key]
-        if parent is None:
-            mapped[ref] = MappedItem(item, bucket, None, own, own)
+    for key, parent in parents.items():
+        if key in inherited:
             continue
-        kr_ids = own
-        if inherit:
-            above = inherited.get(parent)
-            if above is None:
-                above = _with_ancestors(parent, parents, direct, inherited)
-            kr_ids = _union(own, above)
-        mapped[ref] = MappedItem(item, bucket, refs[parent], own, kr_ids)
-        children.setdefault(parent, []).append(ref)
-
-    return MappedItems(
-        items=mapped,
-        children={refs[parent]: tuple(found) for parent, found in children.items()},
-        cycles=tuple(tuple(refs[key] for key in cycle) for cycle in cycles),
-    )
+        if parent is None:
+            inherited[key] = direct[key]
+            continue
+        above = inherited.get(parent)
+        if above is None:
+            above = _with_ancestors(parent, parents, direct, inherited)
+        inherited[key] = _union(direct[key], above)
+    return _Tree(kept, parents, direct, inherited, cycles)
 
 
 _Key = tuple[str, str]  # (source, key): an ItemRef's fields
@@ -343,14 +510,18 @@ def _same(key: _Key) -> _Key:
     return key
 
 
-def _pick_one_per_key(items: Iterable[WorkItem]) -> dict[_Key, WorkItem]:
+def _pick_one_per_key(items: Iterable[_I]) -> dict[_Key, _I]:
     """One item per (source, key), independent of input order.
 
     Sources and the store deliver each key once; should a key repeat, the most
     recently updated copy wins and exact ties fall back to a stable comparison.
     """
-    chosen: dict[_Key, WorkItem] = {}
-    for item in items:
+    listed = items if isinstance(items, (list, tuple)) else list(items)
+    chosen: dict[_Key, _I] = {(item.source, item.key): item for item in listed}
+    if len(chosen) == len(listed):
+        return chosen  # every key once, as sources and the store deliver them
+    chosen = {}
+    for item in listed:
         key = (item.source, item.key)
         current = chosen.get(key)
         if current is None or (item.updated, repr(item)) > (current.updated, repr(current)):
@@ -401,6 +572,15 @@ def leaves_by_kr(mapped: MappedItems) -> dict[str, tuple[MappedItem, ...]]:
     """
     leaves: dict[str, list[MappedItem]] = {}
     items, children = mapped.items, mapped.children
+    if mapped.leaf_kr_ids is not None:  # worked out by `map_items`
+        for entry, kr_ids in zip(items.values(), mapped.leaf_kr_ids, strict=True):
+            for kr_id in kr_ids:
+                found = leaves.get(kr_id)
+                if found is None:
+                    leaves[kr_id] = [entry]
+                else:
+                    found.append(entry)
+        return {kr_id: tuple(entries) for kr_id, entries in leaves.items()}
     for ref, entry in items.items():
         kr_ids = entry.kr_ids
         if not kr_ids:
@@ -420,16 +600,22 @@ def _entry_order(entry: MappedItem) -> tuple[str, str]:
 
 def subtree_leaves(mapped: MappedItems, ref: ItemRef) -> tuple[MappedItem, ...]:
     """The childless items under `ref` (or `ref` itself when it has no children)."""
+    return tuple(sorted(subtree_leaf_entries(mapped, ref), key=_entry_order))
+
+
+def subtree_leaf_entries(mapped: MappedItems, ref: ItemRef) -> list[MappedItem]:
+    """`subtree_leaves` in no particular order (for counting them)."""
     leaves: list[MappedItem] = []
+    children, items = mapped.children, mapped.items
     pending = [ref]
     while pending:
         current = pending.pop()
-        child_refs = mapped.children.get(current, ())
+        child_refs = children.get(current)
         if child_refs:
             pending.extend(child_refs)
         else:
-            leaves.append(mapped.items[current])
-    return tuple(sorted(leaves, key=_entry_order))
+            leaves.append(items[current])
+    return leaves
 
 
 def unmapped_items(mapped: MappedItems) -> tuple[MappedItem, ...]:

@@ -21,10 +21,12 @@ from okrsync.domain.mapping import (
     KRIndex,
     MappedItem,
     MappedItems,
+    ScopeItem,
     leaves_by_kr,
     map_items,
     ref_sort_key,
-    subtree_leaves,
+    scope_weights,
+    subtree_leaf_entries,
     unmapped_items,
 )
 from okrsync.domain.models import (
@@ -264,8 +266,9 @@ def is_target(entry: MappedItem, mapped: MappedItems, rules: Rules) -> bool:
     if rules.writeback_targets == "all":
         return bool(entry.kr_ids)
     if rules.writeback_targets == "top_level":
-        parent = mapped.items[entry.parent] if entry.parent is not None else None
-        return bool(entry.direct_kr_ids) and (parent is None or not parent.kr_ids)
+        if not entry.direct_kr_ids:  # most items: no look-up of the parent
+            return False
+        return entry.parent is None or not mapped.items[entry.parent].kr_ids
     return False
 
 
@@ -275,7 +278,7 @@ def select_targets(mapped: MappedItems, rules: Rules) -> tuple[Target, ...]:
         Target(
             item=entry.item,
             kr_ids=tuple(sorted(entry.kr_ids)),
-            leaves=item_counts(subtree_leaves(mapped, entry.ref)),
+            leaves=item_counts(subtree_leaf_entries(mapped, entry.ref)),
         )
         for entry in mapped.items.values()
         if is_target(entry, mapped, rules)
@@ -291,14 +294,15 @@ def compute_report(
     rules: Rules,
     now: datetime,
     *,
-    start_items: Iterable[WorkItem] | None = None,
+    start_items: Iterable[WorkItem] | Iterable[ScopeItem] | None = None,
     done_history: Mapping[str, Sequence[tuple[datetime, float]]] | None = None,
     metric_errors: Mapping[str, str] | None = None,
     seed: int = 0,
 ) -> Report:
     """Map items to KRs, measure every KR and objective as of `now`, pick targets.
 
-    `start_items`: the items as the store knew them at the cycle start, for each KR's
+    `start_items`: the items as the store knew them at the cycle start (WorkItems, or
+    the lighter ScopeItems: all that is read of them), for each KR's
     `scope.start_weight` (None: not known, so `start_weight` and `growth` are None).
     `done_history`: KR id → (instant, done weight) points (the KR snapshots) for the
     delivery forecast, seeded by `seed`. `metric_errors`: KR id → why its last reading
@@ -306,6 +310,35 @@ def compute_report(
 
     Pure: the same inputs give the same Report whatever the order of items or samples.
     """
+    return compute_report_and_mapping(
+        cycle,
+        objectives,
+        items,
+        samples,
+        rules,
+        now,
+        start_items=start_items,
+        done_history=done_history,
+        metric_errors=metric_errors,
+        seed=seed,
+    )[0]
+
+
+def compute_report_and_mapping(
+    cycle: Cycle,
+    objectives: Sequence[Objective],
+    items: Iterable[WorkItem],
+    samples: Iterable[MetricSample],
+    rules: Rules,
+    now: datetime,
+    *,
+    start_items: Iterable[WorkItem] | Iterable[ScopeItem] | None = None,
+    done_history: Mapping[str, Sequence[tuple[datetime, float]]] | None = None,
+    metric_errors: Mapping[str, str] | None = None,
+    seed: int = 0,
+) -> tuple[Report, MappedItems]:
+    """`compute_report`, and the mapping of `items` it was computed from (the report page
+    lists each KR's items from it, without mapping them again)."""
     require_aware(now)
     index = KRIndex.from_objectives(objectives)
     mapped = map_items(items, index, rules)
@@ -314,9 +347,9 @@ def compute_report(
     expected = expected_progress(cycle, now)
     start_weights: dict[str, float] | None = None
     if start_items is not None:
-        at_start = leaves_by_kr(map_items(start_items, index, rules))
+        at_start = scope_weights(start_items, index, rules)
         start_weights = {
-            kr.id: leaf_weights(at_start.get(kr.id, ()), rules).total
+            kr.id: at_start.get(kr.id, 0.0)
             for objective in objectives
             for kr in objective.key_results
         }
@@ -344,7 +377,7 @@ def compute_report(
     statuses = objective_tree(objectives, key_results, expected, rules)
 
     unmapped = tuple(sorted((entry.ref for entry in unmapped_items(mapped)), key=ref_sort_key))
-    return Report(
+    report = Report(
         cycle=cycle,
         as_of=now,
         objectives=tuple(statuses),
@@ -353,3 +386,4 @@ def compute_report(
         unmapped=unmapped,
         problems=mapping_problems(mapped, index, rules),
     )
+    return report, mapped

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +17,6 @@ from okrsync.config import METRIC_TYPES, CsvMetric
 from okrsync.domain import MetricSample
 from okrsync.metrics._base import MetricReadError, ReadContext
 from okrsync.metrics.csv import MetricFileError, read_csv_samples
-from okrsync.metrics.github import read_github_search_count
-from okrsync.metrics.http import read_http
-from okrsync.metrics.jira import read_jql_count
-from okrsync.metrics.prometheus import read_prometheus
-from okrsync.metrics.sql import read_sql
 
 Reader = Callable[[Any, str, ReadContext], list[MetricSample]]
 
@@ -40,6 +36,17 @@ def _one_number(read: Callable[[Any, ReadContext], float]) -> Reader:
     return reader
 
 
+def _later(module: str, function: str) -> Callable[[Any, ReadContext], float]:
+    """`module.function`, imported on the first reading: the readers'
+    libraries (requests, jsonpath, SQLAlchemy's engines) cost start-up to import."""
+
+    def read(metric: Any, context: ReadContext) -> float:
+        reader: Callable[[Any, ReadContext], float] = getattr(import_module(module), function)
+        return reader(metric, context)
+
+    return read
+
+
 def _read_csv(metric: CsvMetric, kr_id: str, context: ReadContext) -> list[MetricSample]:
     path = Path(metric.path)
     try:
@@ -50,13 +57,19 @@ def _read_csv(metric: CsvMetric, kr_id: str, context: ReadContext) -> list[Metri
 
 METRIC_READERS: dict[str, MetricType] = {
     "csv": MetricType("csv", _read_csv),
-    "http": MetricType("http", _one_number(read_http)),
-    "sql": MetricType("sql", _one_number(read_sql)),
-    "jql_count": MetricType("jql_count", _one_number(read_jql_count), source="jira"),
-    "github_search_count": MetricType(
-        "github_search_count", _one_number(read_github_search_count), source="github"
+    "http": MetricType("http", _one_number(_later("okrsync.metrics.http", "read_http"))),
+    "sql": MetricType("sql", _one_number(_later("okrsync.metrics.sql", "read_sql"))),
+    "jql_count": MetricType(
+        "jql_count", _one_number(_later("okrsync.metrics.jira", "read_jql_count")), source="jira"
     ),
-    "prometheus": MetricType("prometheus", _one_number(read_prometheus)),
+    "github_search_count": MetricType(
+        "github_search_count",
+        _one_number(_later("okrsync.metrics.github", "read_github_search_count")),
+        source="github",
+    ),
+    "prometheus": MetricType(
+        "prometheus", _one_number(_later("okrsync.metrics.prometheus", "read_prometheus"))
+    ),
 }
 # Every configurable type has a reader, except manual (check-ins only).
 assert set(METRIC_READERS) == set(METRIC_TYPES) - {"manual"}

@@ -26,6 +26,13 @@ COLUMNS = (
     "Forecast at cycle end",
 )
 FOOTER_NOTE = "Kept up to date by okrsync; edits to this comment are overwritten."
+# What the columns mean, said once under the table: a reader of one issue should not take
+# the KR's numbers for the issue's own.
+EXPLANATION = (
+    "Outcome and delivery are each key result's, across every system it is tracked in; "
+    "expected by now is the share of the target the metric should have reached, given "
+    "the time elapsed in the cycle."
+)
 
 
 @dataclass(frozen=True)
@@ -53,15 +60,19 @@ class CommentContent:
     summary: str
     warnings: tuple[str, ...]
     cycle: str
+    explanation: str = EXPLANATION
 
 
-def comment_content(target: Target, statuses: list[KRStatus], cycle: Cycle) -> CommentContent:
-    """Deterministic for the same numbers: no clock in it, so the content hash is stable."""
+def comment_content(
+    target: Target, statuses: list[KRStatus], cycle: Cycle, item: str = "issue"
+) -> CommentContent:
+    """Deterministic for the same numbers: no clock in it, so the content hash is stable.
+    `item` is what the system calls the target ("issue", Asana's "task")."""
     counts = target.leaves
     return CommentContent(
         lines=tuple(_kr_line(status) for status in statuses),
         summary=(
-            f"This issue: {counts.done} of {counts.total} work items done, "
+            f"This {item}'s own part: {counts.done} of {counts.total} work items done, "
             f"{counts.in_progress} in progress, {counts.todo} to do."
         ),
         warnings=tuple(
@@ -83,9 +94,27 @@ def _kr_line(status: KRStatus) -> KRLine:
         delivery=percent(status.delivery_progress),
         expected=percent(status.expected_progress),
         health=status.health,
-        forecast=metric(status.forecast, kr.unit),
+        forecast=forecast_text(status),
         final=status.final,
     )
+
+
+def forecast_text(status: KRStatus) -> str:
+    """The metric's forecast at cycle end and whether it reaches the target (or stays
+    in the band of a `maintain` KR): `80.27% (short of 85%)`."""
+    kr, forecast = status.kr, status.forecast
+    shown = metric(forecast, kr.unit)
+    if forecast is None:
+        return shown
+    if kr.kind == "maintain" and kr.range is not None:
+        inside = kr.range.minimum <= forecast <= kr.range.maximum
+        return f"{shown} ({'within' if inside else 'outside'} the band)"
+    if kr.kind != "auto" or kr.target is None or kr.baseline is None:
+        return shown
+    rising = kr.target >= kr.baseline
+    reaches = forecast >= kr.target if rising else forecast <= kr.target
+    verdict = "reaches" if reaches else "short of"
+    return f"{shown} ({verdict} {metric(kr.target, kr.unit)})"
 
 
 def outcome_basis(status: KRStatus) -> str:
@@ -119,5 +148,5 @@ def _shipping_warning(status: KRStatus) -> str:
     gap = (status.delivery_progress or 0.0) - outcome
     return (
         f"{status.kr.id}: shipping without impact, delivery is {gap * 100:.0f} "
-        "points ahead of the metric."
+        "percentage points ahead of the outcome."
     )

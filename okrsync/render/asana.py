@@ -1,4 +1,4 @@
-"""The managed Asana comment, in Asana's rich text (`html_text`), with every piece of text escaped.
+"""The managed Asana comment, in Asana's rich text (`html_text`), text escaped where needed.
 
 Asana takes a small XML subset wrapped in `<body>`: it rejects invalid XML and unknown
 tags with a 400, has no tables in comments, and strips HTML comments. So each KR is one
@@ -7,7 +7,6 @@ list item. (The connector adds the link by which it finds the comment again.)
 
 from __future__ import annotations
 
-import html
 import re
 
 from okrsync.domain import Cycle, Health, KRStatus, Target
@@ -24,22 +23,26 @@ _XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\ufff
 
 
 def escape_html(text: str) -> str:
-    """Untrusted text as literal characters: no tags, entities, links or line breaks.
+    """Text as literal characters on one line: no tags, entities, links or line breaks.
 
-    Asana makes a mention only from an `<a data-asana-gid>` tag, so once `<` is escaped
-    an "@name" stays plain text.
+    Only `&` and `<` start markup in XML text (and `>` ends a CDATA section after `]]`),
+    so only they are escaped: ids, quotes and numbers stay as written. Asana makes a
+    mention only from an `<a data-asana-gid>` tag, so once `<` is escaped an "@name"
+    stays plain text.
     """
-    single_line = " ".join(text.split())
-    return html.escape(_XML_FORBIDDEN.sub("", single_line), quote=True)
+    single_line = _XML_FORBIDDEN.sub("", " ".join(text.split()))
+    escaped = single_line.replace("&", "&amp;").replace("<", "&lt;")
+    return escaped.replace("]]>", "]]&gt;")
 
 
 def render_asana_comment(target: Target, statuses: list[KRStatus], cycle: Cycle) -> str:
     """The whole `<body>`; deterministic for the same numbers (the content hash relies on it)."""
-    content = comment_content(target, statuses, cycle)
+    content = comment_content(target, statuses, cycle, item="task")
     blocks = [f"<strong>{escape_html(HEADING)}</strong>"]
     if content.lines:  # an empty <ul> is not worth a 400 from Asana's validator
         blocks.append("<ul>" + "".join(_kr_item(line) for line in content.lines) + "</ul>")
-    blocks.append(escape_html(_for_a_task(content.summary)))
+    blocks.append(escape_html(content.summary))
+    blocks.append(escape_html(content.explanation))
     blocks += [f"⚠️ <em>{escape_html(warning)}</em>" for warning in content.warnings]
     blocks += ["<hr/>", _footer(content.cycle)]
     # Asana shows newlines between blocks as line breaks; none go inside a list, where
@@ -62,12 +65,6 @@ def _kr_item(line: KRLine) -> str:
     )
     heading = f"<strong>{escape_html(line.kr_id)}</strong> {escape_html(line.title)}"
     return f"<li>{heading} — {cells}</li>"
-
-
-def _for_a_task(summary: str) -> str:
-    # The shared wording speaks of an issue; Asana calls its items tasks.
-    prefix = "This issue:"
-    return "This task:" + summary.removeprefix(prefix) if summary.startswith(prefix) else summary
 
 
 def _footer(cycle_text: str) -> str:

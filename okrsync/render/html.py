@@ -21,6 +21,7 @@ from html import escape
 from urllib.parse import urlsplit
 
 from okrsync.domain import (
+    Allocation,
     ItemRef,
     KeyResult,
     KRSnapshot,
@@ -37,6 +38,7 @@ from okrsync.render._numbers import (
     metric,
     optional_number,
     percent,
+    plain_number,
     rounded,
 )
 from okrsync.render.status import kr_health_word
@@ -64,9 +66,11 @@ def render_report_html(
     items: Mapping[ItemRef, WorkItem],
     *,
     generated_at: datetime | None = None,
+    allocation: Allocation | None = None,
 ) -> str:
     """The whole page. `history` is keyed by KR id (as in the config); `items` holds at
-    least the unmapped items, for their titles and links."""
+    least the unmapped items, for their titles and links; `allocation`, when given, adds
+    the Allocation section (where the weight in flight goes)."""
     cycle = report.cycle
     as_of = report.as_of.astimezone(UTC)
     title = f"{cycle.name}: OKR report"
@@ -100,6 +104,8 @@ def render_report_html(
     ]
     for root in report.roots():
         parts.append(_objective(report, root, history, depth=0))
+    if allocation is not None:
+        parts.append(_allocation(report, allocation))
     parts.append(_unmapped(report, items))
     parts.append(_problems(report))
     parts += ["</main>", "</body>", "</html>", ""]
@@ -433,6 +439,153 @@ def _problems(report: Report) -> str:
     )
 
 
+# --------------------------------------------------------------------------- allocation
+
+# The stacked bar, in SVG user units; it stretches to the page's width.
+ALLOCATION_BAR_WIDTH = 1000
+ALLOCATION_BAR_HEIGHT = 24
+# Objectives take the colours in turn (--a0 ... --a7); their KRs differ in opacity.
+_PALETTE_SIZE = 8
+_KR_OPACITY = ("1", "0.7", "0.45")
+
+
+def _alloc_num(owner: str, field: str, value: object, shown: str) -> str:
+    """An allocation number as shown, with its value. Not a `status --format json` number
+    (the JSON has no allocation), so it carries `data-allocation*`, never `data-field`."""
+    return (
+        f'<span class="num" data-allocation="{_text(owner)}" data-allocation-field="{field}" '
+        f'data-allocation-value="{_text(json.dumps(value))}">{_text(shown)}</span>'
+    )
+
+
+def _points(difference: float | None) -> str:
+    """A difference in percentage points: +5 pp, -10 pp, 0 pp."""
+    if difference is None:
+        return "–"
+    text = f"{difference:+.0f}"
+    return f"{'0' if text in ('+0', '-0') else text} pp"
+
+
+def _objectives_in_page_order(report: Report) -> list[tuple[ObjectiveStatus, int]]:
+    """Every objective with its depth, in the order the page shows them (the tree)."""
+    found: list[tuple[ObjectiveStatus, int]] = []
+
+    def visit(status: ObjectiveStatus, depth: int) -> None:
+        found.append((status, depth))
+        for child in report.children_of(status):
+            visit(child, depth + 1)
+
+    for root in report.roots():
+        visit(root, 0)
+    return found
+
+
+def _allocation(report: Report, allocation: Allocation) -> str:
+    """Where the weight in flight goes: a stacked bar (each KR, then the work on no KR)
+    and a table of each objective's and KR's share, against the objective's target."""
+    unit = "items" if allocation.mode == "count" else "pts"
+    rows_of = {row.objective_id: row for row in allocation.objectives}
+    segments: list[tuple[str, str, float, str]] = []  # (css class, opacity, share, label)
+    rows: list[str] = []
+    colour = 0
+    for status, depth in _objectives_in_page_order(report):
+        row = rows_of.get(status.objective.id)
+        if row is None:
+            continue
+        swatch = f"a{colour % _PALETTE_SIZE}"
+        colour += 1
+        objective = status.objective
+        owner = f"objective:{objective.id}"
+        difference = rounded(row.difference, 1)
+        rows.append(
+            f'<tr class="alloc-objective" style="--depth:{depth}">'
+            f'<th><span class="sw {swatch}"></span><code>{_text(objective.id)}</code> '
+            f"{_text(objective.title)}</th>"
+            f'<td class="r">{_alloc_num(owner, "weight", rounded(row.weight), _trim(row.weight))}'
+            f"</td>"
+            f'<td class="r">{_alloc_num(owner, "share", rounded(row.share), percent(row.share))}'
+            f"</td>"
+            f'<td class="r">{_alloc_target(owner, row.target)}</td>'
+            f'<td class="r">{_alloc_num(owner, "difference", difference, _points(row.difference))}'
+            f"</td></tr>"
+        )
+        titles = {kr_status.kr.id: kr_status.kr.title for kr_status in status.key_results}
+        for n, kr in enumerate(row.key_results):
+            opacity = _KR_OPACITY[n % len(_KR_OPACITY)]
+            title = titles.get(kr.kr_id, "")
+            if kr.share:
+                segments.append((swatch, opacity, kr.share, f"{kr.kr_id} {title}"))
+            kr_owner = f"kr:{kr.kr_id}"
+            rows.append(
+                f'<tr class="alloc-kr" style="--depth:{depth}">'
+                f'<td><span class="sw {swatch}" style="opacity:{opacity}"></span>'
+                f'<a href="#{anchor(kr.kr_id)}"><code>{_text(kr.kr_id)}</code></a> '
+                f"{_text(title)}</td>"
+                f'<td class="r">'
+                f"{_alloc_num(kr_owner, 'weight', rounded(kr.weight), _trim(kr.weight))}</td>"
+                f'<td class="r">'
+                f"{_alloc_num(kr_owner, 'share', rounded(kr.share), percent(kr.share))}</td>"
+                f"<td></td><td></td></tr>"
+            )
+    if allocation.no_kr_share:
+        segments.append(("klo", "1", allocation.no_kr_share, "Keep the lights on (no KR)"))
+    no_kr_weight, no_kr_share = allocation.no_kr_weight, allocation.no_kr_share
+    rows.append(
+        '<tr class="alloc-objective alloc-klo"><th><span class="sw klo"></span>'
+        "Keep the lights on (no KR)</th>"
+        f'<td class="r">{_alloc_num("no_kr", "weight", rounded(no_kr_weight), _trim(no_kr_weight))}'
+        f'</td><td class="r">'
+        f"{_alloc_num('no_kr', 'share', rounded(no_kr_share), percent(no_kr_share))}"
+        "</td><td></td><td></td></tr>"
+    )
+    total = (
+        _alloc_num("total", "weight", rounded(allocation.total), _trim(allocation.total))
+        + f" {unit} in flight in "
+        + _alloc_num("total", "items", allocation.items, str(allocation.items))
+        + f" work item{'' if allocation.items == 1 else 's'} in progress"
+    )
+    if allocation.total > 0:
+        summary = f'<p class="meta">{total}; each share is a part of that weight.</p>'
+        chart = _allocation_bar(segments)
+    else:
+        summary = f'<p class="meta">Nothing in flight: {total}, so no shares.</p>'
+        chart = ""
+    return (
+        '<section class="allocation" id="allocation"><h2>Allocation of the work in flight</h2>'
+        f"{summary}{chart}"
+        '<table class="alloc"><thead><tr><th>Objective / key result</th>'
+        f'<th class="r">In flight ({unit})</th><th class="r">Share</th>'
+        '<th class="r">Target</th><th class="r">Difference</th></tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></section>"
+    )
+
+
+def _alloc_target(owner: str, target: float | None) -> str:
+    if target is None:
+        return "–"
+    return _alloc_num(owner, "target", plain_number(target), f"{_trim(target)}%")
+
+
+def _allocation_bar(segments: Sequence[tuple[str, str, float, str]]) -> str:
+    """One horizontal bar, one rectangle per share in the order given, each titled."""
+    body: list[str] = []
+    x = 0.0
+    for css, opacity, share, label in segments:
+        width = share * ALLOCATION_BAR_WIDTH
+        body.append(
+            f'<rect class="seg {css}" x="{round(x, 2)}" y="0" width="{round(width, 2)}" '
+            f'height="{ALLOCATION_BAR_HEIGHT}" fill-opacity="{opacity}">'
+            f"<title>{_text(label)}: {percent(share)}</title></rect>"
+        )
+        x += width
+    label = "Allocation: share of the weight in flight per key result and on no KR"
+    return (
+        f'<svg class="alloc-bar" viewBox="0 0 {ALLOCATION_BAR_WIDTH} {ALLOCATION_BAR_HEIGHT}" '
+        f'preserveAspectRatio="none" role="img" aria-label="{_text(label)}" '
+        f'xmlns="http://www.w3.org/2000/svg"><title>{_text(label)}</title>{"".join(body)}</svg>'
+    )
+
+
 # --------------------------------------------------------------------------- charts
 
 
@@ -588,10 +741,13 @@ def burnup_chart(report: Report, status: KRStatus, snapshots: Sequence[KRSnapsho
 
 _CSS = """
 :root{--bg:#fff;--fg:#1c1e21;--muted:#5f6368;--line:#d0d4d9;--card:#f7f8fa;
---on:#1a7f37;--risk:#9a6700;--off:#cf222e;--none:#6e7781;--accent:#0969da;--band:#dafbe1}
+--on:#1a7f37;--risk:#9a6700;--off:#cf222e;--none:#6e7781;--accent:#0969da;--band:#dafbe1;
+--a0:#0969da;--a1:#1a7f37;--a2:#9a6700;--a3:#8250df;--a4:#bc4c00;--a5:#bf3989;--a6:#1b7c83;
+--a7:#57606a;--klo:#afb8c1}
 @media (prefers-color-scheme:dark){:root{--bg:#0d1117;--fg:#e6edf3;--muted:#8b949e;
 --line:#30363d;--card:#161b22;--on:#3fb950;--risk:#d29922;--off:#f85149;--none:#8b949e;
---accent:#58a6ff;--band:#12261e}}
+--accent:#58a6ff;--band:#12261e;--a0:#58a6ff;--a1:#3fb950;--a2:#d29922;--a3:#a371f7;
+--a4:#f0883e;--a5:#db61a2;--a6:#39c5cf;--a7:#8b949e;--klo:#484f58}}
 *{box-sizing:border-box}
 body{margin:0 auto;max-width:1200px;padding:1.5rem;background:var(--bg);color:var(--fg);
 font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
@@ -633,6 +789,20 @@ vertical-align:middle;border-top:2px solid}
 .key.forecast::before,.key.expected::before,.key.baseline::before,.key.total::before{
 border-top-style:dashed}
 .items{margin:.25rem 0;padding-left:1.25rem}
+.allocation{margin:1.5rem 0;break-inside:avoid}
+.alloc-bar{display:block;width:100%;height:28px;margin:.5rem 0;border:1px solid var(--line)}
+.seg{stroke:var(--bg);stroke-width:2;vector-effect:non-scaling-stroke}
+.alloc td,.alloc th{border-bottom:1px solid var(--line)}
+.alloc-objective th{font-weight:600;padding-left:calc(.5rem + var(--depth,0) * 1.25rem)}
+.alloc-kr td:first-child{padding-left:calc(1.75rem + var(--depth,0) * 1.25rem)}
+.sw{display:inline-block;width:.8em;height:.8em;margin-right:.4em;border-radius:2px;
+vertical-align:baseline;background:var(--klo)}
+.a0{fill:var(--a0);background:var(--a0)}.a1{fill:var(--a1);background:var(--a1)}
+.a2{fill:var(--a2);background:var(--a2)}.a3{fill:var(--a3);background:var(--a3)}
+.a4{fill:var(--a4);background:var(--a4)}.a5{fill:var(--a5);background:var(--a5)}
+.a6{fill:var(--a6);background:var(--a6)}.a7{fill:var(--a7);background:var(--a7)}
+.klo{fill:var(--klo);background:var(--klo)}
+.alloc-bar,.sw{-webkit-print-color-adjust:exact;print-color-adjust:exact}
 @media print{body{max-width:none;padding:0;font-size:11px}.kr{background:none}
 a{color:inherit}details>summary{list-style:none}}
 """.replace("\n", "")

@@ -51,6 +51,12 @@ LEASE_GRACE_SECONDS = 30.0
 RAN_SHARE = 0.8
 # A webhook's cycle that finds another replica mid-cycle tries again this often, this long.
 URGENT_RETRY_SECONDS, URGENT_ATTEMPTS = 1.0, 30
+# APScheduler's limit on runs of one `urgent:` job at once, out of reach: `urgent_pulls`
+# lets one pull and the others return at once (see `_run_soon`).
+URGENT_INSTANCES = 1000
+# Webhook pulls of one source start at least this far apart, so a burst within this long
+# costs two pulls: one at its first event, one after its last (see `urgent_pulls`).
+URGENT_SPACING_SECONDS = 1.0
 CONFIG_POLL_SECONDS = 2.0
 
 
@@ -100,6 +106,15 @@ class Daemon:
         self._http: ServiceHttp | None = None
         # A scheduled and a webhook cycle of one source must not run side by side here.
         self._running: dict[str, threading.Lock] = {}
+        # Webhook bursts (see `_run_soon`): sources asked for since their last urgent pull
+        # started, and sources whose `urgent:` job is running now; both under the lock.
+        self._urgent_lock = threading.Lock()
+        self._pending: set[str] = set()
+        self._pulling: set[str] = set()
+        self._urgent_started: dict[str, float] = {}  # monotonic start of the last one
+        self.urgent_spacing = URGENT_SPACING_SECONDS
+        self._monotonic: Callable[[], float] = time.monotonic
+        self._pause: Callable[[float], bool] = self._stop.wait  # True: stopping, do not pull
         # For /readyz: sources whose job has finished once (a cycle run here, or skipped
         # because another replica runs it), and sources whose last job here crashed.
         self._jobs_lock = threading.Lock()
@@ -280,28 +295,32 @@ class Daemon:
                 misfire_grace_time=None,
             )
 
-    def sync_source(self, name: str, urgent: bool = False, attempt: int = 1) -> None:
+    def sync_source(self, name: str, urgent: bool = False) -> str:
         """One cycle of one source, in one replica at a time. A scheduled tick skips it when
-        any replica ran it recently; an `urgent` one (a webhook) runs it regardless.
+        any replica ran it recently; an `urgent` one (a webhook) runs it regardless, after
+        the cycle of it running here, if any. Returns how it ended (see `_sync_source`, or
+        "crashed").
 
         Nothing escapes to the scheduler: an exception is logged and kept for /readyz
         (503, naming the source and the error) until the source's next good cycle here."""
         try:
-            done = self._sync_source(name, urgent, attempt)
+            done = self._sync_source(name, urgent)
         except Exception as error:
             log.exception("job.crashed", job=f"pull:{name}")
             with self._jobs_lock:
                 self._crashed[name] = f"{type(error).__name__}: {redact_text(str(error))}"[:500]
-            return
+            return "crashed"
         with self._jobs_lock:
             if done in ("ran", "elsewhere"):
                 self._finished.add(name)
             if done == "ran":
                 self._crashed.pop(name, None)
+        return done
 
-    def _sync_source(self, name: str, urgent: bool, attempt: int) -> str:
+    def _sync_source(self, name: str, urgent: bool) -> str:
         """How the job ended: "ran" (a cycle here), "elsewhere" (another replica runs or
-        ran it), or "busy" (a cycle of it is already running in this process)."""
+        ran it), or "busy" (a scheduled tick while a cycle of it runs in this process; an
+        urgent one waits for that cycle instead, since it may have read before the change)."""
         shared, store = self._shared, self._require_store()
         assert shared is not None
         period = shared.periods.get(name, 300.0)
@@ -310,8 +329,7 @@ class Daemon:
             log.debug("job.skipped", job=running, reason="ran recently", by=store.lease_holder(ran))
             return "elsewhere"
         local = self._running.setdefault(name, threading.Lock())
-        if not local.acquire(blocking=False):
-            self._retry_urgent(name, urgent, attempt)
+        if not local.acquire(blocking=urgent):
             return "busy"
         try:
             # The same lease `sync --once` takes, renewed while the cycle runs, so a cycle
@@ -324,7 +342,6 @@ class Daemon:
                 leases.acquire()
             except SourceBusyError:
                 log.debug("job.skipped", job=running, reason="running elsewhere")
-                self._retry_urgent(name, urgent, attempt)
                 return "elsewhere"
             try:
                 self._cycle(name, shared)
@@ -350,19 +367,55 @@ class Daemon:
         )
         self.telemetry.record_cycle(result, time.perf_counter() - started)
 
-    def _retry_urgent(self, name: str, urgent: bool, attempt: int) -> None:
-        """A webhook's cycle found the source busy: try again shortly, so the change it
-        announced still shows within seconds once the running cycle ends."""
-        if not urgent or self._scheduler is None or attempt >= URGENT_ATTEMPTS:
-            return
-        self._scheduler.add_job(
-            self.sync_source,
-            trigger=DateTrigger(datetime.now(UTC) + timedelta(seconds=URGENT_RETRY_SECONDS)),
-            args=[name],
-            kwargs={"urgent": True, "attempt": attempt + 1},
-            id=f"urgent:{name}",
-            replace_existing=True,
-        )
+    def urgent_pulls(self, name: str, attempt: int = 1) -> None:
+        """The `urgent:<name>` job: pull while the source was asked for since the last pull
+        here started. Each pull clears the request at its start, so events during it leave
+        exactly one more pull, which starts after the last of them (see `_run_soon`). A
+        pull starts `urgent_spacing` after the one before at the soonest, so a burst that
+        lasts less than that costs one pull at its first event and one after its last."""
+        with self._urgent_lock:
+            if name in self._pulling:
+                return  # another run of this job is pulling, and sees the request at its end
+            self._pulling.add(name)
+        while True:
+            with self._urgent_lock:
+                if name not in self._pending:
+                    self._pulling.discard(name)  # with the check: no request falls between
+                    return
+            last = self._urgent_started.get(name)
+            delay = 0.0 if last is None else last + self.urgent_spacing - self._monotonic()
+            if delay > 0 and self._pause(delay):
+                with self._urgent_lock:
+                    self._pulling.discard(name)  # shutting down: the request stays pending
+                return
+            with self._urgent_lock:
+                self._pending.discard(name)  # what arrives from now on needs another pull
+            self._urgent_started[name] = self._monotonic()
+            try:
+                done = self.sync_source(name, urgent=True)
+            except BaseException:  # an exit in the pull: let a later request pull again
+                with self._urgent_lock:
+                    self._pulling.discard(name)
+                raise
+            if done == "elsewhere":
+                break
+        # Another replica is mid-cycle and may have read before the change: try again
+        # shortly, so the change still shows within seconds once that cycle ends.
+        with self._urgent_lock:
+            self._pulling.discard(name)
+            if attempt >= URGENT_ATTEMPTS or self._scheduler is None:
+                return  # the scheduled cycle reconciles it
+            self._pending.add(name)
+            self._scheduler.add_job(
+                self.urgent_pulls,
+                trigger=DateTrigger(datetime.now(UTC) + timedelta(seconds=URGENT_RETRY_SECONDS)),
+                args=[name],
+                kwargs={"attempt": attempt + 1},
+                id=f"urgent:{name}",
+                replace_existing=True,
+                misfire_grace_time=None,
+                max_instances=URGENT_INSTANCES,
+            )
 
     def sample_metric(self, kr_id: str) -> MetricRun:
         """Read one KR's metric, in one replica per interval: the `metric:<KR>` lease is
@@ -406,17 +459,33 @@ class Daemon:
             self._run_soon(source)
 
     def _run_soon(self, name: str) -> None:
+        """Pull `name` now, coalescing bursts: while its `urgent:` job is queued, requests
+        replace it (one job); while it pulls, they only mark the source pending, and the job
+        pulls once more when its pull ends. So a burst costs at most one pull more than the
+        one queued or running, and the last request is never lost.
+
+        APScheduler alone did neither: an `urgent:` job is removed once it fires, so a
+        request during its pull added a new job, which the executor then skipped, not
+        deferred ("maximum number of running instances reached"), losing the change until
+        the next scheduled cycle; and a request just after each pull started another pull.
+        Here APScheduler's instance limit is set out of reach (a skip would lose a request
+        that a run finishing at that moment had not seen); `_pulling` lets one run pull."""
         assert self._scheduler is not None and self._shared is not None
         if name not in self._shared.periods:
             return  # a webhook for a source this config does not pull
-        self._scheduler.add_job(
-            self.sync_source,
-            trigger=DateTrigger(datetime.now(UTC)),
-            args=[name],
-            kwargs={"urgent": True},
-            id=f"urgent:{name}",
-            replace_existing=True,
-        )
+        with self._urgent_lock:
+            self._pending.add(name)
+            if name in self._pulling:
+                return  # the running job sees it when its pull ends
+            self._scheduler.add_job(
+                self.urgent_pulls,
+                trigger=DateTrigger(datetime.now(UTC)),
+                args=[name],
+                id=f"urgent:{name}",
+                replace_existing=True,
+                misfire_grace_time=None,  # late (a busy pool) is better than dropped
+                max_instances=URGENT_INSTANCES,
+            )
 
     # ------------------------------------------------------------------ health
 

@@ -28,10 +28,13 @@ import structlog
 from okrsync.config import Config
 from okrsync.domain import (
     ItemRef,
+    KRSnapshot,
+    MappedItems,
     MetricSample,
     Report,
+    ScopeItem,
     WorkItem,
-    compute_report,
+    compute_report_and_mapping,
     mapped_parents,
     snapshots_from,
 )
@@ -40,13 +43,31 @@ from okrsync.registry import REGISTRY, Registry
 from okrsync.service.connectors import SourceFactory
 from okrsync.service.planning import (
     comment_targets,
+    comment_writes,
     comments_enabled,
     content_hash,
+    is_kr_issue,
+    plan_retirements,
     plan_writes,
     render_body,
     target_id,
 )
-from okrsync.sources import PlannedWrite, RequestCounter, Source, SourceError
+from okrsync.service.reconcile import Reconciled, reconcile, save_reconciled
+from okrsync.sources import (
+    RETIRED,
+    ConditionalSource,
+    Operation,
+    PlannedWrite,
+    RequestCounter,
+    RetireTarget,
+    SetComment,
+    Source,
+    SourceError,
+    TargetGone,
+    TargetOperation,
+    WritesOperations,
+)
+from okrsync.sources._core import StreamingSource
 from okrsync.store import Store
 
 __all__ = [
@@ -61,6 +82,7 @@ __all__ = [
     "SourceOutcome",
     "SourcePull",
     "SourceWrites",
+    "StoredReport",
     "WriteStage",
     "comments_enabled",
     "content_hash",
@@ -68,6 +90,7 @@ __all__ = [
     "import_metric_files",
     "plan_writes",
     "render_body",
+    "report_as_of",
     "run_cycle",
     "target_id",
 ]
@@ -208,7 +231,7 @@ class CycleResult:
     report: Report
     sources: Sequence[SourceOutcome] = ()
     # A list, as `plan_writes` gives it (readers compare it with lists); a copy of its own.
-    plan: Sequence[PlannedWrite] = ()
+    plan: Sequence[Operation] = ()
     metric_errors: Sequence[str] = ()
 
     def __post_init__(self) -> None:
@@ -234,15 +257,43 @@ class MetricImport:
 
 def current_report(config: Config, store: Store, now: datetime) -> Report:
     """The report from what the store knew at `now`: the items as last learned at or
-    before it (see `Store.items`), so a past instant's report never changes.
+    before it (see `Store.items`), so a past instant's report never changes."""
+    # The collector stays paused until what the report was computed from (every item and
+    # its mapping) is freed: resumed before, its first collection would walk them all
+    # (about 50 ms with 50,000 items) only to find them alive.
+    with _collector_paused():
+        return report_as_of(config, store, now).report
+
+
+@dataclass(frozen=True)
+class StoredReport:
+    """`current_report` and what it was computed from, for the report page: the items as
+    of `now` and their mapping, the finite samples at or before `now`, the KR snapshots."""
+
+    report: Report
+    items: Sequence[WorkItem]
+    mapped: MappedItems
+    samples: Sequence[MetricSample]
+    snapshots: Sequence[KRSnapshot]
+
+
+def report_as_of(config: Config, store: Store, now: datetime) -> StoredReport:
+    """`current_report`, with what it read: the items at `now`, and at the cycle start for
+    scope growth (the same list when `now` is not after it; otherwise read alongside,
+    see `Store.items_and_scope_items`).
 
     The cyclic garbage collector waits until the report is done: the reads and the
     mapping make several objects per item and free none of them before the end, so
     every collection in between would walk them all for nothing (with 50,000 items that
     was about 40% of the time); what the report leaves is collected afterwards as usual.
     """
+    cycle_start = datetime.combine(config.domain_cycle().start, time.min, tzinfo=UTC)
     with _collector_paused():
-        return _compute(config, store.items(as_of=now), store, now, items_as_of_now=True)
+        if now <= cycle_start:
+            items = store.items(as_of=now)
+            return _compute_all(config, items, store, now, start_items=items)
+        items, start_items = store.items_and_scope_items(now, cycle_start)
+        return _compute_all(config, items, store, now, start_items=start_items)
 
 
 @contextmanager
@@ -282,7 +333,9 @@ def run_cycle(
     try:
         pulls: list[SourcePull] = []
         for name in names:
-            pull, source = _pull_one(name, connect, store, full, clock, now)
+            pull, source = _pull_one(
+                name, connect, store, full, clock, now, lambda item: not is_kr_issue(config, item)
+            )
             pulls.append(pull)
             if source is not None:
                 connected[name] = source
@@ -302,9 +355,19 @@ def run_cycle(
         for name in (name for name in names if name in held):
             log.warning("sync.writeback_held", source=name, reason="children look-up failed")
         plan = plan_writes(config, store, report, writers.keys(), registry)
+        plan += plan_retirements(config, store, report, writers.keys())
+        reconciled = Reconciled()
+        if not dry_run:
+            reconciled = reconcile(
+                config, store, report, plan, writers, now=now, full=full, registry=registry
+            )
+            plan += reconciled.operations
         writes = _write_stage(
             config, report, names, plan, {} if dry_run else writers, store, registry
         )
+        if not dry_run:
+            save_reconciled(store, reconciled.done, now)
+            writes = _with_errors(writes, reconciled.errors)
         outcomes = tuple(
             _outcome(pulled.get(name), children.get(name), writes.get(name), connected.get(name))
             for name in names
@@ -328,38 +391,44 @@ def _selected(config: Config, only: Collection[str] | None) -> list[str]:
     return [name for name in config.sources.enabled() if name in wanted]
 
 
-def _compute(
+def _compute(config: Config, items: Iterable[WorkItem], store: Store, now: datetime) -> Report:
+    """The report at `now` over `items` (see `_compute_all`)."""
+    return _compute_all(config, items, store, now).report
+
+
+def _compute_all(
     config: Config,
     items: Iterable[WorkItem],
     store: Store,
     now: datetime,
     *,
-    items_as_of_now: bool = False,
-) -> Report:
+    start_items: Iterable[WorkItem] | Iterable[ScopeItem] | None = None,
+) -> StoredReport:
     """The report at `now` over `items`, with what the store knew then: the samples at or
-    before it, the items at the cycle start (scope growth), the KR snapshots (delivery
-    forecast) and the metric errors. `items_as_of_now`: `items` are `Store.items(as_of=now)`,
-    so they are also the cycle start's items when `now` is not after the cycle start."""
+    before it, the items at the cycle start (scope growth; read here unless given), the
+    KR snapshots (delivery forecast) and the metric errors."""
     cycle, objectives, rules = config.domain_cycle(), config.domain_objectives(), config.rules()
-    cycle_start = datetime.combine(cycle.start, time.min, tzinfo=UTC)
-    if items_as_of_now and now <= cycle_start:
-        items = start_items = list(items)
-    else:
-        start_items = store.items(as_of=min(cycle_start, now))
+    items = list(items)
+    if start_items is None:
+        cycle_start = datetime.combine(cycle.start, time.min, tzinfo=UTC)
+        start_items = store.scope_items(as_of=min(cycle_start, now))
+    snapshots = store.kr_snapshots(until=now)
     done_history: dict[str, list[tuple[datetime, float]]] = {}
-    for snapshot in store.kr_snapshots(until=now):
+    for snapshot in snapshots:
         done_history.setdefault(snapshot.kr_id, []).append((snapshot.at, snapshot.done_weight))
-    return compute_report(
+    samples = finite_samples(store.samples(as_of=now))
+    report, mapped = compute_report_and_mapping(
         cycle,
         objectives,
         items,
-        finite_samples(store.samples(as_of=now)),
+        samples,
         rules,
         now,
         start_items=start_items,
         done_history=done_history,
         metric_errors=store.metric_errors(as_of=now),
     )
+    return StoredReport(report, items, mapped, samples, snapshots)
 
 
 def finite_samples(samples: Iterable[MetricSample]) -> list[MetricSample]:
@@ -407,31 +476,60 @@ def _pull_one(
     full: bool,
     clock: Callable[[], datetime],
     now: datetime,
+    is_work: Callable[[WorkItem], bool] = lambda item: True,
 ) -> tuple[SourcePull, Source | None]:
-    """Pull one source into the store; its bookmark is saved only once the pull finished."""
+    """Pull one source into the store; its bookmark, and the ETags of the pages it read
+    (for conditional requests next time), are saved only once the pull finished and its
+    items are stored."""
     try:
         source = connect(name)
     except SourceError as error:
         log.error("sync.source_failed", source=name, stage="connect", error=str(error))
         return SourcePull(name, error=str(error)), None
+    seen: set[str] = set()
+    stored = PullCounts()
+
+    def keep(items: Sequence[WorkItem]) -> None:
+        """Store a batch of pulled items (a page, as a streaming source reads them)."""
+        nonlocal stored
+        # okrsync's own KR issues (`writeback.jira.kr_issues`) are never work items.
+        kept = [item for item in without_credentials(items) if is_work(item)]
+        upserted = store.upsert_items(kept, seen_at=now)
+        seen.update(item.key for item in kept)
+        stored = PullCounts(
+            0, stored.inserted + upserted.inserted, stored.updated + upserted.updated
+        )
+
+    streaming = source if isinstance(source, StreamingSource) else None
     try:
         bookmark = None if full else store.cursor(name)
-        pulled = source.pull(bookmark, started_at=clock())
-        pulled = replace(pulled, items=without_credentials(pulled.items))
-        upserted = store.upsert_items(pulled.items, seen_at=now)
+        if isinstance(source, ConditionalSource):
+            source.use_etags(store.etags(name))
+        # A streaming source's items are stored page by page while it reads the next
+        # (the memory of one page, not of the whole pull); whatever it does not stream
+        # is stored once it returns. Only then, the pull finished, is anything else
+        # done: the unseen items of a full pull deleted, the bookmark and ETags saved.
+        if streaming is not None:
+            streaming.stream_to(keep)
+        try:
+            pulled = source.pull(bookmark, started_at=clock())
+        finally:
+            if streaming is not None:
+                streaming.stream_to(None)
+        keep(pulled.items)
         deleted = 0
         if pulled.full:
             # A full pull saw everything in scope: what it did not see was deleted or moved out.
-            seen = {item.key for item in pulled.items}
             gone = [item.key for item in store.items(name) if item.key not in seen]
             deleted = store.delete_items(name, gone, at=now)
         if pulled.bookmark_ms is not None:
             store.set_cursor(name, pulled.bookmark_ms)
+        store.save_etags(name, pulled.etags)
     except SourceError as error:
         log.error("sync.source_failed", source=name, stage="pull", error=str(error))
         source.close()
         return SourcePull(name, error=str(error), counter=source.requests), None
-    counts = PullCounts(len(pulled.items), upserted.inserted, upserted.updated, deleted)
+    counts = PullCounts(len(seen), stored.inserted, stored.updated, deleted)
     return SourcePull(name, counts), source
 
 
@@ -475,6 +573,8 @@ def _children_of(
             return SourceChildren(source.name, found, str(error))
         children = without_credentials(children)
         store.upsert_items(children, seen_at=now)
+        if isinstance(source, ConditionalSource):
+            store.save_etags(source.name, source.children_etags)
         items.update((child.ref, child) for child in children)
         found += len(children)
         parents = tuple(child for child in children if child.child_count)
@@ -485,25 +585,33 @@ def _write_stage(
     config: Config,
     report: Report,
     names: Sequence[str],
-    plan: Sequence[PlannedWrite],
+    plan: Sequence[Operation],
     writers: Mapping[str, Source],
     store: Store,
     registry: Registry,
 ) -> WriteStage:
-    """Apply the plan's writes for `writers` (none on a dry run), in plan order."""
+    """Apply the plan's operations for `writers` (none on a dry run), target by target in
+    plan order: its comment, then its other operations (fields, property) in one batch
+    that the connector may send as one request. Each operation's record is saved right
+    after it succeeded, so a cycle cut short never repeats a write."""
     actions: dict[str, list[str]] = {name: [] for name in names}
     errors: dict[str, list[str]] = {name: [] for name in names}
-    for write in plan:
-        if write.source not in writers:
+    for operations in _by_target(plan):
+        name = operations[0].source
+        if name not in writers:
             continue
-        action, error = _apply_one(writers[write.source], write, store)
-        if error is not None:
-            errors[write.source].append(error)
-        else:
-            actions[write.source].append(action)
+        for write in comment_writes(operations):
+            action, error = _apply_one(writers[name], write, store)
+            if error is not None:
+                errors[name].append(error)
+            else:
+                actions[name].append(action)
+        others = [op for op in operations if not isinstance(op, SetComment)]
+        if others:
+            errors[name] += _apply_operations(writers[name], others, store)
     stage = []
     for name in names:
-        planned = sum(1 for write in plan if write.source == name)
+        planned = sum(1 for write in comment_writes(plan) if write.source == name)
         comments = CommentCounts(
             created=actions[name].count("created"),
             edited=actions[name].count("edited"),
@@ -511,6 +619,26 @@ def _write_stage(
         )
         stage.append(SourceWrites(name, comments, tuple(errors[name])))
     return WriteStage(tuple(stage))
+
+
+def _with_errors(stage: WriteStage, errors: Mapping[str, Sequence[str]]) -> WriteStage:
+    """The stage with reconciliation's read errors added to their sources'."""
+    if not errors:
+        return stage
+    return WriteStage(
+        tuple(
+            replace(writes, write_errors=writes.write_errors + tuple(errors.get(writes.name, ())))
+            for writes in stage.sources
+        )
+    )
+
+
+def _by_target(plan: Sequence[Operation]) -> list[list[Operation]]:
+    """The plan's operations grouped by target, targets and operations in plan order."""
+    groups: dict[str, list[Operation]] = {}
+    for operation in plan:
+        groups.setdefault(operation.target, []).append(operation)
+    return list(groups.values())
 
 
 def _apply_one(source: Source, write: PlannedWrite, store: Store) -> tuple[str, str | None]:
@@ -526,6 +654,66 @@ def _apply_one(source: Source, write: PlannedWrite, store: Store) -> tuple[str, 
     action = "created" if result.action == "created" else "edited"
     log.info("sync.written", target=write.target, action=result.action, comment_id=result.remote_id)
     return action, None
+
+
+def _apply_operations(
+    source: Source, operations: Sequence[TargetOperation], store: Store
+) -> list[str]:
+    """Apply one target's fields and property, saving each record as soon as the
+    connector reports it done; the errors, each naming the target and what failed."""
+    target = operations[0].target
+    if not isinstance(source, WritesOperations):
+        wanted = ", ".join(op.op_key for op in operations)
+        return [f"{target}: {source.name} cannot write {wanted}"]
+    found: list[str] = []
+    try:
+        for outcome in source.apply_operations(operations):
+            done = outcome.operation
+            if outcome.error is not None:
+                log.error(
+                    "sync.writeback_failed",
+                    source=done.source,
+                    target=done.target,
+                    operation=done.op_key,
+                    error=outcome.error,
+                )
+                found.append(f"{done.target}: {outcome.error}")
+                continue
+            if isinstance(done, RetireTarget):
+                _save_retired(store, done, outcome.remote_id)
+                continue
+            store.save_writeback(done.record_key, done.content_hash, outcome.remote_id)
+            log.info("sync.written", target=done.target, operation=done.op_key)
+    except TargetGone as error:
+        retiring = [op for op in operations if isinstance(op, RetireTarget)]
+        if not retiring:
+            log.error("sync.writeback_failed", source=source.name, target=target, error=str(error))
+            return [*found, f"{target}: {error}"]
+        # The item itself is gone: nothing of okrsync's is left on it to retire.
+        for operation in retiring:
+            _save_retired(store, operation, "")
+    except SourceError as error:
+        log.error("sync.writeback_failed", source=source.name, target=target, error=str(error))
+        found.append(f"{target}: {error}")
+    return found
+
+
+def _save_retired(store: Store, operation: RetireTarget, note_id: str) -> None:
+    """Mark every record of a retired target (one upsert each): the comment's keeps the
+    note's id (none when the comment was deleted), so the next cycle plans nothing and a
+    target that maps again later edits its note back into the full comment."""
+    for key in operation.records:
+        store.save_writeback(key, RETIRED, note_id if key == operation.target else "")
+    if operation.target not in operation.records and note_id:
+        store.save_writeback(operation.target, RETIRED, note_id)
+    log.info(
+        "writeback.retired",
+        target=operation.target,
+        comment=operation.mode if operation.comment_id else "none",
+        fields=len(operation.fields),
+        labels=len(operation.labels),
+        properties=len(operation.properties),
+    )
 
 
 def _outcome(

@@ -7,6 +7,8 @@ answers mean "rate limited". Everything here is the same for every source:
 - `send(request) -> response`: the one place a request leaves (as httpx's
   `handle_request`); every answer is counted by method and status. Tests plug a
   transport double in through the constructor instead of patching anything globally.
+  A connector `paced_by` a `Throttle` (GitHub) waits there first: spacing between
+  requests and writes, and a nearly spent rate limit's reset (see `_throttle`).
 - `error(...)`: an HTTP status becomes `RetriableError` (429/5xx, with how long the
   server asked us to wait), `AuthError` (401/403) or `FatalError`, never with headers
   or credentials in the message.
@@ -31,12 +33,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
-from typing import Any, TypeVar
+from functools import cache
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
-import requests
 import structlog
-from requests.adapters import BaseAdapter
 
 from okrsync.domain import WorkItem
 from okrsync.sources._base import PullResult, RequestCounter, finished_pull
@@ -48,14 +50,22 @@ from okrsync.sources._errors import (
     TargetGone,
 )
 from okrsync.sources._retry import RETRIABLE_STATUSES, call_with_retries, retry_after_seconds
+from okrsync.sources._throttle import Throttle
+
+if TYPE_CHECKING:  # requests loads with the first connection: commands that never connect skip it
+    import requests
+    from requests.adapters import BaseAdapter
 
 T = TypeVar("T")
 log = structlog.get_logger(__name__)
 
+# Items handed to a pull's sink at a time (`Connector.stream_to`): ten pages of 100, one
+# statement of the store's upsert.
+STREAM_BATCH = 1000
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
 # The transport seam: a prepared request in, the server's answer (any status) out.
-Send = Callable[[requests.PreparedRequest], requests.Response]
+Send = Callable[["requests.PreparedRequest"], "requests.Response"]
 Raw = dict[str, Any]
 # Who wrote something, as comparable keys ("account:5b10...", "user:1001", "app:42"): a
 # comment is the okrsync account's when its author's keys meet the account's.
@@ -90,6 +100,13 @@ def status_error(
     return FatalError(source, message, status)
 
 
+@runtime_checkable
+class StreamingSource(Protocol):
+    """A source whose pull can hand its items over as it reads them (`Connector.stream_to`)."""
+
+    def stream_to(self, sink: Callable[[list[WorkItem]], None] | None) -> None: ...
+
+
 class HttpError(Exception):
     """An error answer on its way to becoming a `SourceError`, once the caller names `what`.
 
@@ -117,20 +134,30 @@ class SessionTransport:
         return self.session.send(request, timeout=self.timeout, **settings)
 
 
-class SeamAdapter(BaseAdapter):
-    """Mounted on a client library's session, sends everything it prepares through `send`."""
+def seam_adapter(send: Send) -> BaseAdapter:
+    """An adapter that, mounted on a client library's session, sends everything it
+    prepares through `send`."""
+    return _seam_adapter_class()(send)
 
-    def __init__(self, send: Send):
-        super().__init__()
-        self._send = send
 
-    def send(  # the transport decides timeout, proxies and TLS: the rest is ignored
-        self, request: requests.PreparedRequest, *args: Any, **kwargs: Any
-    ) -> requests.Response:
-        return self._send(request)
+@cache
+def _seam_adapter_class() -> Callable[[Send], BaseAdapter]:
+    from requests.adapters import BaseAdapter
 
-    def close(self) -> None:
-        pass
+    class SeamAdapter(BaseAdapter):
+        def __init__(self, send: Send):
+            super().__init__()
+            self._send = send
+
+        def send(  # the transport decides timeout, proxies and TLS: the rest is ignored
+            self, request: requests.PreparedRequest, *args: Any, **kwargs: Any
+        ) -> requests.Response:
+            return self._send(request)
+
+        def close(self) -> None:
+            pass
+
+    return SeamAdapter
 
 
 class Connector:
@@ -154,11 +181,23 @@ class Connector:
         self._attempts = attempts
         # A session passed in belongs to its owner (it may be shared): never closed here.
         self._owns_session = session is None
-        self._session = session if session is not None else requests.Session()
+        if session is None:
+            import requests
+
+            session = requests.Session()
+        self._session = session
         self._transport: Send = transport or SessionTransport(self._session, timeout)
         self._identity: Identity | None = None
         self._foreign_logged: set[str] = set()
         self._revoked: AuthError | None = None
+        self.throttle: Throttle | None = None  # see `paced_by`
+        self._sink: Callable[[list[WorkItem]], None] | None = None  # see `stream_to`
+
+    def paced_by(self, throttle: Throttle) -> None:
+        """Send every request through `throttle` (spacing, quota), and every wait of this
+        connector, its retries' too, through its sleep."""
+        self.throttle = throttle
+        self._sleep = throttle.sleep
 
     def close(self) -> None:
         if self._owns_session:
@@ -167,9 +206,15 @@ class Connector:
     # ------------------------------------------------------------------ transport
 
     def send(self, request: requests.PreparedRequest) -> requests.Response:
-        """The one place a request leaves; every answer is counted by method and status."""
+        """The one place a request leaves; every answer is counted by method and status.
+        A connector paced by a `Throttle` waits here first, as it says."""
+        method, url = request.method or "GET", request.url or ""
+        if self.throttle is not None:
+            self.throttle.before(method, url)
         response = self._transport(request)
-        self.requests.record(request.method or "GET", response.status_code)
+        self.requests.record(method, response.status_code)
+        if self.throttle is not None:
+            self.throttle.after(method, url, response.status_code, response.headers)
         return response
 
     def prepare(self, request: requests.Request) -> requests.PreparedRequest:
@@ -197,6 +242,8 @@ class Connector:
     @contextmanager
     def translating(self, what: str) -> Iterator[None]:
         """Our errors out of `HttpError` and transport failures, with nothing chained."""
+        import requests
+
         try:
             yield
         except HttpError as error:
@@ -239,6 +286,14 @@ class Connector:
 
     # ------------------------------------------------------------------ pull
 
+    def stream_to(self, sink: Callable[[list[WorkItem]], None] | None) -> None:
+        """Hand the items of the next pulls to `sink` as they are read, in batches of
+        `STREAM_BATCH`, instead of keeping them all for the result: the
+        result's `items` is then empty (the sink counts them). Its bookmark and ETags are
+        still only those of a pull that read every page, for the caller to save once the
+        pull returned (None: keep them all, the default)."""
+        self._sink = sink
+
     def pulled(
         self,
         scopes: Iterable[Iterable[Raw]],
@@ -247,28 +302,51 @@ class Connector:
         since: int | None,
         started_at: datetime,
         server_started: Callable[[], datetime | None],
+        etags: Mapping[str, str] | None = None,
     ) -> PullResult:
         """Read every record of every scope (a project, a repository, a JQL) into one item
         per key, then the result and next bookmark. `server_started` is asked once all
-        pages are read: the server's clock at the start of the pull, if it told it."""
+        pages are read: the server's clock at the start of the pull, if it told it.
+        `etags` (filled while the scopes are read) go into the result as they are then.
+        With a sink (`stream_to`), the items go to it batch by batch as they are read."""
         before = self.requests.total
+        sink = self._sink
         seen: dict[str, WorkItem] = {}
+        keys: set[str] = set()
+        newest: WorkItem | None = None
+        batch: list[WorkItem] = []
         for records in scopes:
             for raw in records:
                 item = self.read_record(work_item, raw)
-                # A page boundary shift, an update mid-walk or a task in two projects may
-                # repeat a record: keep one, the latest read.
-                seen[item.key] = item
+                if sink is None:
+                    # A page boundary shift, an update mid-walk or a task in two projects
+                    # may repeat a record: keep one, the latest read.
+                    seen[item.key] = item
+                    continue
+                # Streamed, a repeat is stored again: the store keeps the latest read.
+                keys.add(item.key)
+                if newest is None or item.updated > newest.updated:
+                    newest = item
+                batch.append(item)
+                if len(batch) >= STREAM_BATCH:
+                    sink(batch)
+                    batch = []
+        if sink is not None and batch:
+            sink(batch)
         full = bookmark_ms is None
-        log.info(f"{self.name}.pulled", items=len(seen), full=full, since_ms=since)
-        return finished_pull(
+        count = len(seen) if sink is None else len(keys)
+        log.info(f"{self.name}.pulled", items=count, full=full, since_ms=since)
+        result = finished_pull(
             self.name,
-            seen,
+            # Streamed, only the newest item is kept: what the next bookmark is read from.
+            seen if sink is None else ({} if newest is None else {newest.key: newest}),
             bookmark_ms,
             started_at,
             server_started(),
             self.requests.total - before,
+            etags,
         )
+        return result if sink is None else replace(result, items=[])
 
     def read_record(self, work_item: Callable[[Raw], WorkItem], raw: Raw) -> WorkItem:
         """`work_item(raw)`, or a FatalError naming the record it could not read."""

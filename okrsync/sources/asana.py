@@ -9,19 +9,23 @@ Adoption: a comment is okrsync's when its `html_text` has the marker link okrsyn
 (`MARKER_LINK`: the marker address with the text "okrsync", whatever attributes Asana adds)
 and its `created_by.gid` is the API user's (`GET /users/me`, asked once per cycle and only
 when such a comment turns up). Someone else's is left alone: Asana answers 403 to editing it.
+
+Custom fields (`writeback.asana.fields`): found by name in the configured projects' custom
+field settings, read once per cycle by the first field write; every field of a task goes
+in one `PUT /tasks/{gid}` (see `apply_operations`).
 """
 
 from __future__ import annotations
 
+import html
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import requests
 import structlog
 from pydantic import Field
 
@@ -31,20 +35,32 @@ from okrsync.config import (
     SecretFile,
     SecretRef,
     SourceConfig,
+    TargetWritebackConfig,
+    WritebackValue,
     read_secret,
     secret_choice,
 )
 from okrsync.domain import Bucket, WorkItem
 from okrsync.sources._base import (
+    UNLINKED_NOTE,
+    CommentState,
+    OperationOutcome,
     PlannedWrite,
     PullResult,
+    RetireTarget,
+    SetField,
+    TargetOperation,
     WriteOutcome,
+    text_fingerprint,
     utc_from_epoch_ms,
     write_managed_comment,
 )
 from okrsync.sources._core import Clock, Connector, Identity, Send, Sleep, json_body, since_ms
 from okrsync.sources._errors import FatalError
 from okrsync.sources._headers import server_date
+
+if TYPE_CHECKING:  # requests loads with the first request, not with the config model
+    import requests
 
 log = structlog.get_logger(__name__)
 
@@ -67,6 +83,16 @@ _TASK_FIELDS = (
 )
 _POINTS_FIELDS = ("custom_fields.name", "custom_fields.number_value")
 STORY_FIELDS = "created_by,html_text,resource_subtype,type"
+# What write-back reads of a project's custom field settings (the gids come regardless).
+CUSTOM_FIELD_SETTING_FIELDS = ",".join(
+    (
+        "custom_field.enum_options.enabled",
+        "custom_field.enum_options.name",
+        "custom_field.name",
+        "custom_field.resource_subtype",
+        "custom_field.type",
+    )
+)
 # Task kinds worth telling apart; default_task (and anything new) reads as a plain task.
 _TASK_TYPES = {"milestone": "milestone", "approval": "approval"}
 # How Asana words a 400 for an offset that is too old: it names the offset or the token.
@@ -121,7 +147,22 @@ class OffsetPaginator:
                 return
 
 
+class AsanaWritebackConfig(TargetWritebackConfig):
+    """`writeback.asana`: the managed comment and custom fields of each target task, by
+    name as the project shows them (docs/design.md, "Write-back: typed operations")."""
+
+    # Custom field name (any case) -> what okrsync keeps in it: health in an enum field
+    # (its option by name), outcome or delivery in a number field (percent 0-100), any in
+    # a text field.
+    fields: dict[str, WritebackValue] = Field(default_factory=dict)
+
+    def field_values(self) -> dict[str, WritebackValue]:
+        return dict(self.fields)
+
+
 class AsanaSourceConfig(SourceConfig):
+    writeback_model: ClassVar[type[TargetWritebackConfig]] = AsanaWritebackConfig
+
     url: str = "https://app.asana.com/api/1.0"
     token_env: EnvName = "ASANA_TOKEN"
     token_file: SecretFile | None = None  # instead of token_env: read the token from this file
@@ -166,6 +207,8 @@ class AsanaSource(Connector):
         fields = _TASK_FIELDS + (_POINTS_FIELDS if config.points_field else ())
         self.opt_fields = ",".join(sorted(fields))
         self._points_field = (config.points_field or "").strip().casefold()
+        # The projects' custom fields by name, read by the first field write of the cycle.
+        self._fields_by_name: dict[str, dict[str, Any]] | None = None
 
     # ------------------------------------------------------------------ pull
 
@@ -203,7 +246,7 @@ class AsanaSource(Connector):
             type=_TASK_TYPES.get(raw.get("resource_subtype") or "", "task"),
             status="completed" if completed else "incomplete",
             bucket=Bucket.DONE if completed else Bucket.TODO,
-            points=self._points(raw.get("custom_fields") or []),
+            points=self._points(raw),
             labels=tuple(tag["name"] for tag in raw.get("tags") or [] if tag.get("name")),
             parent=parent or (raw.get("parent") or {}).get("gid"),
             updated=_utc(raw["modified_at"]),
@@ -212,10 +255,10 @@ class AsanaSource(Connector):
             child_count=num_subtasks if isinstance(num_subtasks, int) else None,
         )
 
-    def _points(self, custom_fields: list[dict[str, Any]]) -> float | None:
+    def _points(self, raw: dict[str, Any]) -> float | None:
         if not self._points_field:
-            return None
-        for field in custom_fields:
+            return None  # and `custom_fields` is neither asked for nor read
+        for field in raw.get("custom_fields") or []:
             if (field.get("name") or "").strip().casefold() == self._points_field:
                 value = field.get("number_value")
                 return float(value) if isinstance(value, int | float) else None
@@ -310,6 +353,151 @@ class AsanaSource(Connector):
         created = json_body(SOURCE, f"POST /tasks/{task_gid}/stories", response).get("data")
         return _story_gid(created), "created"
 
+    # ------------------------------------------------------------------ custom fields
+
+    def apply_operations(self, operations: Sequence[TargetOperation]) -> Iterator[OperationOutcome]:
+        """One task's custom fields in ONE `PUT /tasks/{gid}` (see `WritesOperations`): each
+        field found by name (any case) among the configured projects' custom field
+        settings, read once per cycle; an enum's option by name (any case). A field or
+        option missing is an outcome naming it, the other fields still written."""
+        edits: dict[str, tuple[SetField, Any, str]] = {}  # field gid -> (op, value, display)
+        for operation in operations:
+            if isinstance(operation, RetireTarget):
+                yield self._retire(operation)
+                continue
+            if not isinstance(operation, SetField):
+                yield OperationOutcome(
+                    operation, error=f"okrsync writes no {operation.op_key} to Asana"
+                )
+                continue
+            try:
+                field_gid, value, display = self._field_edit(operation)
+            except _Unwritable as problem:
+                yield OperationOutcome(operation, error=str(problem))
+                continue
+            edits[field_gid] = (operation, value, display)
+        if not edits:
+            return
+        task = next(iter(edits.values()))[0].item_key
+        values = {field_gid: value for field_gid, (_, value, _) in edits.items()}
+        refused = self.retried(partial(self._put_custom_fields, task, values))
+        for operation, _, display in edits.values():
+            if refused:
+                yield OperationOutcome(
+                    operation,
+                    error=f"field {operation.name!r} on task {task}: Asana refused the "
+                    f"values: {refused}"[:500],
+                )
+            else:
+                yield OperationOutcome(operation, remote_id=display)
+
+    # ------------------------------------------------------------------ reconcile, retire
+
+    def check_comment(self, item_key: str, comment_id: str, body: str) -> CommentState:
+        """One `GET /stories/{gid}` (its `html_text`), compared by the text it holds: Asana
+        may rewrite the markup (attributes, entities), never the words."""
+        return self.retried(partial(self._check_comment, comment_id, body))
+
+    def _check_comment(self, story_id: str, body: str) -> CommentState:
+        try:
+            response = self._request("GET", f"/stories/{story_id}", {"opt_fields": "html_text"})
+        except FatalError as error:
+            if error.status == 404:
+                return "deleted"
+            raise
+        story = json_body(SOURCE, "GET /stories", response).get("data")
+        found = story.get("html_text") if isinstance(story, dict) else None
+        same = _rich_fingerprint(str(found or "")) == _rich_fingerprint(_with_marker(body))
+        return "same" if same else "edited"
+
+    def _retire(self, operation: RetireTarget) -> OperationOutcome:
+        """The managed comment made the one-line note (marker link kept) or deleted, and
+        the fields nulled in ONE `PUT /tasks/{gid}` (Asana has no labels or properties
+        okrsync writes)."""
+        task, story_id, note_id = operation.item_key, operation.comment_id, ""
+        if story_id is not None and operation.mode == "note":
+            note = _with_marker(f"<body>{UNLINKED_NOTE}</body>")
+            if self.retried(partial(self._edit, story_id, note)):
+                note_id = story_id
+        elif story_id is not None:
+            self.retried(partial(self._delete, story_id))
+        if operation.fields:
+            known = self._custom_fields()
+            cleared: dict[str, Any] = {
+                str(field["gid"]): None
+                for name in operation.fields
+                if (field := known.get(name.strip().casefold())) is not None
+            }
+            refused = self.retried(partial(self._put_custom_fields, task, cleared))
+            if refused:
+                return OperationOutcome(
+                    operation, remote_id=note_id, error=f"clear fields on task {task}: {refused}"
+                )
+        return OperationOutcome(operation, remote_id=note_id)
+
+    def _put_custom_fields(self, task: str, values: dict[str, Any]) -> str:
+        """PUT the values; "" when done, else the message of Asana's 400 (it takes all of
+        them or none)."""
+        body = {"data": {"custom_fields": values}}
+        try:
+            self._request("PUT", f"/tasks/{task}", {"opt_fields": "modified_at"}, body=body)
+        except FatalError as error:
+            if error.status == 404:
+                raise self.target_gone("write fields", task, 404) from None
+            if error.status == 400:
+                return str(error)
+            raise
+        return ""
+
+    def _field_edit(self, operation: SetField) -> tuple[str, Any, str]:
+        """(field gid, value as Asana takes it, display), or `_Unwritable` naming the field:
+        unknown, of a type that cannot hold the value, or without the option."""
+        name, holds, value = operation.name, operation.holds, operation.value
+        field = self._custom_fields().get(name.strip().casefold())
+        if field is None:
+            projects = ", ".join(self.config.projects)
+            raise _Unwritable(
+                f"no custom field named {name!r} in Asana project(s) {projects} "
+                "(writeback.asana.fields)"
+            )
+        field_gid = str(field["gid"])
+        kind = field.get("resource_subtype") or field.get("type")
+        if kind == "enum" and holds == "health":
+            option = _named_option(field.get("enum_options"), str(value))
+            if option is None:
+                names = ", ".join(
+                    str(o.get("name"))
+                    for o in field.get("enum_options") or []
+                    if o.get("enabled", True)
+                )
+                raise _Unwritable(
+                    f"custom field {name!r} has no option {value!r} (it has: {names or 'none'})"
+                )
+            return field_gid, str(option["gid"]), str(option.get("name", value))
+        if kind == "number" and holds in ("outcome", "delivery"):
+            return field_gid, value, operation.display
+        if kind == "text":
+            return field_gid, None if value is None else operation.display, operation.display
+        raise _Unwritable(
+            f"custom field {name!r} is of type {kind}, which cannot hold {holds} "
+            "(health: enum or text; outcome, delivery: number or text; key_results: text)"
+        )
+
+    def _custom_fields(self) -> dict[str, dict[str, Any]]:
+        """The custom fields of the configured projects by name (case-folded), read once
+        per cycle from each project's custom field settings."""
+        if self._fields_by_name is None:
+            found: dict[str, dict[str, Any]] = {}
+            query = {"opt_fields": CUSTOM_FIELD_SETTING_FIELDS, "limit": str(PAGE_SIZE)}
+            for project in self.config.projects:
+                path = f"/projects/{project}/custom_field_settings"
+                for setting in OffsetPaginator(self._get_page).records(path, query):
+                    field = setting.get("custom_field")
+                    if isinstance(field, dict) and field.get("gid") and field.get("name"):
+                        found.setdefault(str(field["name"]).strip().casefold(), field)
+            self._fields_by_name = found
+        return self._fields_by_name
+
     def who_am_i(self) -> Identity:
         response = self._request("GET", "/users/me", {"opt_fields": "name"})
         me = json_body(SOURCE, "GET /users/me", response).get("data")
@@ -328,6 +516,8 @@ class AsanaSource(Connector):
         body: dict[str, Any] | None = None,
     ) -> requests.Response:
         """One request, checked: our errors come out, never the library's (they show headers)."""
+        import requests
+
         what = f"{method} {path}"
         request = requests.Request(
             method, self.config.url + path, params=params, json=body, headers=self._headers
@@ -357,6 +547,24 @@ class AsanaSource(Connector):
         return self.retried(lambda: self._page(path, params))
 
 
+class _Unwritable(ValueError):
+    """A field operation that cannot be sent: the message names the field or option."""
+
+
+def _named_option(options: Any, wanted: str) -> dict[str, Any] | None:
+    """The enabled enum option named `wanted`, any case."""
+    key = wanted.strip().casefold()
+    for option in options or []:
+        if (
+            isinstance(option, dict)
+            and option.get("gid")
+            and option.get("enabled", True)
+            and str(option.get("name", "")).strip().casefold() == key
+        ):
+            return option
+    return None
+
+
 def _with_marker(body: str) -> str:
     """The body with the marker link before its last `</body>`, whatever the body already
     holds (a KR title may quote the marker address): Asana strips HTML comments, but a link
@@ -365,6 +573,11 @@ def _with_marker(body: str) -> str:
         return f"<body>{body}\n{MARKER_LINK}</body>"
     head, _, tail = body.rpartition("</body>")
     return f"{head}\n{MARKER_LINK}</body>{tail}"
+
+
+def _rich_fingerprint(html_text: str) -> str:
+    """The letters and digits of rich text's content (tags left out, entities read)."""
+    return text_fingerprint(html.unescape(re.sub(r"<[^>]*>", " ", html_text)))
 
 
 def _is_managed(story: Mapping[str, Any]) -> bool:

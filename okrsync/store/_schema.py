@@ -2,7 +2,9 @@
 
 Migrations own the schema: nothing at run time calls `create_all`. Opening a `Store`
 upgrades the database to head under the schema lock (see `_locks.schema_lock`), unless
-it is at head already, which costs one query and takes no lock.
+it is at head already, which costs one query and takes no lock, and does not import
+Alembic: the stored revision is compared with `HEAD_REVISION` (tests keep it equal to the
+migrations directory's head).
 """
 
 from __future__ import annotations
@@ -10,18 +12,24 @@ from __future__ import annotations
 import threading
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, inspect
+from sqlalchemy import Connection, Engine, inspect, text
 from sqlalchemy.engine import make_url
 
 from okrsync.store._engine import create_store_engine
 from okrsync.store._locks import schema_lock
 
+if TYPE_CHECKING:  # Alembic loads only to migrate, or to read a revision that is not head
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+# The newest revision in MIGRATIONS_DIR, written out so that opening a store at head needs
+# no Alembic (tests/test_startup.py fails when a migration is added without it).
+HEAD_REVISION = "0005"
+# Alembic's table of the revision a database is at (env.py keeps Alembic's default).
+VERSION_TABLE = "alembic_version"
 
 # Revision 0001 is the schema `create_all` made before migrations existed. A database
 # with exactly these tables and no alembic_version is stamped 0001, not migrated.
@@ -74,6 +82,8 @@ def alembic_config(url: str | None = None, connection: Connection | None = None)
     `connection`, when given, is the one env.py migrates over (in its open transaction);
     otherwise env.py connects to `url` itself (developers' `command.revision`).
     """
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     if url is not None:
@@ -86,6 +96,8 @@ def alembic_config(url: str | None = None, connection: Connection | None = None)
 
 @cache
 def _scripts() -> ScriptDirectory:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config())
 
 
@@ -120,9 +132,12 @@ def upgrade_engine(engine: Engine) -> str:
 
     Raises SchemaTooNewError, touching nothing, when a newer okrsync migrated it.
     """
+    stored = _current(engine)
+    if stored == HEAD_REVISION:
+        return HEAD_REVISION  # the common case: no lock, no write, no Alembic
     head = head_revision()
-    if _refuse_unknown(engine, _current(engine)) == head:
-        return head  # the common case: no lock, no write
+    if _refuse_unknown(engine, stored) == head:
+        return head
     with engine.connect() as connection, schema_lock(connection):
         # Again under the lock: whoever held it before may have upgraded already.
         current = _refuse_unknown(engine, _revision_of(connection))
@@ -130,6 +145,8 @@ def upgrade_engine(engine: Engine) -> str:
             return head
         if current is None:
             _adopt_pre_migration_schema(connection)
+        from alembic import command
+
         with _ALEMBIC_IN_PROCESS:
             command.upgrade(alembic_config(connection=connection), head)
     return head
@@ -137,7 +154,10 @@ def upgrade_engine(engine: Engine) -> str:
 
 def require_head(engine: Engine) -> None:
     """Raise unless the database is at head; for stores opened without migrating."""
-    current = _refuse_unknown(engine, _current(engine))
+    stored = _current(engine)
+    if stored == HEAD_REVISION:
+        return
+    current = _refuse_unknown(engine, stored)
     if current != head_revision():
         raise SchemaNotCurrentError(
             f"the database {_safe_url(engine)} is at schema revision {current or 'none'}, "
@@ -154,6 +174,15 @@ def _current(engine: Engine) -> str | None:
 
 
 def _revision_of(connection: Connection) -> str | None:
+    """What Alembic's `get_current_revision` answers, read without Alembic when the table
+    holds one row (always, for a linear history); anything else is left to Alembic."""
+    if not inspect(connection).has_table(VERSION_TABLE):
+        return None
+    versions = connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).all()
+    if len(versions) == 1:
+        return str(versions[0][0])
+    from alembic.runtime.migration import MigrationContext
+
     return MigrationContext.configure(connection).get_current_revision()
 
 
@@ -191,6 +220,8 @@ def _adopt_pre_migration_schema(connection: Connection) -> None:
             f"and they differ from revision {BASELINE_REVISION}: {'; '.join(problems)}. "
             "Export what you need and start from an empty database."
         )
+    from alembic import command
+
     with _ALEMBIC_IN_PROCESS:
         command.stamp(alembic_config(connection=connection), BASELINE_REVISION)
 

@@ -174,6 +174,18 @@ class WebhookSecretRow(SQLModel, table=True):
     saved_at: datetime = Field(sa_type=UtcDateTime)
 
 
+class HttpEtagRow(SQLModel, table=True):
+    """The `ETag` a source's server gave for a list page, by the page's full URL: the next
+    pull asks for that page with `If-None-Match` (0005)."""
+
+    __tablename__ = "http_etags"
+
+    source: str = Field(primary_key=True)
+    url: str = Field(primary_key=True)
+    etag: str
+    stored_at: datetime = Field(sa_type=UtcDateTime)
+
+
 metadata = SQLModel.metadata
 
 # The Core tables, for statements that bypass the ORM's per-row bookkeeping.
@@ -186,3 +198,4 @@ sync_cursors = metadata.tables["sync_cursors"]
 writebacks = metadata.tables["writebacks"]
 job_leases = metadata.tables["job_leases"]
 webhook_secrets = metadata.tables["webhook_secrets"]
+http_etags = metadata.tables["http_etags"]

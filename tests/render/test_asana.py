@@ -8,6 +8,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from dataclasses import replace
 
+import pytest
 from factories import Q4
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -76,9 +77,14 @@ def test_the_comment_on_a_task_that_ships_without_impact() -> None:
         "<body><strong>OKR status</strong>",
         "<ul><li><strong>ONB-1</strong> Increase onboarding completion rate from 68% to 85%"
         " — Outcome: 35% (now 74%; 68% to 85%); Delivery: 80%; Expected by now: 55%;"
-        " Health: 🟡 <strong>At risk</strong>; Forecast at cycle end: 80.27%</li></ul>",
-        "This task: 2 of 4 work items done, 1 in progress, 1 to do.",
-        "⚠️ <em>ONB-1: shipping without impact, delivery is 45 points ahead of the metric.</em>",
+        " Health: 🟡 <strong>At risk</strong>; Forecast at cycle end: 80.27% (short of 85%)"
+        "</li></ul>",
+        "This task's own part: 2 of 4 work items done, 1 in progress, 1 to do.",
+        "Outcome and delivery are each key result's, across every system it is tracked in; "
+        "expected by now is the share of the target the metric should have reached, given the "
+        "time elapsed in the cycle.",
+        "⚠️ <em>ONB-1: shipping without impact, delivery is 45 percentage points ahead of the "
+        "outcome.</em>",
         "<hr/>",
         "<em>Cycle 2026-Q4, 2026-10-01 to 2026-12-31. Kept up to date by "
         "okrsync; edits to this comment are overwritten.</em></body>",
@@ -137,8 +143,9 @@ def test_script_tags_ampersands_and_quotes_are_text() -> None:
         Target(ITEMS[0], ("ONB-1",), ItemCounts()), [hostile_status(title, unit="&amp;")], Q4
     )
     assert_only_asana_markup(comment)
-    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; R&amp;D&#x27;s" in comment
-    assert "&lt;a href=&#x27;http://evil.example&#x27;&gt;click&lt;/a&gt;" in comment
+    # Only `&` and `<` start markup in XML text: quotes and `>` stay as typed.
+    assert """&lt;script>alert("x")&lt;/script> R&amp;D's""" in comment
+    assert "&lt;a href='http://evil.example'>click&lt;/a>" in comment
     # A pre-escaped entity is escaped again: it reads as typed, never as a character.
     assert "74 &amp;amp;" in comment
     assert title in text_of(comment)
@@ -154,6 +161,15 @@ def test_mentions_stay_plain_text() -> None:
         str(element.attrib) for element in parsed(comment).iter()
     )
     assert '@alice and <a data-asana-gid="1234"/> ping @everyone' in text_of(comment)
+
+
+@pytest.mark.parametrize("text", ["CS-2", "ONB_1", "A.B-3", "x*y", "21.44 min", 'it\'s "ok" > 2'])
+def test_ids_numbers_and_quotes_stay_as_written(text: str) -> None:
+    assert escape_html(text) == text
+
+
+def test_a_cdata_end_is_escaped() -> None:
+    assert escape_html("a]]>b") == "a]]&gt;b"
 
 
 def test_escape_html_drops_characters_xml_forbids() -> None:

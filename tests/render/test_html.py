@@ -3,26 +3,33 @@ elsewhere, the numbers those of `status --format json`, and a size that stays sm
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import replace
 from datetime import timedelta
+from html.parser import HTMLParser
+from typing import Any
 
-from factories import Q4, key_result, objective, sample, utc, work_item
+from factories import Q4, key_result, mapped, objective, sample, utc, work_item
 
 from okrsync.domain import (
+    Allocation,
     Bucket,
     ItemRef,
     KRSnapshot,
+    Objective,
     Report,
     Rules,
     ValueRange,
     WorkItem,
+    allocation,
     compute_report,
 )
 from okrsync.render import report_to_json
 from okrsync.render.html import KRHistory, anchor, render_report_html, safe_url
 
 from .page import mismatches, read_page
-from .scenario import ITEMS, NOW, SAMPLES, report
+from .scenario import ITEMS, NOW, ONB, SAMPLES, SEC, report
 
 HOSTILE_TITLE = '"><script>alert(1)</script><img src=x onerror=alert(2)>'
 
@@ -225,3 +232,138 @@ def test_fifty_krs_with_ninety_days_of_history_stay_under_a_megabyte() -> None:
     assert len(read_page(html).kr_ids) == 50
     assert html.count("<svg") == 100
     assert mismatches(html, report_to_json(big)) == []
+
+
+# --------------------------------------------------------------------------- allocation
+
+
+class _AllocationNumbers(HTMLParser):
+    """The allocation numbers a page marks: {(owner, field): value}."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: dict[tuple[str, str], Any] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = {name: value or "" for name, value in attrs}
+        if "data-allocation" in values:
+            key = (values["data-allocation"], values["data-allocation-field"])
+            assert key not in self.found, key
+            self.found[key] = json.loads(values["data-allocation-value"])
+
+
+def allocation_numbers(html: str) -> dict[tuple[str, str], Any]:
+    parser = _AllocationNumbers()
+    parser.feed(html)
+    return parser.found
+
+
+def allocation_section(html: str) -> str:
+    return html.split('<section class="allocation"', 1)[1].split("</section>", 1)[0]
+
+
+IN = Bucket.IN_PROGRESS
+# The scenario's in-flight leaves (ONB-13, 1 pt, on ONB-1; web#7, no points so 1, on
+# ONB-2; the epic ONB-10 is made of its children and does not count), plus one item on
+# ONB-2 and SEC-1 (4 pts: 2 each) and one on no KR (2 pts). Total 8.
+ALLOCATED_ITEMS = [
+    *ITEMS,
+    work_item("ONB-50", labels=["okr:ONB-2", "okr:SEC-1"], bucket=IN, points=4),
+    work_item("OPS-1", labels=["chore"], bucket=IN, points=2),
+]
+TARGETED = (replace(ONB, allocation=60), replace(SEC, allocation=30))
+
+
+def allocated_page(
+    objectives: tuple[Objective, ...] = TARGETED, items: list[WorkItem] = ALLOCATED_ITEMS
+) -> tuple[Report, str, Allocation]:
+    scenario = compute_report(Q4, list(objectives), items, SAMPLES, Rules(), NOW)
+    found = allocation(mapped(items, objectives), objectives, Rules())
+    html = render_report_html(
+        scenario,
+        history_for(scenario, items),
+        {item.ref: item for item in items},
+        allocation=found,
+    )
+    return scenario, html, found
+
+
+def test_allocation_shows_each_share_target_and_difference() -> None:
+    scenario, html, _ = allocated_page()
+    assert allocation_numbers(html) == {
+        ("objective:ONB", "weight"): 4,
+        ("objective:ONB", "share"): 0.5,
+        ("objective:ONB", "target"): 60,
+        ("objective:ONB", "difference"): -10,
+        ("kr:ONB-1", "weight"): 1,
+        ("kr:ONB-1", "share"): 0.125,
+        ("kr:ONB-2", "weight"): 3,
+        ("kr:ONB-2", "share"): 0.375,
+        ("objective:SEC", "weight"): 2,
+        ("objective:SEC", "share"): 0.25,
+        ("objective:SEC", "target"): 30,
+        ("objective:SEC", "difference"): -5,
+        ("kr:SEC-1", "weight"): 2,
+        ("kr:SEC-1", "share"): 0.25,
+        ("no_kr", "weight"): 2,
+        ("no_kr", "share"): 0.25,
+        ("total", "weight"): 8,
+        ("total", "items"): 4,
+    }
+    section = allocation_section(html)
+    assert "Keep the lights on (no KR)" in section
+    assert ">50%<" in section and ">60%<" in section and ">-10 pp<" in section
+    # The bar: one rectangle per KR with work in flight, then the work on no KR, each
+    # as wide as its share of the 1000 units.
+    widths = re.findall(r'<rect class="seg ([a-z0-9]+)" x="[0-9.]+" y="0" width="([0-9.]+)"', html)
+    assert widths == [("a0", "125.0"), ("a0", "375.0"), ("a1", "250.0"), ("klo", "250.0")]
+    assert html.count("<svg") == 2 * len(read_page(html).kr_ids) + 1
+    # KR rows link to the KR on the page; the JSON-contract numbers are untouched.
+    assert f'href="#{anchor("ONB-2")}"' in section
+    assert mismatches(html, report_to_json(scenario)) == []
+    assert read_page(html).numbers[-1].field == "unmapped.count"
+
+
+def test_allocation_without_targets_shows_no_difference() -> None:
+    _, html, _ = allocated_page((ONB, SEC))
+    numbers = allocation_numbers(html)
+    assert ("objective:ONB", "target") not in numbers
+    assert numbers[("objective:ONB", "difference")] is None
+
+
+def test_nothing_in_flight_draws_no_bar_and_no_shares() -> None:
+    idle = [item for item in ITEMS if item.bucket is not IN]
+    _, html, found = allocated_page(items=idle)
+    assert found.total == 0
+    section = allocation_section(html)
+    assert "Nothing in flight" in section
+    assert "<svg" not in section
+    numbers = allocation_numbers(html)
+    assert numbers[("objective:ONB", "share")] is None
+    assert numbers[("objective:ONB", "difference")] is None
+    assert numbers[("no_kr", "share")] is None
+    assert numbers[("objective:ONB", "target")] == 60
+
+
+def test_allocation_text_is_escaped() -> None:
+    hostile, history, items = hostile_world()
+    evil = replace(
+        objective("EVIL", replace(key_result("EVIL-1"), title=HOSTILE_TITLE)),
+        title=HOSTILE_TITLE,
+        allocation=50,
+    )
+    found = allocation(mapped(items.values(), [evil]), [evil], Rules())
+    html = render_report_html(hostile, history, items, allocation=found)
+    section = allocation_section(html)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in section
+    assert "<script" not in html and "<img" not in html
+    assert "script" not in read_page(html).tags
+
+
+def test_allocation_colours_follow_light_dark_and_print() -> None:
+    _, html, _ = allocated_page()
+    css = html.split("<style>", 1)[1].split("</style>", 1)[0]
+    light, dark = css.split("prefers-color-scheme:dark", 1)
+    for name in ("--a0", "--a1", "--klo"):
+        assert f"{name}:" in light and f"{name}:" in dark
+    assert "print-color-adjust:exact" in css

@@ -23,6 +23,7 @@ from okrsync_sandbox.demo import CHECK_INS
 from okrsync_sandbox.world import demo_config_path, serve_world
 
 from .page import mismatches, read_page
+from .test_html import allocation_numbers, allocation_section
 
 pytestmark = pytest.mark.integration
 
@@ -132,8 +133,9 @@ def test_the_dom_has_every_kr_and_one_svg_per_chart(demo_report: DemoReport, dom
     assert found.kr_ids == ids
     for kr_id in ids:
         assert kr_id in dom
-    assert dom.count("<svg") == 2 * len(ids)
-    assert found.tags.count("svg") == 2 * len(ids)
+    # Two charts per KR, and the allocation bar.
+    assert dom.count("<svg") == 2 * len(ids) + 1
+    assert found.tags.count("svg") == 2 * len(ids) + 1
     # The charts drew something: a sample line for the KRs with check-ins.
     assert dom.count('class="series"') >= len({kr for kr, _, _ in CHECK_INS})
 
@@ -144,6 +146,28 @@ def test_every_number_on_the_page_is_the_status_json(demo_report: DemoReport, do
     assert per_kr == set(kr_ids(demo_report.status))
     assert len(numbers) > 10 * len(per_kr)
     assert mismatches(dom, demo_report.status) == []
+
+
+def test_the_allocation_section_shows_every_objective_and_kr(
+    demo_report: DemoReport, dom: str
+) -> None:
+    section = allocation_section(dom)
+    assert "Keep the lights on (no KR)" in section
+    assert section.count("<rect") >= 2  # the demo has work in flight on some KR and on none
+    numbers = allocation_numbers(dom)
+    objectives = [o["id"] for o in demo_report.status["objectives"]]
+    for kr_id in kr_ids(demo_report.status):
+        assert ("kr:" + kr_id, "share") in numbers
+    # demo.yaml sets targets (ONB 50, SEC 30): each is shown with its difference.
+    assert [numbers[(f"objective:{o}", "target")] for o in objectives] == [50, 30]
+    shares = [numbers[(f"objective:{o}", "share")] for o in objectives]
+    for objective_id, share in zip(objectives, shares, strict=True):
+        difference = numbers[(f"objective:{objective_id}", "difference")]
+        target = numbers[(f"objective:{objective_id}", "target")]
+        assert difference == pytest.approx(100 * share - target, abs=0.1)
+    # The objectives' shares and the work on no KR make up the whole in flight.
+    assert numbers[("total", "weight")] > 0
+    assert sum(shares) + numbers[("no_kr", "share")] == pytest.approx(1, abs=0.005)
 
 
 def test_every_mapped_item_is_linked(demo_report: DemoReport, dom: str) -> None:

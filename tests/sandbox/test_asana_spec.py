@@ -34,9 +34,20 @@ def task_exchange(opt_fields: str, data: dict[str, object]) -> tuple[HttpRequest
     return request, HttpResponse(200, {"data": data}, media_type="application/json")
 
 
+def custom_fields_put(values: dict[str, object]) -> tuple[HttpRequest, HttpResponse]:
+    body = json.dumps({"data": {"custom_fields": values}}).encode()
+    headers = {**BEARER, "content-type": "application/json"}
+    request = HttpRequest(
+        "PUT", TASK, query={"opt_fields": ["modified_at"]}, headers=headers, body=body
+    )
+    response = {"gid": "1", "modified_at": "2026-11-24T12:00:00.000Z"}
+    return request, HttpResponse(200, {"data": response}, media_type="application/json")
+
+
 # Each relaxation, and an exchange that breaks the description without it.
 NEEDED_FOR = {
     "admit null": task_exchange("parent", {"gid": "1", "parent": None}),
+    "a JSON number for a number field": custom_fields_put({"11": 40.5, "12": None, "13": "14"}),
 }
 
 

@@ -54,6 +54,9 @@ NEEDED_FOR = {
     "bare JSON array": exchange(
         "POST", "/repos/acme/web/issues/1/labels", HttpResponse(200, []), body=["points:3"]
     ),
+    "Any GET answers 304": exchange(
+        "GET", "/repos/acme/web/issues", HttpResponse(304), state="all", per_page="100"
+    ),
     "401 Bad credentials": exchange("GET", "/repos/acme/web", error(401)),
     "403 API rate limit": exchange("GET", "/repos/acme/web/issues", error(403)),
     "403 or 429": exchange("GET", "/search/issues", error(429), q="label:bug"),

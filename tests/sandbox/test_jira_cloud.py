@@ -264,10 +264,11 @@ def test_v3_reads_return_atlassian_document_format(
     cloud.add_comment(key, "plain text")
     page = cloud_jira._session.get(f"{cloud.url}/rest/api/3/issue/{key}/comment").json()
     assert page["comments"][0]["body"]["type"] == "doc"
-    not_here = requests.post(
+    no_body = requests.post(
         f"{cloud.url}/rest/api/3/issue/{key}/comment", auth=(EMAIL, "sandbox-token"), json={}
     )
-    assert not_here.status_code == 405  # the sandbox takes writes on v2 only
+    assert no_body.status_code == 400  # v3 writes take an ADF document, and there is none
+    assert no_body.json()["errors"] == {"comment": "Comment body is not valid!"}
 
 
 def test_bad_or_missing_credentials_are_401(cloud: JiraSandbox) -> None:

@@ -135,12 +135,19 @@ def test_search_limit_answer_is_waited_out_and_retried(
     sandbox.search_limit_status = status
     sleeps: list[float] = []
     source = _github_source(sandbox, clock, sleeps)
-    for _ in range(30):
+    for _ in range(29):
         source.search_count("repo:acme/web label:bug")
     assert sleeps == []
-    # The 31st in the minute: GitHub's answer names the reset; the core retry waits for it.
+    # The 30th would spend the minute's last search: it waits for the reset first (the
+    # answers' X-RateLimit-Remaining said 1 left), and nothing is refused.
     assert source.search_count("repo:acme/web label:bug") == 3
     assert len(sleeps) == 1 and 0 < sleeps[0] <= 60
+    assert set(source.requests.by_status) == {("GET", 200)}
+    # Someone else spent the minute behind the connector's back: GitHub's answer names
+    # the reset, and the retry waits for it.
+    sandbox.search_remaining = 0
+    assert source.search_count("repo:acme/web label:bug") == 3
+    assert len(sleeps) == 2 and 0 < sleeps[1] <= 60
     assert source.requests.by_status[("GET", status)] == 1
     source.close()
 

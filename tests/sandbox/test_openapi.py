@@ -54,6 +54,25 @@ NEEDED_FOR = {
         ),
         HttpResponse(204),
     ),
+    "answers both with an empty body": (
+        HttpRequest(
+            "PUT",
+            "/rest/api/2/issue/ONB-1/properties/okrsync.status",
+            headers={**BASIC, "content-type": "application/json"},
+            body=b'{"krs": ["ONB-1"]}',
+        ),
+        HttpResponse(201),
+    ),
+    "'Create issue link'": (
+        HttpRequest(
+            "POST",
+            "/rest/api/2/issueLink",
+            headers={**BASIC, "content-type": "application/json"},
+            body=b'{"type": {"name": "Relates"}, "inwardIssue": {"key": "OKR-1"}, '
+            b'"outwardIssue": {"key": "ONB-1"}}',
+        ),
+        HttpResponse(201),
+    ),
 }
 
 

@@ -3,9 +3,10 @@ store learned more, is byte-identical to the one printed at that instant."""
 
 from __future__ import annotations
 
+import gc
 import json
-from dataclasses import replace
-from datetime import UTC, datetime
+from dataclasses import asdict, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,9 +14,13 @@ from factories import work_item
 
 import okrsync.cli
 from okrsync.cli import main
-from okrsync.domain import Bucket, MetricSample, WorkItem
+from okrsync.config import load_config
+from okrsync.domain import Bucket, KRSnapshot, MetricSample, WorkItem, snapshots_from
+from okrsync.service import current_report, run_cycle
+from okrsync.service.report import report_html
 from okrsync.sources import PlannedWrite, PullResult, RequestCounter, WriteOutcome
 from okrsync.store import Store
+from okrsync.store._tables import kr_snapshots
 
 T0 = "2026-09-20T12:00:00Z"  # before the cycle starts
 T1 = "2026-11-10T12:00:00Z"
@@ -182,3 +187,77 @@ def test_a_past_html_report_written_later_is_byte_identical(
 
     assert page(T1, "t1-again.html") == at_t1
     assert page(T2, "t2.html") != at_t1  # the later store does answer differently for T2
+
+
+# --------------------------------------------------------------------------- KR snapshots
+
+
+def every_snapshot(store: Store, snapshots: list[KRSnapshot]) -> None:
+    """Store each snapshot as it is, as okrsync did before snapshots were thinned."""
+    with store.engine.begin() as connection:
+        connection.execute(kr_snapshots.insert(), [asdict(snapshot) for snapshot in snapshots])
+
+
+def test_a_hundred_identical_cycles_store_one_snapshot_per_kr(config: Path) -> None:
+    loaded = load_config(config).config
+    source = FullPullSource(items_at_t1())
+    start = datetime(2026, 11, 10, 12, tzinfo=UTC)
+    with Store(loaded.store.url) as store:
+        for n in range(100):
+            run_cycle(loaded, store, lambda _name: source, now=start + timedelta(minutes=5 * n))
+        assert [(s.kr_id, s.at) for s in store.kr_snapshots()] == [("ONB-1", start)]
+
+
+def test_thinned_snapshots_give_the_forecast_and_burn_up_of_unthinned_ones(
+    config: Path, tmp_path: Path
+) -> None:
+    """Five weeks of cycles every six hours, an item done now and then: the store keeps a
+    snapshot only on change; one that kept every cycle's computes the same report (the
+    delivery forecast from the weekly done weights) and the same HTML page (burn-up)."""
+    loaded = load_config(config).config
+    items = [work_item(f"ONB-{n}", labels=["okr:ONB-1"], points=n % 3 + 1) for n in range(40)]
+    source = FullPullSource(items)
+    start = datetime(2026, 10, 20, 9, tzinfo=UTC)
+    nows = [start + timedelta(hours=6 * n) for n in range(4 * 7 * 5)]
+    with (
+        Store(loaded.store.url) as thinned,
+        Store(f"sqlite:///{tmp_path / 'unthinned.db'}") as unthinned,
+    ):
+        for n, now in enumerate(nows):
+            if n % 9 == 4:  # now and then an item is done, or, once, reopened
+                done = n // 9 if n != 85 else 3
+                source.items[done] = replace(
+                    source.items[done],
+                    bucket=Bucket.TODO if n == 85 else Bucket.DONE,
+                    status="To Do" if n == 85 else "Done",
+                )
+            result = run_cycle(loaded, thinned, lambda _name: source, now=now)
+            unthinned.upsert_items(source.items, seen_at=now)
+            every_snapshot(unthinned, snapshots_from(result.report))
+
+        assert len(unthinned.kr_snapshots()) == len(nows)
+        assert len(thinned.kr_snapshots()) < len(nows) / 4
+        for now in (nows[-1], nows[-1] + timedelta(days=2), nows[70] + timedelta(hours=1)):
+            report = current_report(loaded, thinned, now)
+            assert report == current_report(loaded, unthinned, now)
+            if now >= nows[-1]:  # five weeks of history: a forecast
+                assert report.kr_status("ONB-1").delivery_forecast is not None
+            assert report_html(loaded, thinned, now) == report_html(loaded, unthinned, now)
+
+
+def test_a_status_leaves_the_collector_as_it_found_it(config: Path) -> None:
+    """The report pauses the cyclic collector until what it read is freed; it resumes it
+    afterwards, and leaves it off when it was off."""
+    settings = load_config(config).config
+    at = datetime(2026, 11, 10, 12, tzinfo=UTC)
+    with Store(settings.store.url) as store:
+        store.upsert_items(items_at_t1(), seen_at=at)
+        assert gc.isenabled()
+        report = current_report(settings, store, at)
+        assert gc.isenabled()
+        gc.disable()
+        try:
+            assert current_report(settings, store, at) == report
+            assert not gc.isenabled()
+        finally:
+            gc.enable()

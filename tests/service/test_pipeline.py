@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import FrozenInstanceError, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,10 +19,13 @@ from okrsync.service.pipeline import CommentCounts, PullCounts, SourceOutcome
 from okrsync.sources import (
     AuthError,
     FatalError,
+    OperationOutcome,
     PlannedWrite,
     PullResult,
     RequestCounter,
     RetriableError,
+    SetField,
+    TargetOperation,
     WriteOutcome,
 )
 from okrsync.store import Store
@@ -501,3 +505,86 @@ def test_an_outcome_reads_items_and_comments_through_flat_names() -> None:
     )
     assert (outcome.pulled, outcome.deleted, outcome.created, outcome.skipped) == (12, 1, 2, 5)
     assert outcome.requests == 0 and outcome.ok
+
+
+# -- typed operations: each record saved as soon as its write succeeded ---------------------
+
+
+class FieldSource(FakeSource):
+    """Also writes fields and the property; `fail_after` ops, the system fails (a cycle cut
+    short: a timeout, the process stopped)."""
+
+    def __init__(self, items: list[WorkItem]):
+        super().__init__(items)
+        self.done: list[TargetOperation] = []
+        self.fail_after: int | None = None
+
+    def apply_operations(self, operations: Sequence[TargetOperation]) -> Iterator[OperationOutcome]:
+        for operation in operations:
+            if self.fail_after is not None and len(self.done) >= self.fail_after:
+                raise RetriableError("jira", "write fields: timed out")
+            if isinstance(operation, SetField) and operation.name == "Nope":
+                yield OperationOutcome(operation, error="no field named 'Nope' on this Jira")
+                continue
+            self.done.append(operation)
+            display = operation.display if isinstance(operation, SetField) else ""
+            yield OperationOutcome(operation, remote_id=display)
+
+
+WRITEBACK = {"jira": {"fields": {"OKR Health": "health", "Nope": "outcome"}, "property": True}}
+
+
+def test_a_cycle_cut_short_keeps_the_records_of_what_was_written_and_never_repeats_it(
+    tmp_path: Path, store: Store
+) -> None:
+    config = make_config(tmp_path, writeback=WRITEBACK)
+    source = FieldSource([item("ONB-1", ("okr:ONB-1",))])
+    source.fail_after = 1  # the health field is set, then the system stops answering
+
+    first = cycle(config, store, source)
+
+    assert [op.op_key for op in first.plan] == [
+        "comment",
+        "field:OKR Health",
+        "field:Nope",
+        "property:okrsync.status",
+    ]
+    assert first.exit_code == 1
+    assert first.sources[0].write_errors == ("jira:ONB-1: jira: write fields: timed out",)
+    record = store.writeback("jira:ONB-1#field:OKR Health")
+    assert record is not None and record.remote_id == "No data"
+    source.fail_after = None
+
+    second = cycle(config, store, source)
+
+    # The comment and the health field are not written again; what failed is.
+    assert [op.op_key for op in second.plan] == ["field:Nope", "property:okrsync.status"]
+    assert [op.op_key for op in source.done] == ["field:OKR Health", "property:okrsync.status"]
+    assert len(source.writes) == 1 and second.sources[0].write_errors == (
+        "jira:ONB-1: no field named 'Nope' on this Jira",
+    )
+
+
+def test_a_source_that_writes_only_comments_reports_the_other_operations_as_errors(
+    tmp_path: Path, store: Store
+) -> None:
+    config = make_config(tmp_path, writeback={"jira": {"property": True}})
+    source = FakeSource([item("ONB-1", ("okr:ONB-1",))])
+
+    result = cycle(config, store, source)
+
+    assert result.sources[0].created == 1
+    assert result.sources[0].write_errors == (
+        "jira:ONB-1: jira cannot write property:okrsync.status",
+    )
+    assert store.writeback("jira:ONB-1#property:okrsync.status") is None
+
+
+def test_a_dry_run_plans_operations_and_writes_no_record(tmp_path: Path, store: Store) -> None:
+    config = make_config(tmp_path, writeback=WRITEBACK)
+    source = FieldSource([item("ONB-1", ("okr:ONB-1",))])
+
+    result = cycle(config, store, source, dry_run=True)
+
+    assert len(result.plan) == 4 and source.done == [] and source.writes == []
+    assert store.writeback("jira:ONB-1#field:OKR Health") is None

@@ -14,7 +14,7 @@ from responses import matchers
 from structlog.testing import capture_logs
 
 from okrsync.domain import Bucket, WorkItem
-from okrsync.sources import AuthError, FatalError, PlannedWrite, RetriableError
+from okrsync.sources import AuthError, FatalError, PlannedWrite, RetriableError, SetField
 from okrsync.sources.asana import (
     MARKER_URL,
     AsanaSource,
@@ -583,3 +583,246 @@ def test_a_session_passed_in_carries_the_requests_and_stays_open() -> None:
     assert sent["User-Agent"] == "okrsync-test" and sent["Authorization"] == f"Bearer {TOKEN}"
     assert "Authorization" not in session.headers  # the token stays off a shared session
     assert not session.closed  # its owner closes it
+
+
+# ---------------------------------------------------------------- custom fields (write-back)
+
+SETTINGS = f"{API}/projects/{PROJECT}/custom_field_settings"
+
+
+def setting(gid: str, name: str, subtype: str, *options: tuple[str, str]) -> dict[str, Any]:
+    field: dict[str, Any] = {"gid": gid, "name": name, "resource_subtype": subtype, "type": subtype}
+    if options:
+        field["enum_options"] = [
+            {"gid": option_gid, "name": option, "enabled": True} for option_gid, option in options
+        ]
+    return {"gid": f"9{gid}", "custom_field": field}
+
+
+def field_op(name: str, holds: Any, value: Any, display: str, task: str = "42") -> SetField:
+    return SetField(f"asana:{task}", "asana", task, name, holds, value, display, "h")
+
+
+@responses.activate
+def test_fields_are_resolved_once_and_written_in_one_put() -> None:
+    responses.get(
+        SETTINGS,
+        json=page(
+            setting("501", "OKR Health", "enum", ("601", "On track"), ("602", "At risk")),
+            setting("502", "KR Progress", "number"),
+            setting("503", "Key Results", "text"),
+        ),
+    )
+    responses.put(f"{TASKS}/42", json={"data": {"gid": "42"}})
+    responses.put(f"{TASKS}/43", json={"data": {"gid": "43"}})
+    source, _ = connect()
+
+    first = list(
+        source.apply_operations(
+            [
+                field_op("okr health", "health", "At risk", "At risk"),
+                field_op("KR Progress", "outcome", 40.5, "40.5%"),
+                field_op("Key Results", "key_results", "ONB-1, ONB-2", "ONB-1, ONB-2"),
+            ]
+        )
+    )
+    second = list(
+        source.apply_operations([field_op("KR Progress", "outcome", None, "no data", task="43")])
+    )
+
+    assert calls() == [
+        ("GET", f"/api/1.0/projects/{PROJECT}/custom_field_settings"),
+        ("PUT", "/api/1.0/tasks/42"),
+        ("PUT", "/api/1.0/tasks/43"),
+    ]
+    assert query(responses.calls[0]) == {
+        "opt_fields": [
+            "custom_field.enum_options.enabled,custom_field.enum_options.name,"
+            "custom_field.name,custom_field.resource_subtype,custom_field.type"
+        ],
+        "limit": ["100"],
+    }
+    assert sent(1) == {
+        "data": {"custom_fields": {"501": "602", "502": 40.5, "503": "ONB-1, ONB-2"}}
+    }
+    assert query(responses.calls[1]) == {"opt_fields": ["modified_at"]}
+    assert sent(2) == {"data": {"custom_fields": {"502": None}}}
+    assert [o.remote_id for o in first + second] == ["At risk", "40.5%", "ONB-1, ONB-2", "no data"]
+    assert all(o.error is None for o in first + second)
+
+
+@responses.activate
+def test_a_missing_field_or_option_is_named_and_the_others_are_sent() -> None:
+    responses.get(
+        SETTINGS,
+        json=page(
+            setting("501", "OKR Health", "enum", ("601", "Green")),
+            setting("502", "KR Progress", "number"),
+        ),
+    )
+    responses.put(f"{TASKS}/42", json={"data": {"gid": "42"}})
+    source, _ = connect()
+
+    done = list(
+        source.apply_operations(
+            [
+                field_op("OKR Health", "health", "At risk", "At risk"),
+                field_op("Confidence", "outcome", 10.0, "10%"),
+                field_op("KR Progress", "health", "At risk", "At risk"),
+                field_op("KR Progress", "outcome", 10.0, "10%"),
+            ]
+        )
+    )
+
+    errors = [o.error for o in done]
+    assert errors[0] == "custom field 'OKR Health' has no option 'At risk' (it has: Green)"
+    assert errors[1] is not None and "no custom field named 'Confidence'" in errors[1]
+    assert errors[2] is not None and "is of type number, which cannot hold health" in errors[2]
+    assert errors[3] is None
+    assert sent(1) == {"data": {"custom_fields": {"502": 10.0}}}
+
+
+@responses.activate
+def test_a_refused_put_is_an_error_for_each_of_its_fields() -> None:
+    responses.get(SETTINGS, json=page(setting("502", "KR Progress", "number")))
+    responses.put(
+        f"{TASKS}/42",
+        status=400,
+        json={"errors": [{"message": "custom_fields: Unknown custom field: 502"}]},
+    )
+    source, _ = connect()
+
+    (outcome,) = source.apply_operations([field_op("KR Progress", "outcome", 1.0, "1%")])
+
+    assert outcome.error is not None and "Unknown custom field: 502" in outcome.error
+
+
+# ------------------------------------------------------- pull: fewest pages, no pause
+
+
+class Reads(dict[str, Any]):
+    """A record that notes every key read from it, as dotted paths from the top."""
+
+    def __init__(self, data: dict[str, Any], seen: set[str], prefix: str = "") -> None:
+        super().__init__(data)
+        self.seen, self.prefix = seen, prefix
+
+    def _note(self, key: str, value: Any) -> Any:
+        path = f"{self.prefix}{key}"
+        self.seen.add(path)
+        if isinstance(value, dict):
+            return Reads(value, self.seen, f"{path}.")
+        if isinstance(value, list):
+            return [Reads(v, self.seen, f"{path}.") if isinstance(v, dict) else v for v in value]
+        return value
+
+    def __getitem__(self, key: str) -> Any:
+        return self._note(key, super().__getitem__(key))
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if key in self:
+            return self[key]
+        self.seen.add(f"{self.prefix}{key}")
+        return default
+
+
+# Whatever a task listing could answer with every field asked for: more than is read.
+EVERYTHING: dict[str, Any] = {
+    "resource_type": "task",
+    "notes": "Long text",
+    "assignee": {"gid": "5", "name": "Ann", "resource_type": "user"},
+    "due_on": "2026-12-01",
+    "completed_at": None,
+    "memberships": [{"project": {"gid": PROJECT}}],
+    "tags": [{"gid": "1", "name": "okr:ONB-1", "color": "light-green"}],
+    "parent": {"gid": "40", "name": "Parent", "resource_type": "task"},
+    "num_subtasks": 2,
+    "custom_fields": [
+        {"gid": "8", "name": "Story Points", "number_value": 5, "display_value": "5"},
+        {"gid": "9", "name": "Stage", "enum_value": {"name": "Beta"}, "number_value": None},
+    ],
+}
+
+
+def opt_fields_read(source: AsanaSource, record: dict[str, Any]) -> set[str]:
+    """What `work_item` reads, as `opt_fields` paths: `gid` comes unasked, and a
+    compact object's gid comes with the object (`parent`, not `parent.gid`)."""
+    seen: set[str] = set()
+    source.work_item(Reads(record, seen))
+    # A path read beneath another counts once, as the deepest one.
+    deepest = {path for path in seen if not any(o.startswith(f"{path}.") for o in seen)}
+    compact = {path.removesuffix(".gid") for path in deepest if path.endswith(".gid")}
+    return {path for path in deepest if not path.endswith("gid")} | compact
+
+
+@pytest.mark.parametrize("points_field", [None, "Story Points"])
+def test_opt_fields_are_exactly_what_a_work_item_reads(points_field: str | None) -> None:
+    source, _ = connect(points_field=points_field)
+    full = task("42", **EVERYTHING)
+
+    assert opt_fields_read(source, full) == set(source.opt_fields.split(","))
+    assert source.opt_fields == (FIELDS_WITH_POINTS if points_field else FIELDS)
+
+
+def project(record: dict[str, Any], opt_fields: str) -> dict[str, Any]:
+    """The record as Asana answers `opt_fields`: the gid, and the paths asked for."""
+    answer: dict[str, Any] = {"gid": record["gid"]}
+    for path in opt_fields.split(","):
+        top, _, inner = path.partition(".")
+        if top not in record:
+            continue
+        value = record[top]
+        if inner and isinstance(value, list):
+            kept = answer.setdefault(top, [{"gid": v["gid"]} for v in value])
+            for mine, theirs in zip(kept, value, strict=True):
+                mine[inner] = theirs.get(inner)
+        elif isinstance(value, dict):
+            answer[top] = {k: value[k] for k in ("gid", "name", "resource_type") if k in value}
+        else:
+            answer[top] = value
+    return answer
+
+
+def test_a_task_with_only_the_opt_fields_makes_the_same_item() -> None:
+    source, _ = connect(points_field="Story Points")
+    full = task("42", **EVERYTHING)
+
+    item = source.work_item(project(full, source.opt_fields))
+
+    assert item == source.work_item(full)
+    assert (item.points, item.parent, item.child_count, item.labels) == (
+        5.0,
+        "40",
+        2,
+        ("okr:ONB-1",),
+    )
+
+
+@responses.activate
+def test_pages_are_asanas_largest_and_read_without_a_pause() -> None:
+    """Asana's `limit` is 1 to 100: the pull and the subtask listing ask for 100 and read
+    their pages one after the other, with no sleep between them."""
+    first = {"project": PROJECT, "opt_fields": FIELDS, "limit": "100"}
+    for at, offset in ((1, "o2"), (3, "o3"), (5, None)):
+        query_now = first if at == 1 else {**first, "offset": f"o{(at + 1) // 2}"}
+        responses.get(
+            TASKS,
+            json=page(task(str(at)), task(str(at + 1), num_subtasks=1), offset=offset),
+            match=[matchers.query_param_matcher(query_now)],
+        )
+    subtasks = {"opt_fields": FIELDS, "limit": "100"}
+    for gid in ("2", "4", "6"):
+        responses.get(
+            f"{TASKS}/{gid}/subtasks",
+            json=page(task(f"{gid}0")),
+            match=[matchers.query_param_matcher(subtasks)],
+        )
+    source, slept = connect()
+
+    result = source.pull(None, started_at=STARTED)
+    children = source.children(result.items, {})
+
+    assert [item.key for item in result.items] == ["1", "2", "3", "4", "5", "6"]
+    assert [item.key for item in children] == ["20", "40", "60"]
+    assert len(responses.calls) == 6 and result.requests == 3
+    assert slept == []  # serial, and no pause added between the pages

@@ -120,7 +120,9 @@ def make_jira(transport: Transport, sleep: Sleeps) -> Connector:
 
 
 def make_github(transport: Transport, sleep: Sleeps) -> Connector:
-    config = GithubSourceConfig.model_validate({"repos": ["acme/web"]})
+    # The sleeps here are retries' only: the 1 s between writes is pinned in
+    # test_github_pacing.py.
+    config = GithubSourceConfig.model_validate({"repos": ["acme/web"], "seconds_between_writes": 0})
     return GithubSource(config, GITHUB_TOKEN, transport=transport, sleep=sleep, clock=lambda: NOW)
 
 

@@ -12,7 +12,7 @@ import pytest
 import responses
 
 from okrsync.domain import Bucket
-from okrsync.sources import AuthError, PlannedWrite
+from okrsync.sources import AuthError, PlannedWrite, SetField, SetLabels
 from okrsync.sources.github import MARKER, GithubSource, GithubSourceConfig
 
 API = "https://api.github.com:443"  # PyGithub spells out the port it connects to
@@ -101,6 +101,24 @@ def test_incremental_pull_sends_since_as_the_bookmark_minus_overlap() -> None:
         "/repos/acme/api/issues",
     ]
     assert all(query(c)["since"] == ["2026-11-24T08:58:00Z"] for c in responses.calls)
+
+
+@responses.activate
+def test_pygithub_passes_the_stored_etag_on_and_a_304_reads_nothing() -> None:
+    """Through PyGithub's requester (the default transport): only `If-None-Match` of the
+    connector's own headers goes on the wire."""
+    responses.get(f"{API}/repos/acme/web/issues", status=304, headers={"ETag": 'W/"e1"'})
+    source, slept = connect(seconds_between_requests=0.0)
+    bookmark = int(datetime(2026, 11, 24, 9, 0, tzinfo=UTC).timestamp() * 1000)
+    params = "state=all&sort=updated&direction=asc&per_page=100&since=2026-11-24T08%3A58%3A00Z"
+    source.use_etags({f"https://api.github.com/repos/acme/web/issues?{params}": 'W/"e1"'})
+
+    result = source.pull(bookmark, started_at=STARTED)
+
+    (call,) = responses.calls
+    assert call.request.headers["If-None-Match"] == 'W/"e1"'
+    assert result.items == [] and result.bookmark_ms == bookmark and result.etags == {}
+    assert slept == []
 
 
 @responses.activate
@@ -261,3 +279,93 @@ def test_a_comment_with_the_marker_is_adopted_instead_of_posting_a_second() -> N
 
     assert [c.request.method for c in responses.calls] == ["GET", "GET", "PATCH"]
     assert (outcome.remote_id, outcome.action) == ("31", "edited")
+
+
+# -- health labels (writeback.github.labels) -----------------------------------------------
+
+
+def health_labels(wanted: str, present: tuple[str, ...] = ()) -> SetLabels:
+    remove = tuple(label for label in present if label != wanted)
+    return SetLabels("github:acme/web#2", "github", "acme/web#2", (wanted,), remove, "h", present)
+
+
+class PacedClock:
+    """An injected clock that moves only when the injected sleep sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+@responses.activate
+def test_a_health_change_removes_the_old_label_and_adds_the_new_spaced_a_second_apart() -> None:
+    responses.get(
+        f"{API}/repos/acme/web/labels",
+        json=[{"id": 1, "name": "okr:ONB-1"}, {"id": 2, "name": "okr-health:at-risk"}],
+    )
+    responses.post(f"{API}/repos/acme/web/labels", status=201, json={"id": 3})
+    responses.delete(f"{API}/repos/acme/web/issues/2/labels/okr-health%3Aat-risk", json=[])
+    responses.post(f"{API}/repos/acme/web/issues/2/labels", json=[])
+    clock = PacedClock()
+    source = GithubSource(config(seconds_between_writes=1.0), TOKEN, sleep=clock.sleep, clock=clock)
+
+    (outcome,) = source.apply_operations(
+        [health_labels("okr-health:on-track", ("okr-health:at-risk",))]
+    )
+
+    calls = [(c.request.method, urlsplit(str(c.request.url)).path) for c in responses.calls]
+    assert calls == [
+        ("GET", "/repos/acme/web/labels"),
+        ("POST", "/repos/acme/web/labels"),
+        ("DELETE", "/repos/acme/web/issues/2/labels/okr-health%3Aat-risk"),
+        ("POST", "/repos/acme/web/issues/2/labels"),
+    ]
+    assert query(responses.calls[0])["per_page"] == ["100"]
+    assert json.loads(responses.calls[1].request.body or b"") == {
+        "name": "okr-health:on-track",
+        "color": "2da44e",
+        "description": "OKR health, kept by okrsync",
+    }
+    assert json.loads(responses.calls[3].request.body or b"") == {"labels": ["okr-health:on-track"]}
+    assert (outcome.error, outcome.remote_id) == (None, "okr-health:on-track")
+    assert sum(clock.slept) == pytest.approx(2.0)  # three writes, a second apart
+
+
+@responses.activate
+def test_labels_are_read_once_a_cycle_and_a_label_the_issue_has_is_not_added() -> None:
+    responses.get(f"{API}/repos/acme/web/labels", json=[{"id": 2, "name": "okr-health:at-risk"}])
+    responses.post(f"{API}/repos/acme/web/issues/2/labels", json=[])
+    responses.delete(
+        f"{API}/repos/acme/web/issues/2/labels/okr-health%3Ano-data",
+        status=404,
+        json={"message": "Label does not exist"},
+    )
+    source, _ = connect()
+
+    list(source.apply_operations([health_labels("okr-health:at-risk")]))
+    list(source.apply_operations([health_labels("okr-health:at-risk")]))
+    # Already on the issue (as pulled): a stale label gone already is no error.
+    (done,) = source.apply_operations(
+        [health_labels("okr-health:at-risk", ("okr-health:at-risk", "okr-health:no-data"))]
+    )
+
+    assert [c.request.method for c in responses.calls] == ["GET", "POST", "POST", "DELETE"]
+    assert done.error is None
+
+
+@responses.activate
+def test_github_writes_no_fields() -> None:
+    source, _ = connect()
+    field = SetField("github:acme/web#2", "github", "acme/web#2", "X", "health", "At risk", "", "h")
+
+    (outcome,) = source.apply_operations([field])
+
+    assert outcome.error == "okrsync writes no field:X to GitHub"
+    assert len(responses.calls) == 0

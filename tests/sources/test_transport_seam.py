@@ -172,7 +172,13 @@ def test_jira_comment_requests_are_the_librarys_shape_with_the_marker_property()
 
     marker = [{"key": MARKER_PROPERTY, "value": {"target": "jira:ONB-1"}}]
     assert transport.shapes()[2:] == [
-        ("PUT", "/rest/api/2/issue/ONB-1/comment/555", {}, {"body": "h3. OKR"}),
+        # an edit notifies no one (Cloud)
+        (
+            "PUT",
+            "/rest/api/2/issue/ONB-1/comment/555",
+            {"notifyUsers": ["false"]},
+            {"body": "h3. OKR"},
+        ),
         (
             "GET",
             "/rest/api/2/issue/ONB-1/comment",
@@ -375,7 +381,7 @@ def test_jira_server_labels_page_by_start_at() -> None:
             "startAt": [str(start)],
             "validateQuery": ["True"],
             "fields": ["labels"],
-            "maxResults": ["100"],
+            "maxResults": ["1000"],  # Server's most a page; it answered fewer
         }
         return ("GET", "/rest/api/2/search", query, None)
 

@@ -4,7 +4,9 @@ check-in notes, KR snapshots and metric errors (SQLite and PostgreSQL)."""
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from alembic import command
@@ -12,9 +14,11 @@ from factories import work_item
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
+from okrsync.domain import ScopeItem
 from okrsync.domain.models import Bucket, KRSnapshot, MetricSample, WorkItem
 from okrsync.store import SampleRecord, Store, alembic_config, head_revision
 from okrsync.store._engine import create_store_engine
+from okrsync.store._repository import SNAPSHOTS_PER_QUERY
 from okrsync.store._tables import item_versions
 
 
@@ -114,6 +118,90 @@ def test_kr_snapshots_one_per_kr_and_instant(store: Store) -> None:
     ]
 
 
+def test_identical_cycles_store_one_snapshot_per_kr(store: Store) -> None:
+    # 100 cycles five minutes apart that change nothing: the expected progress moves
+    # with the clock (it is not compared), every other value stays.
+    for n in range(100):
+        at = day(1) + timedelta(minutes=5 * n)
+        moved = [
+            dataclasses.replace(snapshot(kr, at, 1.0), expected_progress=0.5 + n / 1000)
+            for kr in ("ONB-1", "SEC-1")
+        ]
+        assert store.save_kr_snapshots(moved) == (2 if n == 0 else 0)
+
+    assert store.kr_snapshots() == [
+        dataclasses.replace(snapshot(kr, day(1), 1.0), expected_progress=0.5)
+        for kr in ("ONB-1", "SEC-1")
+    ]
+
+
+def test_a_snapshot_is_stored_when_any_value_changes(store: Store) -> None:
+    first = snapshot("ONB-1", day(1), 1.0)
+    store.save_kr_snapshots([first])
+    changes: list[dict[str, Any]] = [
+        {"done_weight": 2.0},
+        {"total_weight": 12.0},
+        {"current": None},  # NULL against a number is a change
+        {"current": None},  # NULL against NULL is not
+        {"outcome_progress": 0.2},
+        {"delivery_progress": None},
+        {"health": "on_track"},
+        {"done_weight": 1.0},  # back to an older value: a change from the latest
+    ]
+    latest = first
+    for n, change in enumerate(changes, start=2):
+        latest = dataclasses.replace(latest, at=day(n), **change)
+        store.save_kr_snapshots([latest])
+    stored = store.kr_snapshots("ONB-1")
+    assert [row.at for row in stored] == [day(n) for n in (1, 2, 3, 4, 6, 7, 8, 9)]
+    assert stored[-1] == latest
+
+
+def test_a_snapshot_compares_with_the_latest_at_or_before_its_instant(store: Store) -> None:
+    store.save_kr_snapshots([snapshot("ONB-1", day(1), 1.0), snapshot("ONB-1", day(5), 5.0)])
+    store.save_kr_snapshots([snapshot("ONB-1", day(3), 1.0)])  # as on day 1: nothing new
+    store.save_kr_snapshots([snapshot("ONB-1", day(6), 5.0)])  # as on day 5: nothing new
+    store.save_kr_snapshots([snapshot("ONB-1", day(5), 6.0)])  # day 5 saved again: last wins
+    assert [(row.at, row.done_weight) for row in store.kr_snapshots()] == [
+        (day(1), 1.0),
+        (day(5), 6.0),
+    ]
+
+
+def test_many_kr_snapshots_are_saved_in_batches(store: Store) -> None:
+    many = [snapshot(f"KR-{n}", day(1), float(n)) for n in range(SNAPSHOTS_PER_QUERY + 50)]
+    assert store.save_kr_snapshots(many) == len(many)
+    assert store.save_kr_snapshots([dataclasses.replace(s, at=day(2)) for s in many]) == 0
+    assert len(store.kr_snapshots()) == len(many)
+
+
+def test_scope_items_are_the_as_of_items_with_what_mapping_reads(store: Store) -> None:
+    store.upsert_items([item("A-1"), item("A-2", parent="A-1")], seen_at=day(1))
+    store.upsert_items([item("A-1", bucket=Bucket.DONE, status="Done")], seen_at=day(5))
+    store.delete_items("jira", ["A-2"], at=day(6))
+
+    for at in (day(1, 0), day(1), day(5), day(7)):
+        assert store.scope_items(as_of=at) == [
+            ScopeItem(i.source, i.key, i.status, i.bucket, i.points, i.labels, i.parent, i.updated)
+            for i in store.items(as_of=at)
+        ]
+
+
+def test_items_and_scope_items_read_together(store: Store) -> None:
+    store.upsert_items([item("A-1"), item("A-2", parent="A-1")], seen_at=day(1))
+    store.upsert_items([item("A-1", points=8.0)], seen_at=day(5))
+    assert store.items_and_scope_items(day(6), day(2)) == (
+        store.items(as_of=day(6)),
+        store.scope_items(as_of=day(2)),
+    )
+    with Store("sqlite://") as memory:  # one shared connection: one read after the other
+        memory.upsert_items([item("A-1")], seen_at=day(1))
+        assert memory.items_and_scope_items(day(6), day(2)) == (
+            memory.items(as_of=day(6)),
+            memory.scope_items(as_of=day(2)),
+        )
+
+
 def test_metric_errors_are_stored_on_change_and_read_as_of(store: Store) -> None:
     store.set_metric_error("ONB-1", None, day(1))  # nothing to clear: nothing stored
     for n in (2, 3, 4):
@@ -171,4 +259,49 @@ def test_0004_makes_the_current_items_their_first_versions(store_url: str) -> No
         assert store.samples() == [MetricSample("ONB-1", 71.0, day(3))]
         store.upsert_items([latest[1]], seen_at=day(21))  # unchanged: no new version
         assert versions(store) == 2
-    assert head_revision() == "0004"
+    assert head_revision() >= "0004"  # later revisions (0005: http_etags) keep these rows
+
+
+def test_the_sqlite_as_of_read_equals_the_portable_one(tmp_path: Path) -> None:
+    """SQLite reads each item's latest version by a seek per distinct key
+    (`_latest_versions_sqlite`); the portable GROUP BY join must give the same rows, in
+    the same order, whatever the history: several sources, items learned late, changes,
+    deletions, items coming back."""
+    rng = random.Random(11)
+    with Store(f"sqlite:///{tmp_path / 'history.db'}") as store:
+        current: dict[tuple[str, str], WorkItem] = {}
+        for n in range(1, 21):
+            changed = []
+            for _ in range(rng.randint(0, 12)):
+                source, key = rng.choice(["jira", "github"]), f"K-{rng.randint(1, 30)}"
+                base = current.get((source, key)) or dataclasses.replace(item(key), source=source)
+                changed.append(
+                    dataclasses.replace(
+                        base,
+                        bucket=rng.choice(list(Bucket)),
+                        points=rng.choice([None, 1.0, 2.0, 5.0]),
+                        labels=rng.choice([(), ("okr:ONB-1",), ("okr:ONB-2", "x")]),
+                        parent=rng.choice([None, "K-1", "K-2"]),
+                        updated=day(n),
+                    )
+                )
+            store.upsert_items(changed, seen_at=day(n))
+            current.update({(i.source, i.key): i for i in changed})
+            if n % 4 == 0:
+                gone = rng.sample(sorted(current), 3)
+                for source, key in gone:
+                    store.delete_items(source, [key], at=day(n, 18))
+                    del current[(source, key)]
+        fields = tuple(field.name for field in dataclasses.fields(WorkItem))
+        for n in range(0, 23):
+            at = datetime(2026, 11, 1, tzinfo=UTC) + timedelta(days=n, hours=rng.choice([0, 12]))
+            for names in (fields, ScopeItem._fields):
+                for source in (None, "jira", "github"):
+                    fast = store._latest_versions_sqlite(names, at, source)
+                    grouped = [
+                        tuple(row) for row in store._latest_versions_grouped(names, at, source)
+                    ]
+                    assert fast == grouped
+        assert store.items(as_of=day(25)) == sorted(
+            current.values(), key=lambda i: (i.source, i.key)
+        )

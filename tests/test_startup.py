@@ -1,0 +1,145 @@
+"""Start-up stays cheap: the everyday commands never import the HTTP clients, Alembic or
+the sandbox (docs/design.md, "Speed and politeness").
+
+Deterministic, not a timing: each command runs in a fresh interpreter, which then prints
+the modules it imported. The wall times are measured by `make bench` (bench/standard.py).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from okrsync.store import Store, head_revision
+from okrsync.store._schema import HEAD_REVISION
+
+# Top-level packages none of these commands may import.
+HEAVY = ("jira", "github", "alembic", "openapi_core", "okrsync_sandbox", "requests")
+
+CONFIG = """\
+version: 1
+cycle: {{name: Q4, start: 2026-10-01, end: 2026-12-31}}
+store: {{url: "{url}"}}
+sources:
+  jira: {{url: "https://jira.example", jql: "project = ONB"}}
+  github: {{url: "https://api.github.example", repos: ["acme/web"]}}
+  asana: {{url: "https://app.asana.example/api/1.0", projects: ["1200"]}}
+objectives:
+  - id: ONB
+    title: Onboarding
+    key_results: [{{id: ONB-1, title: Completion, baseline: 68, target: 85}}]
+"""
+
+# Runs `okrsync ARGV...` in this interpreter, then prints the imported module names.
+PROBE = """\
+import json, sys
+from okrsync.cli import main
+try:
+    code = main(sys.argv[1:])
+except SystemExit as stop:
+    code = stop.code
+print("\\n@@MODULES@@" + json.dumps({"code": code, "modules": sorted(sys.modules)}))
+"""
+
+
+def imported_by(*argv: str) -> tuple[int, set[str]]:
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, *argv], capture_output=True, text=True, timeout=120
+    )
+    assert "@@MODULES@@" in done.stdout, done.stderr
+    answer = json.loads(done.stdout.rsplit("@@MODULES@@", 1)[1])
+    return answer["code"], set(answer["modules"])
+
+
+def heavy(modules: set[str]) -> list[str]:
+    return sorted(name for name in modules if name.split(".")[0] in HEAVY)
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory: pytest.TempPathFactory) -> str:
+    folder = tmp_path_factory.mktemp("startup")
+    url = f"sqlite:///{folder / 'okrsync.db'}"
+    Store(url).close()  # migrated here: the commands below open a store at head
+    path = folder / "okrsync.yaml"
+    path.write_text(CONFIG.format(url=url), encoding="utf-8")
+    return str(path)
+
+
+def test_help_imports_nothing_of_the_product_but_the_cli() -> None:
+    code, modules = imported_by("--help")
+    assert code == 0
+    assert heavy(modules) == []
+    assert sorted(m for m in modules if m.startswith("okrsync")) == ["okrsync", "okrsync.cli"]
+    assert not {"pydantic", "sqlalchemy", "structlog", "rich"} & modules
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["validate"],
+        ["status"],
+        ["status", "--format", "json"],
+        ["metric", "set", "ONB-1", "70", "--at", "2026-11-02T00:00:00Z"],
+        ["metric", "list", "ONB-1"],
+    ],
+    ids=" ".join,
+)
+def test_everyday_commands_leave_the_clients_migrations_and_sandbox_unloaded(
+    config: str, argv: list[str]
+) -> None:
+    code, modules = imported_by("--config", config, *argv)
+    assert code == 0
+    assert heavy(modules) == []
+    # The registry was read (every source's config model), without their connectors' clients.
+    assert {"okrsync.sources.jira", "okrsync.sources.github", "okrsync.sources.asana"} <= modules
+
+
+def test_validate_leaves_rich_unloaded(config: str) -> None:
+    """structlog's console tracebacks import rich (~70 ms): only a terminal's log needs it
+    (okrsync.logs holds it back), and the probe's stderr is a pipe."""
+    code, modules = imported_by("--config", config, "validate")
+    assert code == 0
+    assert "structlog" in modules
+    assert not any(name.split(".")[0] == "rich" for name in modules)
+
+
+def test_a_terminals_console_log_still_gets_richs_tracebacks() -> None:
+    probe = (
+        "import io, sys, okrsync.logs as logs\n"
+        "class Tty(io.StringIO):\n"
+        "    def isatty(self): return True\n"
+        "assert 'rich' not in sys.modules\n"
+        "logs.configure_logging('info', stream=Tty())\n"
+        "print(logs.structlog.dev.rich is not None and 'rich' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    expected = importlib.util.find_spec("rich") is not None
+    assert done.stdout.strip() == str(expected)
+
+
+def test_the_connectors_load_their_clients_when_used() -> None:
+    """The lazy names resolve; a client loads with the first connection, which the probe
+    would see."""
+    probe = (
+        "import sys, okrsync.sources as s; from okrsync.sources._core import seam_adapter; "
+        "assert s.JiraSource.__name__ == 'JiraSource'; assert 'requests' not in sys.modules; "
+        "seam_adapter(print); print('requests' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "True"
+
+
+def test_head_revision_constant_is_the_migrations_head() -> None:
+    """Opening a store at head compares with HEAD_REVISION instead of asking Alembic:
+    a new migration must move it (else a store one revision behind would not upgrade)."""
+    assert head_revision() == HEAD_REVISION
+    versions = Path(__file__).parents[1] / "okrsync" / "store" / "migrations" / "versions"
+    newest = max(path.name for path in versions.glob("[0-9]*.py"))
+    assert newest.startswith(HEAD_REVISION)
