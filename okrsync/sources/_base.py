@@ -188,8 +188,9 @@ class SetKRIssue:
     `okrsync.kr` property or created once, its summary and description brought up to date.
 
     `item_key` is its key when the store knows it ("" when not: the connector lists the KR
-    project's issues of that type with their `okrsync.kr` property, then creates). `description` is planned like a comment body: the wiki
-    markup, then `ADF_SEPARATOR` and the ADF document (none with `format: wiki`). The
+    project's issues of that type with their `okrsync.kr` property, then creates).
+    `description` is planned like a comment body: the wiki markup, then `ADF_SEPARATOR`
+    and the ADF document (none with `format: wiki`). The
     record (under `target`, `kr:<KR id>`) keeps the key in `remote_id`; its hash covers
     summary, description, project and issue type. The KR's fields are `SetField`s and
     its links a `SetKRLinks` on the same target, applied after it (the connector hands
