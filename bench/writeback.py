@@ -85,7 +85,8 @@ def minimum(scenario: Scenario, cycle: str, moved: int) -> str:
         if cycle == "unchanged":
             return "2 + 1 reads, 0 writes"
         return (f"2 + 1 reads + per target of the moved KR ({moved}) 1 comment PUT, 1 fields "
-                "PUT, 1 property PUT + the KR issue's fields PUT")  # fmt: skip
+                "PUT, 1 property PUT + the KR issue's fields PUT + editmeta once per project (select "
+                "options are read once a cycle)")  # fmt: skip
     if scenario.source == "github":
         if cycle == "first":
             return (f"{pages} list pages + per target 1 comment list, 1 POST, 1 label POST "
