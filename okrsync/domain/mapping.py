@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Generic, Literal, NamedTuple, Protocol, TypeVar
@@ -220,9 +220,15 @@ class MappedItems:
     children: Mapping[ItemRef, tuple[ItemRef, ...]]
     # The cycles of parent links found (and cut) while mapping; see `parent_cycles`.
     cycles: tuple[tuple[ItemRef, ...], ...] = ()
-    # `map_items` also works out, in the order of `items`, the KRs each item is a leaf of
-    # (`leaves_by_kr`): on its plain keys that is far cheaper than on the refs afterwards.
+    # What `map_items` also works out on plain (source, key) keys, far cheaper there than
+    # on the refs afterwards (an ItemRef hashes in Python): in the order of `items`, the
+    # KRs each item is a leaf of (`leaves_by_kr`); by parent key, its children's keys and
+    # entries (`subtree_leaf_entries`). None when made otherwise: then they are worked out
+    # from `items` and `children` (so a copy with other items must leave them out).
     leaf_kr_ids: tuple[frozenset[str], ...] | None = field(default=None, compare=False, repr=False)
+    child_entries: Mapping[_Key, Sequence[tuple[_Key, MappedItem]]] | None = field(
+        default=None, compare=False, repr=False
+    )
 
     def children_of(self, ref: ItemRef) -> tuple[MappedItem, ...]:
         return tuple(self.items[child] for child in self.children.get(ref, ()))
@@ -331,37 +337,38 @@ def map_items(items: Iterable[WorkItem], index: KRIndex, rules: Rules) -> Mapped
     new_ref, new_entry = _new_ref, _new_mapped_item
     refs = {key: new_ref(*key) for key in sorted(kept)}
     mapped: dict[ItemRef, MappedItem] = {}
-    child_keys: dict[_Key, list[_Key]] = {}
+    child_entries: dict[_Key, list[tuple[_Key, MappedItem]]] = {}
     for key, ref in refs.items():
         item, bucket = kept[key]
         parent = parents[key]
         if parent is None:
             mapped[ref] = new_entry(item, bucket, None, direct[key], kr_of[key])
             continue
-        mapped[ref] = new_entry(item, bucket, refs[parent], direct[key], kr_of[key])
-        siblings = child_keys.get(parent)
+        entry = mapped[ref] = new_entry(item, bucket, refs[parent], direct[key], kr_of[key])
+        siblings = child_entries.get(parent)
         if siblings is None:  # not `setdefault(parent, [])`: no list made per child
-            child_keys[parent] = [key]
+            child_entries[parent] = [(key, entry)]
         else:
-            siblings.append(key)
+            siblings.append((key, entry))
     # What `leaves_by_kr` computes from the refs, the same way (the same sets, in the same
     # order, so the same frozensets), on the keys.
     leaf_kr_ids = []
     for key in refs:
         kr_ids = kr_of[key]
-        below = child_keys.get(key)
+        below = child_entries.get(key)
         if kr_ids and below:
-            kr_ids = kr_ids.difference(*(kr_of[child] for child in below))
+            kr_ids = kr_ids.difference(*(child.kr_ids for _, child in below))
         leaf_kr_ids.append(kr_ids)
 
     return MappedItems(
         items=mapped,
         children={
-            refs[parent]: tuple([refs[key] for key in found])
-            for parent, found in child_keys.items()
+            refs[parent]: tuple([refs[key] for key, _ in found])
+            for parent, found in child_entries.items()
         },
         cycles=tuple(tuple(refs[key] for key in cycle) for cycle in tree.cycles),
         leaf_kr_ids=tuple(leaf_kr_ids),
+        child_entries=child_entries,
     )
 
 
@@ -606,6 +613,20 @@ def subtree_leaves(mapped: MappedItems, ref: ItemRef) -> tuple[MappedItem, ...]:
 def subtree_leaf_entries(mapped: MappedItems, ref: ItemRef) -> list[MappedItem]:
     """`subtree_leaves` in no particular order (for counting them)."""
     leaves: list[MappedItem] = []
+    below = mapped.child_entries
+    if below is not None:  # the same walk on plain keys (see `MappedItems.child_entries`)
+        kids = below.get((ref.source, ref.key))
+        if not kids:
+            return [mapped.items[ref]]
+        walk = list(kids)
+        while walk:
+            key, entry = walk.pop()
+            found = below.get(key)
+            if found:
+                walk.extend(found)
+            else:
+                leaves.append(entry)
+        return leaves
     children, items = mapped.children, mapped.items
     pending = [ref]
     while pending:

@@ -163,10 +163,12 @@ def child_only_problems(mapped: MappedItems, index: KRIndex, rules: Rules) -> li
         if entry.parent is None:
             continue
         parent = mapped.items[entry.parent]
-        if not parent.kr_ids:
+        # Most children carry no KR of their own beyond their parent's: nothing to sort.
+        own = entry.direct_kr_ids - parent.kr_ids if parent.kr_ids else None
+        if not own:
             continue
         parent_krs = ", ".join(sorted(parent.kr_ids))
-        for kr_id in sorted(entry.direct_kr_ids - parent.kr_ids):
+        for kr_id in sorted(own):
             naming = [_one_line(label) for label in _labels_naming(entry, kr_id, index, rules)]
             labels = (
                 f"label {naming[0]} maps"

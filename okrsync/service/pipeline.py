@@ -279,8 +279,8 @@ class StoredReport:
 
 def report_as_of(config: Config, store: Store, now: datetime) -> StoredReport:
     """`current_report`, with what it read: the items at `now`, and at the cycle start for
-    scope growth (the same list when `now` is not after it; otherwise read alongside,
-    see `Store.items_and_scope_items`).
+    scope growth (the same list when `now` is not after it; otherwise the lighter
+    `ScopeItem`s, see `Store.items_and_scope_items`).
 
     The cyclic garbage collector waits until the report is done: the reads and the
     mapping make several objects per item and free none of them before the end, so

@@ -1,6 +1,7 @@
 """Objects made in bulk without their frozen dataclass's `__init__` (`WorkItem.from_fields`,
-mapping's refs and entries) are the very objects `__init__` makes, and `map_items`'s
-precomputed leaves are those `leaves_by_kr` works out from the refs."""
+mapping's refs and entries) are the very objects `__init__` makes, and what `map_items`
+works out on plain keys (each item's leaf KRs, the children's entries) gives the leaves
+that `leaves_by_kr` and `subtree_leaf_entries` work out from the refs."""
 
 from __future__ import annotations
 
@@ -10,7 +11,12 @@ import random
 from factories import key_result, objective, utc
 
 from okrsync.domain import Bucket, ItemRef, KRIndex, Rules, WorkItem, leaves_by_kr, map_items
-from okrsync.domain.mapping import MappedItem, _new_mapped_item, _new_ref
+from okrsync.domain.mapping import (
+    MappedItem,
+    _new_mapped_item,
+    _new_ref,
+    subtree_leaf_entries,
+)
 
 
 def test_work_item_from_fields_is_the_work_item() -> None:
@@ -103,3 +109,6 @@ def test_precomputed_leaves_are_those_worked_out_from_the_refs() -> None:
         assert list(fast) == list(slow)  # the same KRs, first met in the same order
         for kr_id, entries in fast.items():
             assert [entry.ref for entry in entries] == [entry.ref for entry in slow[kr_id]]
+        walked = dataclasses.replace(mapped, child_entries=None)
+        for ref in mapped.items:  # the same leaves, in the same order, from every item
+            assert subtree_leaf_entries(mapped, ref) == subtree_leaf_entries(walked, ref)

@@ -402,6 +402,25 @@ def test_the_next_page_is_fetched_ahead_yet_never_two_requests_at_once() -> None
     assert transport.most == 1 and len(transport.sent) == 5
 
 
+def test_a_streamed_pull_hands_its_items_to_the_sink_and_still_moves_the_bookmark() -> None:
+    date = "Tue, 24 Nov 2026 09:59:00 GMT"
+    newer = gh_issue(101, updated="2026-11-24T09:30:00Z")
+    transport = Transport(
+        (200, [gh_issue(n) for n in range(1, 101)], {"Date": date, **page_link(2)}),
+        (200, [newer, gh_issue(1)]),  # an issue repeated across pages is handed twice
+    )
+    github = source(transport, Clock())
+    batches: list[list[str]] = []
+    github.stream_to(lambda items: batches.append([item.key for item in items]))
+
+    result = github.pull(BOOKMARK, started_at=STARTED)
+
+    assert result.items == []
+    assert [key for batch in batches for key in batch][-2:] == ["acme/web#101", "acme/web#1"]
+    assert sum(len(batch) for batch in batches) == 102
+    assert result.bookmark_ms == int(datetime(2026, 11, 24, 9, 59, tzinfo=UTC).timestamp() * 1000)
+
+
 def test_a_failure_while_fetching_ahead_fails_the_pull() -> None:
     transport = Transport((200, [gh_issue(1)], page_link(2)), (404, {"message": "Not Found"}))
     with pytest.raises(SourceError):

@@ -296,10 +296,10 @@ def test_the_sqlite_as_of_read_equals_the_portable_one(tmp_path: Path) -> None:
         for n in range(0, 23):
             at = datetime(2026, 11, 1, tzinfo=UTC) + timedelta(days=n, hours=rng.choice([0, 12]))
             for names in (fields, ScopeItem._fields):
-                for source in (None, "jira", "github"):
-                    fast = store._latest_versions_sqlite(names, at, source)
+                for only in (None, "jira", "github"):
+                    fast = store._latest_versions_sqlite(names, at, only)
                     grouped = [
-                        tuple(row) for row in store._latest_versions_grouped(names, at, source)
+                        tuple(row) for row in store._latest_versions_grouped(names, at, only)
                     ]
                     assert fast == grouped
         assert store.items(as_of=day(25)) == sorted(
