@@ -49,7 +49,6 @@ from okrsync.store._tables import (
     SyncCursorRow,
     UtcDateTime,
     WebhookSecretRow,
-    WorkItemRow,
     WritebackRow,
     item_versions,
     kr_snapshots,
@@ -191,18 +190,23 @@ class Store:
         knew them at `as_of`: each item's latest version learned at or before it, unless
         that version is its deletion."""
         if as_of is not None:
-            return self._items_as_of(source, as_of)
-        statement = select(WorkItemRow).order_by(col(WorkItemRow.source), col(WorkItemRow.key))
+            return self._work_items(self._latest_versions(_ITEM_FIELDS, as_of, source))
+        # Raw column values, not ORM rows: a cycle reads every item, and the callers'
+        # converters turn each distinct raw value into Python once.
+        stored = work_items.c
+        statement = core_select(
+            *(type_coerce(stored[name], NullType()) for name in _ITEM_FIELDS)
+        ).order_by(stored.source, stored.key)
         if source is not None:
-            statement = statement.where(col(WorkItemRow.source) == source)
-        with self._session() as session:
-            return [_item_from_row(row) for row in session.exec(statement)]
+            statement = statement.where(stored.source == source)
+        with self._engine.connect() as connection:
+            return self._work_items(connection.execute(statement).all())
 
-    def _items_as_of(self, source: str | None, as_of: datetime) -> list[WorkItem]:
-        """Each item's latest version learned at or before `as_of` (`_latest_versions`),
-        turned into WorkItems: `labels` and `updated` converted once per distinct raw
-        value (they repeat a lot), each object made without the frozen dataclass's
-        per-field checks (`WorkItem.from_fields`)."""
+    def _work_items(self, rows: Iterable[Sequence[Any]]) -> list[WorkItem]:
+        """Raw rows of the `_ITEM_FIELDS` columns (of `work_items` or `item_versions`, which
+        share their types) turned into WorkItems: `labels` and `updated` converted once
+        per distinct raw value (they repeat a lot), each object made without the frozen
+        dataclass's per-field checks (`WorkItem.from_fields`)."""
         versions = item_versions.c
         dialect = self._engine.dialect
         labels = _memoised(versions.labels.type, dialect, tuple)
@@ -239,7 +243,7 @@ class Store:
                 url,
                 remote_id,
                 child_count,
-            ) in self._latest_versions(_ITEM_FIELDS, as_of, source)
+            ) in rows
         ]
 
     def scope_items(self, as_of: datetime) -> list[ScopeItem]:
@@ -881,24 +885,6 @@ class _Memo(dict[Any, Any]):
     def __missing__(self, raw: Any) -> Any:
         value = self[raw] = self._process(raw)
         return value
-
-
-def _item_from_row(row: WorkItemRow) -> WorkItem:
-    return WorkItem(
-        source=row.source,
-        key=row.key,
-        title=row.title,
-        type=row.type,
-        status=row.status,
-        bucket=Bucket(row.bucket),
-        points=row.points,
-        labels=tuple(row.labels),
-        parent=row.parent,
-        updated=row.updated,
-        url=row.url,
-        remote_id=row.remote_id,
-        child_count=row.child_count,
-    )
 
 
 # -- small helpers ----------------------------------------------------------------------
