@@ -799,7 +799,8 @@ def main() -> None:
     profiling = not args.no_profile and _has_pyinstrument()
     started = time.perf_counter()
     report = Report()
-    report(f"## Standard benchmark ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)")
+    named = f": {args.section}" if args.section else ""
+    report(f"## Standard benchmark{named} ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)")
     report()
     report(f"- machine: {machine()}")
     command = "python bench/standard.py" + (
@@ -815,8 +816,7 @@ def main() -> None:
         for line in args.baseline.read_text(encoding="utf-8").splitlines():
             if line.startswith(("... ", "written to ")):
                 continue  # progress lines
-            report(line.replace("## Standard benchmark", "#### Before: standard benchmark")
-                   .replace("### ", "#### "))  # fmt: skip
+            report("##" + line if line.startswith("#") else line)  # its headings under this one
         report("### After: this run")
         report()
     with quiet_sandboxes():

@@ -1,8 +1,9 @@
 """GitHub (and GitHub Enterprise): pull issues incrementally, keep one managed comment each.
 
-Requests go through PyGithub's requester (its auth, throttling and transport), behind
-the connector's transport seam, but not through its object model: a listed `Issue` is
-incomplete, and reading a missing attribute silently costs one request per item.
+Requests go through the connector's transport seam: with a token, on the connector's own
+`requests` session (`Authorization: token ...`); as a GitHub App, through PyGithub's
+requester (its installation tokens). Never through PyGithub's object model: a listed
+`Issue` is incomplete, and reading a missing attribute silently costs one request per item.
 Reading the listing's JSON directly makes that N+1 impossible, and a small paginator
 follows the `Link` headers.
 
@@ -134,6 +135,9 @@ HEALTH_LABEL_COLOURS = {
     "okr-health:no-data": "8c959f",
 }
 DEFAULT_LABEL_COLOUR = "8c959f"
+# Sent with a token (a GitHub App's requests are PyGithub's own).
+ACCEPT = "application/vnd.github+json"
+USER_AGENT = "okrsync"
 # What `_json` gives for a 304 Not Modified answer (it has no body).
 NOT_MODIFIED: Any = object()
 
@@ -376,7 +380,7 @@ class GithubSourceConfig(SourceConfig):
 
 
 class RequesterTransport:
-    """The default transport: PyGithub's requester, with its auth (a token, or a GitHub App's
+    """The transport as a GitHub App: PyGithub's requester, with its auth (the App's
     installation tokens) and its connection (its spacing is off: the connector paces).
 
     Only the wire goes through it, not its object model; its answer, whatever the
@@ -427,7 +431,13 @@ class GithubSource(Connector):
         transport: Send | None = None,
     ):
         self._github: Github | None = None
-        if transport is None:
+        # With a token, requests go out through the connector's own session (PyGithub, its
+        # cryptography and JWT are a quarter second and 17 MiB to load, and a layer per
+        # request); a GitHub App's installation tokens come from PyGithub's requester.
+        own_session = transport is None and config.app is None
+        if own_session and not token:
+            raise AuthError(SOURCE, "no token: set the variable named by sources.github.token_env")
+        if transport is None and not own_session:
             from github import Github
 
             self._github = Github(
@@ -444,6 +454,9 @@ class GithubSource(Connector):
         super().__init__(
             transport=transport, timeout=config.timeout, clock=clock, sleep=sleep, attempts=attempts
         )
+        if own_session:
+            self._session.auth = _TokenAuth(token or "")
+            self._session.headers.update({"Accept": ACCEPT, "User-Agent": USER_AGENT})
         self.paced_by(
             Throttle(
                 SOURCE,
@@ -464,7 +477,7 @@ class GithubSource(Connector):
         self._repo_labels: dict[str, set[str]] = {}
 
     def prepare(self, request: requests.Request) -> requests.PreparedRequest:
-        """With PyGithub's requester as the transport (its session, auth and headers),
+        """With PyGithub's requester as the transport (an App: its session, auth, headers),
         only the method, URL, body and `If-None-Match` are read from the request: it is
         prepared alone, without the session's merge (a netrc look-up per request)."""
         if self._github is None:
@@ -866,6 +879,22 @@ class GithubSource(Connector):
         if body.get("incomplete_results"):
             log.warning("github.search_incomplete", query=query, total_count=found)
         return found
+
+
+class _TokenAuth:
+    """`Authorization: token ...` on each request of the connector's session (as PyGithub
+    sends a token); set by the session, so no netrc file is looked up per request, and not
+    carried on a redirect to another host (requests drops it there)."""
+
+    def __init__(self, token: str):
+        self._header = f"token {token}"
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = self._header
+        return request
+
+    def __repr__(self) -> str:
+        return "_TokenAuth([redacted])"
 
 
 def _resource(url: str) -> str:

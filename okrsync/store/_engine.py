@@ -61,11 +61,36 @@ def _create_sqlite_engine(url: URL) -> Engine:
 def _apply_sqlite_pragmas(dbapi_connection: Any, _connection_record: Any) -> None:
     cursor = dbapi_connection.cursor()
     try:
-        # WAL lets the CLI read while the daemon writes; busy_timeout makes a second
-        # writer wait instead of failing at once; synchronous=NORMAL is durable in WAL mode.
-        cursor.execute("PRAGMA journal_mode=WAL")
+        # busy_timeout first: a second writer, and the switch to WAL below (which needs
+        # the database to itself), wait instead of failing at once ("database is locked"
+        # when two processes open one store together). WAL lets the CLI read while the
+        # daemon writes, and it persists: set only when not on yet. synchronous=NORMAL is
+        # durable in WAL mode.
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        _use_wal(cursor)
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
     finally:
         cursor.close()
+
+
+def _use_wal(cursor: Any) -> None:
+    """Switch the database to WAL unless it is already. The switch needs the database to
+    itself and SQLite may refuse it at once, busy handler or not, when another process is
+    opening the same new store: try again until that process has switched it (then the
+    mode reads "wal") or the busy timeout has passed."""
+    import sqlite3
+    import time
+
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        cursor.execute("PRAGMA journal_mode")
+        if str(cursor.fetchone()[0]).lower() == "wal":
+            return
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.02)

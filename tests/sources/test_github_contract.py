@@ -1,4 +1,5 @@
-"""Exact request shapes of the GitHub connector, pinned with `responses` under PyGithub."""
+"""Exact request shapes of the GitHub connector, pinned with `responses` (its own session
+with a token)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from okrsync.domain import Bucket
 from okrsync.sources import AuthError, PlannedWrite, SetField, SetLabels
 from okrsync.sources.github import MARKER, GithubSource, GithubSourceConfig
 
-API = "https://api.github.com:443"  # PyGithub spells out the port it connects to
+API = "https://api.github.com"
 TOKEN = "ghp_s3cr3tt0ken"
 STARTED = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 DATE = "Tue, 24 Nov 2026 09:58:00 GMT"
@@ -61,7 +62,6 @@ def query(call: Any) -> dict[str, list[str]]:
 @responses.activate
 def test_full_pull_lists_every_state_by_update_in_pages_of_100_and_follows_link() -> None:
     first = f"{API}/repos/acme/web/issues"
-    # GitHub's Link URLs name no port; the requests PyGithub makes do.
     second = "/repositories/1/issues?state=all&sort=updated&direction=asc&per_page=100&page=2"
     link = f"https://api.github.com{second}"
     responses.get(
@@ -104,9 +104,8 @@ def test_incremental_pull_sends_since_as_the_bookmark_minus_overlap() -> None:
 
 
 @responses.activate
-def test_pygithub_passes_the_stored_etag_on_and_a_304_reads_nothing() -> None:
-    """Through PyGithub's requester (the default transport): only `If-None-Match` of the
-    connector's own headers goes on the wire."""
+def test_the_stored_etag_goes_on_the_wire_and_a_304_reads_nothing() -> None:
+    """Through the default transport (the connector's session, with a token)."""
     responses.get(f"{API}/repos/acme/web/issues", status=304, headers={"ETag": 'W/"e1"'})
     source, slept = connect(seconds_between_requests=0.0)
     bookmark = int(datetime(2026, 11, 24, 9, 0, tzinfo=UTC).timestamp() * 1000)

@@ -279,3 +279,28 @@ def test_writebacks_reads_many_targets_in_one_go(store: Store) -> None:
         "github:acme/web#2": ("h2", "20"),
     }
     assert store.writebacks([]) == {}
+
+
+def test_stores_opened_on_one_new_sqlite_file_at_once_all_open(tmp_path: Path) -> None:
+    """Switching a new database to WAL needs it to itself, and SQLite can refuse that at
+    once, busy timeout or not (seen as two `sync --once` on a new store, one exiting 3 with
+    "database is locked"): several stores opened on one new file at once all open."""
+    import threading
+
+    def open_store(url: str, start: threading.Barrier, errors: list[BaseException]) -> None:
+        start.wait()
+        try:
+            Store(url).close()
+        except BaseException as error:  # noqa: BLE001 - collected for the assert
+            errors.append(error)
+
+    for round_ in range(20):
+        url = f"sqlite:///{tmp_path / f'new-{round_}.db'}"
+        start = threading.Barrier(4)
+        errors: list[BaseException] = []
+        threads = [threading.Thread(target=open_store, args=(url, start, errors)) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
