@@ -549,6 +549,66 @@ def bench_source(report: Report, source: str, sizes: Sequence[int], latency: flo
     return fulls
 
 
+# ------------------------------------------------------------------ processing rate
+
+
+def bench_processing(report: Report, items: int) -> None:
+    """Map, roll up and store `items` in this process, start-up excluded: the store's
+    upsert into a fresh SQLite file (items and first versions), the latest-state read a
+    cycle does, and the pure computation (mapping, roll-up, targets) over them. CPU time
+    of this process; each figure as items per CPU-second."""
+    from okrsync.config import default_model
+    from okrsync.domain import Bucket, WorkItem, compute_report
+    from okrsync.store import Store
+
+    now = datetime(2026, 11, 15, tzinfo=UTC)
+    buckets = (Bucket.TODO, Bucket.IN_PROGRESS, Bucket.DONE)
+    work = [
+        WorkItem(
+            source="github", key=f"acme/web#{n}", title=f"Issue {n}", type="Issue",
+            status=buckets[n % 3].value, bucket=buckets[n % 3], points=float(n % 5 + 1),
+            labels=(f"okr:KR-{n // 50 % 3 + 1}",) if n % 50 == 0 else ("bug",),
+            parent=None if n % 50 == 0 else f"acme/web#{n - n % 50}", updated=LAST_WEEK,
+            url=f"https://github.example/acme/web/issues/{n}", remote_id=str(n),
+            child_count=49 if n % 50 == 0 else None,
+        )  # fmt: skip
+        for n in range(items)
+    ]
+    with tempfile.TemporaryDirectory() as scratch:
+        raw = json.loads(write_config(Path(scratch), {}).read_text(encoding="utf-8"))
+        raw["sources"] = {"github": {"token_env": "BENCH_GITHUB_TOKEN", "repos": [REPO]}}
+        config = default_model().model_validate(raw)
+        store = Store(f"sqlite:///{Path(scratch) / 'rate.db'}")
+        try:
+            began = time.process_time()
+            store.upsert_items(work, seen_at=now)
+            stored = time.process_time() - began
+            began = time.process_time()
+            read = store.items()
+            reading = time.process_time() - began
+        finally:
+            store.close()
+        began = time.process_time()
+        compute_report(config.domain_cycle(), config.domain_objectives(), read, [],
+                       config.rules(), now, start_items=read)  # fmt: skip
+        computing = time.process_time() - began
+    total = stored + reading + computing
+    report(f"### Processing rate: {items:,} items in one process (start-up excluded)")
+    report()
+    report.table(
+        ["step", "CPU", "items per CPU-second"],
+        [
+            [name, f"{seconds:.2f} s", f"{items / seconds:,.0f}"]
+            for name, seconds in (
+                ("store: upsert into a fresh SQLite store (items + first versions)", stored),
+                ("store: read the latest state back", reading),
+                ("map, roll up, targets (`compute_report`)", computing),
+                ("all three", total),
+            )
+        ],
+    )
+
+
 # ------------------------------------------------------------------ profile
 
 profiles: dict[str, list[str]] = {}
@@ -785,6 +845,8 @@ def main() -> None:
     parser.add_argument("--peer-size", type=int, default=10_000)
     parser.add_argument("--no-peer", action="store_true")
     parser.add_argument("--no-profile", action="store_true")
+    parser.add_argument("--rate-items", type=int, default=100_000,
+                        help="items for the in-process processing rate (0: skip)")  # fmt: skip
     parser.add_argument("--no-write", action="store_true", help="print only")
     parser.add_argument(
         "--section", default="", help="write to a section of its own, named so (e.g. a partial run)"
@@ -821,6 +883,8 @@ def main() -> None:
         report()
     with quiet_sandboxes():
         bench_startup(report, args.runs)
+        if args.rate_items:
+            bench_processing(report, args.rate_items)
         for source in [name for name in args.sources.split(",") if name]:
             chosen = sizes if source == "github" else other_sizes
             profile_at = 10_000 if profiling and source == "github" and 10_000 in chosen else None
