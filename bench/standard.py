@@ -634,7 +634,7 @@ def profile_cycles(scenario: Scenario, scratch: Path) -> list[str]:
 # Where own time goes, by the file (or built-in) a sampled frame was in.
 AREAS = (
     ("waiting for the server (socket)", ("socket.", "select.", "ssl.")),
-    ("store: SQLAlchemy, SQLModel, sqlite3", ("okrsync/store", "sqlalchemy/", "sqlmodel/",
+    ("store: SQLAlchemy, sqlite3", ("okrsync/store", "sqlalchemy/",
                                               "Cursor.", "Connection.", "sqlite3")),
     ("HTTP and JSON: requests, urllib3, PyGithub, jira, json", ("requests/", "urllib3/", "github/",
                                                                "jira/", "json/", "http/")),

@@ -99,6 +99,23 @@ def test_everyday_commands_leave_the_clients_migrations_and_sandbox_unloaded(
     assert {"okrsync.sources.jira", "okrsync.sources.github", "okrsync.sources.asana"} <= modules
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [["status"], ["metric", "set", "ONB-1", "71", "--at", "2026-11-03T00:00:00Z"]],
+    ids=" ".join,
+)
+def test_the_store_commands_leave_sqlmodel_and_the_orm_unloaded(
+    config: str, argv: list[str]
+) -> None:
+    """The store is SQLAlchemy Core tables and statements: no SQLModel (~130 ms of
+    start-up), no ORM."""
+    code, modules = imported_by("--config", config, *argv)
+    assert code == 0
+    assert "sqlalchemy" in modules
+    assert not any(name.split(".")[0] == "sqlmodel" for name in modules)
+    assert "sqlalchemy.orm" not in modules
+
+
 def test_validate_leaves_rich_unloaded(config: str) -> None:
     """structlog's console tracebacks import rich (~70 ms): only a terminal's log needs it
     (okrsync.logs holds it back), and the probe's stderr is a pipe."""

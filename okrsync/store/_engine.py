@@ -7,10 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, Table, event
+from sqlalchemy import Engine, Table, create_engine, event
 from sqlalchemy.engine import URL
 from sqlalchemy.pool import StaticPool
-from sqlmodel import create_engine
 
 SQLITE_BUSY_TIMEOUT_MS = 5_000
 # An unreachable database host must fail a readiness probe, not hang it (probes time out

@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 from sqlalchemy import (
+    Connection,
     Engine,
     Float,
     String,
@@ -37,7 +38,6 @@ from sqlalchemy import select as core_select
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import NullType, TypeEngine
-from sqlmodel import Session, col, select
 
 from okrsync.domain.mapping import ScopeItem
 from okrsync.domain.models import Bucket, KRSnapshot, MetricSample, WorkItem
@@ -45,11 +45,7 @@ from okrsync.store import _locks
 from okrsync.store._engine import create_store_engine, upsert_insert
 from okrsync.store._schema import require_head, upgrade_engine
 from okrsync.store._tables import (
-    MetricSampleRow,
-    SyncCursorRow,
     UtcDateTime,
-    WebhookSecretRow,
-    WritebackRow,
     item_versions,
     kr_snapshots,
     metric_errors,
@@ -131,6 +127,7 @@ class Store:
     def __init__(self, url: str, *, migrate: bool = True) -> None:
         self._engine = create_store_engine(make_url(url))
         self._last_seen_at = datetime.min.replace(tzinfo=UTC)
+        self._sqlite_bulk: _SqliteItemUpsert | None = None
         try:
             if migrate:
                 upgrade_engine(self._engine)
@@ -168,6 +165,15 @@ class Store:
             return UpsertResult(0, 0, 0)
         stamp = self._next_seen_at()
         learned_at = stamp if seen_at is None else seen_at
+        if self._engine.dialect.name == "sqlite":
+            return self._upsert_items_sqlite(latest, stamp, learned_at)
+        return self._upsert_items_portable(latest, stamp, learned_at)
+
+    def _upsert_items_portable(
+        self, latest: dict[_Ref, WorkItem], stamp: datetime, learned_at: datetime
+    ) -> UpsertResult:
+        """`upsert_items` through SQLAlchemy's executemany (PostgreSQL; SQLite answers it
+        too, and `_upsert_items_sqlite` must leave the same rows)."""
         # Sorted by key: two PostgreSQL upserts of overlapping items lock rows in one order.
         rows = [_item_fields(latest[ref]) | dict.fromkeys(_STAMPS, stamp) for ref in sorted(latest)]
         statement = _item_upsert(self._engine)
@@ -183,6 +189,33 @@ class Store:
                 connection.execute(_version_upsert(self._engine), versions)
         inserted = sum(1 for row in returned if row.first_seen_at == stamp)
         updated = sum(1 for row in returned if row.changed_at == stamp) - inserted
+        return UpsertResult(inserted, updated, len(latest) - inserted - updated)
+
+    def _upsert_items_sqlite(
+        self, latest: dict[_Ref, WorkItem], stamp: datetime, learned_at: datetime
+    ) -> UpsertResult:
+        """`upsert_items` on SQLite: the same two statements (`_item_upsert`,
+        `_version_upsert`) compiled once per store into SQL text with a multi-row VALUES,
+        their parameters converted by the columns' own bind processors (those SQLAlchemy
+        applies), once per distinct value where values repeat (the stamps, `updated`,
+        labels, buckets), and sent as driver SQL (`exec_driver_sql`) in one transaction.
+        The rows stored are those of `_upsert_items_portable`, byte for byte
+        (tests/store/test_sqlite_upsert_fast_path.py); SQLAlchemy's per-parameter
+        bookkeeping was three quarters of that path's work."""
+        bulk = self._sqlite_bulk
+        if bulk is None:
+            bulk = self._sqlite_bulk = _SqliteItemUpsert(self._engine)
+        rows = bulk.item_rows([latest[ref] for ref in sorted(latest)], stamp)
+        with self._engine.begin() as connection:
+            returned = bulk.items.execute(connection, rows)
+            # The returned stamps (raw text) as datetimes, once per distinct value.
+            read = _Memo(bulk.stamp_result)
+            # In the order returned, as `_upsert_items_portable` writes them.
+            versioned = [(row[0], row[1]) for row in returned if read[row[4]] == stamp]
+            if versioned:
+                bulk.versions.execute(connection, bulk.version_rows(rows, versioned, learned_at))
+        inserted = sum(1 for row in returned if read[row[2]] == stamp)
+        updated = sum(1 for row in returned if read[row[3]] == stamp) - inserted
         return UpsertResult(inserted, updated, len(latest) - inserted - updated)
 
     def items(self, source: str | None = None, as_of: datetime | None = None) -> list[WorkItem]:
@@ -440,16 +473,16 @@ class Store:
 
     def sample_records(self, kr_id: str) -> list[SampleRecord]:
         """The KR's samples with their origin, note and confidence, ordered by `at`."""
+        table = metric_samples.c
         statement = (
-            select(MetricSampleRow)
-            .where(col(MetricSampleRow.kr_id) == kr_id)
-            .order_by(col(MetricSampleRow.at), col(MetricSampleRow.id))
+            core_select(
+                table.kr_id, table.value, table.at, table.origin, table.note, table.confidence
+            )
+            .where(table.kr_id == kr_id)
+            .order_by(table.at, table.id)
         )
-        with self._session() as session:
-            return [
-                SampleRecord(row.kr_id, row.value, row.at, row.origin, row.note, row.confidence)
-                for row in session.exec(statement)
-            ]
+        with self._engine.connect() as connection:
+            return [SampleRecord(*row) for row in connection.execute(statement)]
 
     def delete_sample(self, kr_id: str, at: datetime) -> bool:
         """Delete the KR's sample at `at`; False when there was none."""
@@ -543,9 +576,10 @@ class Store:
 
     def cursor(self, source: str) -> int | None:
         """The incremental-sync bookmark of `source` in epoch milliseconds, if any."""
-        with self._session() as session:
-            row = session.get(SyncCursorRow, source)
-            return None if row is None else row.bookmark_ms
+        statement = core_select(sync_cursors.c.bookmark_ms).where(sync_cursors.c.source == source)
+        with self._engine.connect() as connection:
+            bookmark: int | None = connection.execute(statement).scalar()
+            return bookmark
 
     def set_cursor(self, source: str, epoch_ms: int) -> None:
         values = {"bookmark_ms": epoch_ms, "updated_at": _utcnow()}
@@ -561,22 +595,19 @@ class Store:
 
     def writeback(self, target: str) -> WritebackRecord | None:
         """The last write to `target` (an id like "jira:ONB-12"), if any."""
-        with self._session() as session:
-            row = session.get(WritebackRow, target)
-            if row is None:
-                return None
-            return WritebackRecord(row.target, row.content_hash, row.remote_id, row.written_at)
+        statement = _writeback_select().where(writebacks.c.target == target)
+        with self._engine.connect() as connection:
+            row = connection.execute(statement).first()
+            return None if row is None else WritebackRecord(*row)
 
     def writebacks(self, targets: Iterable[str]) -> dict[str, WritebackRecord]:
         """The last writes to many targets at once: one query per chunk, not one each."""
         found: dict[str, WritebackRecord] = {}
-        with self._session() as session:
+        with self._engine.connect() as connection:
             for chunk in _chunked(list(dict.fromkeys(targets)), KEYS_PER_QUERY):
-                rows = session.exec(select(WritebackRow).where(col(WritebackRow.target).in_(chunk)))
-                for row in rows:
-                    found[row.target] = WritebackRecord(
-                        row.target, row.content_hash, row.remote_id, row.written_at
-                    )
+                statement = _writeback_select().where(writebacks.c.target.in_(chunk))
+                for row in connection.execute(statement):
+                    found[row.target] = WritebackRecord(*row)
         return found
 
     def save_writeback(self, target: str, content_hash: str, remote_id: str) -> None:
@@ -633,9 +664,10 @@ class Store:
 
     def webhook_secret(self, name: str) -> str | None:
         """A secret a webhook negotiated (e.g. "asana:<webhook gid>"), if saved."""
-        with self._session() as session:
-            row = session.get(WebhookSecretRow, name)
-            return None if row is None else row.secret
+        statement = core_select(webhook_secrets.c.secret).where(webhook_secrets.c.name == name)
+        with self._engine.connect() as connection:
+            secret: str | None = connection.execute(statement).scalar()
+            return secret
 
     def save_webhook_secret(self, name: str, secret: str) -> None:
         """Save or replace it, in one `INSERT ... ON CONFLICT DO UPDATE`; the last save wins
@@ -676,10 +708,6 @@ class Store:
         seen_at = max(_utcnow(), self._last_seen_at + timedelta(microseconds=1))
         self._last_seen_at = seen_at
         return seen_at
-
-    def _session(self) -> Session:
-        # Rows are turned into domain objects inside the session; nothing needs reloading.
-        return Session(self._engine, expire_on_commit=False)
 
     # == HTTP ETags (conditional list requests; issue 11) ================================
     # Kept together at the end of the class: the ETag a source's server gave for a list
@@ -723,14 +751,17 @@ class Store:
         """Every write-back record of `source`'s targets (keys `source:...`, per-operation
         ones included), in one query: which targets okrsync has written to."""
         prefix = f"{source}:"
-        statement = select(WritebackRow).where(
-            col(WritebackRow.target).startswith(prefix, autoescape=True)
+        statement = _writeback_select().where(
+            writebacks.c.target.startswith(prefix, autoescape=True)
         )
-        with self._session() as session:
-            return [
-                WritebackRecord(row.target, row.content_hash, row.remote_id, row.written_at)
-                for row in session.exec(statement)
-            ]
+        with self._engine.connect() as connection:
+            return [WritebackRecord(*row) for row in connection.execute(statement)]
+
+
+def _writeback_select() -> Any:
+    """The columns of a `WritebackRecord`, in its fields' order."""
+    table = writebacks.c
+    return core_select(table.target, table.content_hash, table.remote_id, table.written_at)
 
 
 # -- upsert helpers ---------------------------------------------------------------------
@@ -770,6 +801,118 @@ def _item_upsert(engine: Engine) -> Any:
     ).returning(
         stored.source, stored.key, stored.first_seen_at, stored.changed_at, stored.versioned_at
     )
+
+
+class _SqliteBulkInsert:
+    """An `INSERT ... VALUES (...) [ON CONFLICT ...] [RETURNING ...]` compiled by SQLAlchemy
+    for SQLite, sent with a multi-row VALUES (as SQLAlchemy's own "insertmanyvalues"
+    does) as driver SQL: `names` are its parameters, one row's, in order."""
+
+    def __init__(self, statement: Any, dialect: Dialect) -> None:
+        import sqlite3
+
+        compiled = statement.compile(dialect=dialect)
+        self.names = tuple(compiled.positiontup or ())
+        group = "(" + ", ".join("?" * len(self.names)) + ")"
+        head, found, tail = compiled.string.partition(f" VALUES {group}")
+        if not found or "?" in head or "?" in tail:
+            raise RuntimeError(f"unexpected compiled INSERT: {compiled.string}")
+        self._head: str = f"{head} VALUES "
+        self._tail: str = tail
+        self._group: str = group
+        # SQLite's limit of bound variables per statement: 32,766 since 3.32, 999 before.
+        limit = 32_766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
+        self.rows_per_statement = max(1, min(1_000, limit // len(self.names)))
+        self._full = self._sql(self.rows_per_statement)
+
+    def _sql(self, rows: int) -> str:
+        return self._head + ", ".join([self._group] * rows) + self._tail
+
+    def execute(self, connection: Connection, rows: Sequence[tuple[Any, ...]]) -> list[Any]:
+        """Insert `rows` (parameters in `names` order, bind-processed), a statement per
+        `rows_per_statement`, as driver SQL (`exec_driver_sql`: no parameter processing,
+        but the engine's events still see each statement); the rows they return."""
+        returned: list[Any] = []
+        size = self.rows_per_statement
+        for chunk in _chunked(rows, size):
+            sql = self._full if len(chunk) == size else self._sql(len(chunk))
+            result = connection.exec_driver_sql(sql, tuple([v for row in chunk for v in row]))
+            if result.returns_rows:
+                returned.extend(result.all())
+        return returned
+
+
+class _SqliteItemUpsert:
+    """`_item_upsert` and `_version_upsert` as SQLite driver SQL, with the columns' bind
+    processors (see `Store._upsert_items_sqlite`)."""
+
+    # The columns whose values are sent as they are (no bind processor on SQLite).
+    _PLAIN: tuple[str, ...] = ("source", "key", "title", "type", "status", "bucket", "parent")
+    _PLAIN += ("url", "remote_id", "child_count")
+
+    def __init__(self, engine: Engine) -> None:
+        dialect = engine.dialect
+        self.items = _SqliteBulkInsert(_item_upsert(engine), dialect)
+        self.versions = _SqliteBulkInsert(_version_upsert(engine), dialect)
+        item_names = (*_ITEM_FIELDS, *_STAMPS)
+        version_names = ("source", "key", "learned_at", "deleted", *_ITEM_FIELDS[2:])
+        if self.items.names != item_names or self.versions.names != version_names:
+            raise RuntimeError("the upserts' parameters are not in the expected order")
+        for table in (work_items, item_versions):
+            for name in self._PLAIN:
+                if table.c[name].type.dialect_impl(dialect).bind_processor(dialect) is not None:
+                    raise RuntimeError(f"{table.name}.{name} has a bind processor")
+        columns = work_items.c
+        self._points = _bind_processor(columns.points.type, dialect)
+        self._labels = _bind_processor(columns.labels.type, dialect)
+        self._datetime = _bind_processor(columns.updated.type, dialect)
+        self._learned_at = _bind_processor(item_versions.c.learned_at.type, dialect)
+        self._deleted = _bind_processor(item_versions.c.deleted.type, dialect)
+        # One conversion serves both tables' columns: the same types.
+        same = [(columns[name], item_versions.c[name]) for name in _ITEM_FIELDS]
+        same += [(columns.updated, columns[name]) for name in _STAMPS]
+        if any(repr(a.type) != repr(b.type) for a, b in same):
+            raise RuntimeError("work_items and item_versions bind their values differently")
+        # What a returned stamp (raw text) reads back as.
+        self.stamp_result = _result_processor(columns.first_seen_at.type, dialect)
+
+    def item_rows(self, items: Sequence[WorkItem], stamp: datetime) -> list[tuple[Any, ...]]:
+        """The items' parameters of `_item_upsert`, bind-processed; what `_item_fields`
+        and the stamps give SQLAlchemy, as it would send them."""
+        stamped = self._datetime(stamp)
+        stamps = (stamped, stamped, stamped, stamped)
+        points = self._points
+        labels = _Memo(lambda value: self._labels(list(value)))
+        updated = _Memo(self._datetime)
+        buckets = _Memo(lambda value: Bucket(value).value)  # rejects an unknown bucket
+        return [
+            (
+                item.source,
+                item.key,
+                item.title,
+                item.type,
+                item.status,
+                buckets[item.bucket],
+                points(item.points),
+                labels[tuple(item.labels)],
+                item.parent,
+                updated[item.updated],
+                item.url,
+                item.remote_id,
+                item.child_count,
+                *stamps,
+            )
+            for item in items
+        ]
+
+    def version_rows(
+        self, rows: Sequence[tuple[Any, ...]], refs: Sequence[tuple[Any, ...]], learned_at: datetime
+    ) -> list[tuple[Any, ...]]:
+        """The parameters of `_version_upsert` of the item rows (`item_rows`) of `refs`,
+        in the order of `refs`."""
+        head = (self._learned_at(learned_at), self._deleted(False))
+        by_ref = {row[:2]: row for row in rows}
+        return [row[:2] + head + row[2:13] for row in map(by_ref.__getitem__, refs)]
 
 
 def _snapshot_insert(engine: Engine, rows: Sequence[dict[str, Any]]) -> Any:
@@ -840,6 +983,12 @@ def _bind_processor(type_: TypeEngine[Any], dialect: Dialect) -> Callable[[Any],
     """What `type_` sends to the driver for a value on `dialect` (a statement's bound
     parameter, for SQL sent through the driver's own cursor)."""
     processor = type_.dialect_impl(dialect).bind_processor(dialect)
+    return (lambda value: value) if processor is None else processor
+
+
+def _result_processor(type_: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any]:
+    """What `type_` makes of a raw column value on `dialect` (a row SQLAlchemy reads)."""
+    processor = type_.dialect_impl(dialect).result_processor(dialect, None)
     return (lambda value: value) if processor is None else processor
 
 

@@ -1,4 +1,5 @@
-"""Every table of the store, in one module so migrations (Alembic) have a single source.
+"""Every table of the store, in one module so migrations (Alembic) have a single source:
+SQLAlchemy Core tables on one `MetaData` (no ORM: the everyday commands do not load one).
 
 The SQL stays portable between SQLite and PostgreSQL: no dialect-specific column types,
 JSON through SQLAlchemy's generic `JSON`, datetimes through `UtcDateTime`.
@@ -7,10 +8,24 @@ JSON through SQLAlchemy's generic `JSON`, datetimes through `UtcDateTime`.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Index, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+)
 from sqlalchemy.types import TypeDecorator
-from sqlmodel import Field, SQLModel
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -39,163 +54,154 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-class WorkItemRow(SQLModel, table=True):
-    __tablename__ = "work_items"
-    __table_args__ = (Index("ix_work_items_source_parent", "source", "parent"),)
+metadata = MetaData()
 
-    source: str = Field(primary_key=True)
-    key: str = Field(primary_key=True)
-    title: str
-    type: str
-    status: str
-    bucket: str
-    points: float | None = None
-    labels: list[str] = Field(default_factory=list, sa_type=JSON)
-    parent: str | None = None
-    updated: datetime = Field(sa_type=UtcDateTime)
-    url: str
-    remote_id: str = ""
-    child_count: int | None = None
-    seen_at: datetime = Field(sa_type=UtcDateTime)
+
+def _text(name: str, **options: Any) -> Column[str]:
+    return Column(name, String(), nullable=False, **options)
+
+
+def _key(name: str) -> Column[str]:
+    return Column(name, String(), primary_key=True, nullable=False)
+
+
+def _at(name: str, *, nullable: bool = False, primary_key: bool = False) -> Column[datetime]:
+    return Column(name, UtcDateTime(), nullable=nullable, primary_key=primary_key)
+
+
+def _item_columns() -> list[Column[Any]]:
+    """The item's fields, after its primary key, as both item tables store them."""
+    return [
+        _text("title"),
+        _text("type"),
+        _text("status"),
+        _text("bucket"),
+        Column("points", Float(), nullable=True),
+        Column("labels", JSON(), nullable=False, default=list),
+        Column("parent", String(), nullable=True),
+        _at("updated"),
+        _text("url"),
+        _text("remote_id", default=""),
+        Column("child_count", Integer(), nullable=True),
+    ]
+
+
+work_items = Table(
+    "work_items",
+    metadata,
+    _key("source"),
+    _key("key"),
+    *_item_columns(),
+    _at("seen_at"),
     # Set by the upsert (see `Store.upsert_items`): NULL for rows stored before 0003.
-    first_seen_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
-    changed_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    _at("first_seen_at", nullable=True),
+    _at("changed_at", nullable=True),
     # The upsert that last changed a versioned field (all but `updated`): a new
     # `item_versions` row is written for the rows whose stamp is that upsert's (0004).
-    versioned_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    _at("versioned_at", nullable=True),
+    Index("ix_work_items_source_parent", "source", "parent"),
+)
 
+# A work item as okrsync learned it at `learned_at` (the cycle's `now`), written only when
+# a versioned field changed, or `deleted` when a full pull no longer saw it (then the
+# other fields are its last state). The primary key (source, key, learned_at) is the
+# index of the as-of read: each item's latest version at or before an instant.
+item_versions = Table(
+    "item_versions",
+    metadata,
+    _key("source"),
+    _key("key"),
+    _at("learned_at", primary_key=True),
+    Column("deleted", Boolean(), nullable=False, default=False),
+    *_item_columns(),
+)
 
-class ItemVersionRow(SQLModel, table=True):
-    """A work item as okrsync learned it at `learned_at` (the cycle's `now`), written only
-    when a versioned field changed, or `deleted` when a full pull no longer saw it (then
-    the other fields are its last state). The primary key (source, key, learned_at) is the
-    index of the as-of read: each item's latest version at or before an instant."""
+metric_samples = Table(
+    "metric_samples",
+    metadata,
+    Column("id", Integer(), primary_key=True, nullable=False),
+    _text("kr_id"),
+    Column("value", Float(), nullable=False),
+    _at("at"),
+    _text("origin"),
+    _at("recorded_at"),
+    Column("note", String(), nullable=True),
+    Column("confidence", Float(), nullable=True),
+    # One check-in per KR and instant: re-importing the same CSV or check-in adds
+    # nothing, and the unique index is the index of the as-of read (`at <= T`).
+    UniqueConstraint("kr_id", "at", name="uq_metric_samples_kr_id_at"),
+)
 
-    __tablename__ = "item_versions"
+# Each KR's computed status at each cycle's `now` (trends, charts, delivery forecast).
+kr_snapshots = Table(
+    "kr_snapshots",
+    metadata,
+    _key("kr_id"),
+    _at("at", primary_key=True),
+    Column("current", Float(), nullable=True),
+    Column("outcome_progress", Float(), nullable=True),
+    Column("delivery_progress", Float(), nullable=True),
+    Column("expected_progress", Float(), nullable=False),
+    _text("health"),
+    Column("done_weight", Float(), nullable=False),
+    Column("total_weight", Float(), nullable=False),
+)
 
-    source: str = Field(primary_key=True)
-    key: str = Field(primary_key=True)
-    learned_at: datetime = Field(primary_key=True, sa_type=UtcDateTime)
-    deleted: bool = False
-    title: str
-    type: str
-    status: str
-    bucket: str
-    points: float | None = None
-    labels: list[str] = Field(default_factory=list, sa_type=JSON)
-    parent: str | None = None
-    updated: datetime = Field(sa_type=UtcDateTime)
-    url: str
-    remote_id: str = ""
-    child_count: int | None = None
+# Why a KR's metric could not be read, from `at` on; a row with a NULL error clears it.
+# A row is written only when the error changes, so a reading failing every cycle the
+# same way is one row.
+metric_errors = Table(
+    "metric_errors",
+    metadata,
+    _key("kr_id"),
+    _at("at", primary_key=True),
+    Column("error", String(), nullable=True),
+)
 
+sync_cursors = Table(
+    "sync_cursors",
+    metadata,
+    _key("source"),
+    # Epoch milliseconds overflow 32 bits.
+    Column("bookmark_ms", BigInteger(), nullable=False),
+    _at("updated_at"),
+)
 
-class MetricSampleRow(SQLModel, table=True):
-    __tablename__ = "metric_samples"
-    # One check-in per KR and instant: re-importing the same CSV or check-in adds nothing,
-    # and the unique index is the index of the as-of read (`at <= T`).
-    __table_args__ = (UniqueConstraint("kr_id", "at", name="uq_metric_samples_kr_id_at"),)
+writebacks = Table(
+    "writebacks",
+    metadata,
+    _key("target"),
+    _text("content_hash"),
+    _text("remote_id"),
+    _at("written_at"),
+)
 
-    id: int | None = Field(default=None, primary_key=True)
-    kr_id: str
-    value: float
-    at: datetime = Field(sa_type=UtcDateTime)
-    origin: str
-    recorded_at: datetime = Field(sa_type=UtcDateTime)
-    note: str | None = None
-    confidence: float | None = None
+# Which replica runs a job until when; see `Store.acquire_lease`.
+job_leases = Table(
+    "job_leases",
+    metadata,
+    _key("name"),
+    _text("owner"),
+    _at("expires_at"),
+)
 
+# A secret a webhook negotiated at run time (Asana's X-Hook-Secret handshake). Stored as
+# is: the secret verifies signatures, so it must be readable back.
+webhook_secrets = Table(
+    "webhook_secrets",
+    metadata,
+    _key("name"),
+    _text("secret"),
+    _at("saved_at"),
+)
 
-class KRSnapshotRow(SQLModel, table=True):
-    """Each KR's computed status at each cycle's `now` (trends, charts, delivery forecast)."""
-
-    __tablename__ = "kr_snapshots"
-
-    kr_id: str = Field(primary_key=True)
-    at: datetime = Field(primary_key=True, sa_type=UtcDateTime)
-    current: float | None = None
-    outcome_progress: float | None = None
-    delivery_progress: float | None = None
-    expected_progress: float
-    health: str
-    done_weight: float
-    total_weight: float
-
-
-class MetricErrorRow(SQLModel, table=True):
-    """Why a KR's metric could not be read, from `at` on; a row with a NULL error clears it.
-    A row is written only when the error changes, so a reading failing every cycle the
-    same way is one row."""
-
-    __tablename__ = "metric_errors"
-
-    kr_id: str = Field(primary_key=True)
-    at: datetime = Field(primary_key=True, sa_type=UtcDateTime)
-    error: str | None = None
-
-
-class SyncCursorRow(SQLModel, table=True):
-    __tablename__ = "sync_cursors"
-
-    source: str = Field(primary_key=True)
-    bookmark_ms: int = Field(sa_type=BigInteger)  # epoch milliseconds overflow 32 bits
-    updated_at: datetime = Field(sa_type=UtcDateTime)
-
-
-class WritebackRow(SQLModel, table=True):
-    __tablename__ = "writebacks"
-
-    target: str = Field(primary_key=True)
-    content_hash: str
-    remote_id: str
-    written_at: datetime = Field(sa_type=UtcDateTime)
-
-
-class JobLeaseRow(SQLModel, table=True):
-    """Which replica runs a job until when; see `Store.acquire_lease`."""
-
-    __tablename__ = "job_leases"
-
-    name: str = Field(primary_key=True)
-    owner: str
-    expires_at: datetime = Field(sa_type=UtcDateTime)
-
-
-class WebhookSecretRow(SQLModel, table=True):
-    """A secret a webhook negotiated at run time (Asana's X-Hook-Secret handshake).
-
-    Stored as is: the secret verifies signatures, so it must be readable back.
-    """
-
-    __tablename__ = "webhook_secrets"
-
-    name: str = Field(primary_key=True)
-    secret: str
-    saved_at: datetime = Field(sa_type=UtcDateTime)
-
-
-class HttpEtagRow(SQLModel, table=True):
-    """The `ETag` a source's server gave for a list page, by the page's full URL: the next
-    pull asks for that page with `If-None-Match` (0005)."""
-
-    __tablename__ = "http_etags"
-
-    source: str = Field(primary_key=True)
-    url: str = Field(primary_key=True)
-    etag: str
-    stored_at: datetime = Field(sa_type=UtcDateTime)
-
-
-metadata = SQLModel.metadata
-
-# The Core tables, for statements that bypass the ORM's per-row bookkeeping.
-work_items = metadata.tables["work_items"]
-item_versions = metadata.tables["item_versions"]
-kr_snapshots = metadata.tables["kr_snapshots"]
-metric_errors = metadata.tables["metric_errors"]
-metric_samples = metadata.tables["metric_samples"]
-sync_cursors = metadata.tables["sync_cursors"]
-writebacks = metadata.tables["writebacks"]
-job_leases = metadata.tables["job_leases"]
-webhook_secrets = metadata.tables["webhook_secrets"]
-http_etags = metadata.tables["http_etags"]
+# The `ETag` a source's server gave for a list page, by the page's full URL: the next
+# pull asks for that page with `If-None-Match` (0005).
+http_etags = Table(
+    "http_etags",
+    metadata,
+    _key("source"),
+    _key("url"),
+    _text("etag"),
+    _at("stored_at"),
+)

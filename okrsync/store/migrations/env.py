@@ -13,22 +13,18 @@ from typing import Any, Literal
 from alembic import context
 from alembic.autogenerate.api import AutogenContext
 from sqlalchemy import Connection, TypeDecorator, create_engine
-from sqlmodel.sql.sqltypes import AutoString
 
 from okrsync.store._tables import metadata
 
 
 def render_item(kind: str, obj: Any, _context: AutogenContext) -> str | Literal[False]:
-    """Autogenerate the models' own column types as the plain types they store as.
+    """Autogenerate the tables' own column types as the plain types they store as.
 
     A revision describes the schema at its step, so it must not import okrsync's types:
-    `UtcDateTime` renders as its `sa.DateTime(timezone=True)`, sqlmodel's `AutoString`
-    as `sa.String()`.
+    `UtcDateTime` renders as its `sa.DateTime(timezone=True)`.
     """
     if kind != "type":
         return False
-    if isinstance(obj, AutoString):
-        return "sa.String()"
     if isinstance(obj, TypeDecorator):
         return f"sa.{obj.impl!r}"
     return False

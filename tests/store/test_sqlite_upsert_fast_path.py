@@ -1,0 +1,218 @@
+"""SQLite's `upsert_items` (compiled multi-row SQL, bind processors applied by the store,
+`Store._upsert_items_sqlite`) leaves exactly the rows SQLAlchemy's own executemany of the
+same statements (`Store._upsert_items_portable`, PostgreSQL's path) leaves: every column
+of both tables compared as SQLite stores it (`quote()`: type and bytes), rowids included,
+and the same `UpsertResult`s."""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from okrsync.domain.models import Bucket, WorkItem
+from okrsync.store import Store, UpsertResult
+
+BASE = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
+PLUS_TWO = timezone(timedelta(hours=2))
+TABLES = ("work_items", "item_versions")
+
+
+def portable(store: Store) -> Store:
+    """`store` writing items through SQLAlchemy's executemany, as before the fast path."""
+    store._upsert_items_sqlite = store._upsert_items_portable  # type: ignore[method-assign]
+    return store
+
+
+def upsert(
+    store: Store, items: Sequence[WorkItem], stamp: datetime, seen_at: datetime | None
+) -> UpsertResult:
+    """`upsert_items` with the upsert's own instant fixed at `stamp`."""
+    store._next_seen_at = lambda: stamp  # type: ignore[method-assign]
+    return store.upsert_items(items, seen_at=seen_at)
+
+
+def dump(path: Path) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of both tables as SQLite stores them: rowid and `quote()` of each column."""
+    connection = sqlite3.connect(path)
+    try:
+        dumped = {}
+        for table in TABLES:
+            names = [row[1] for row in connection.execute(f"PRAGMA table_info({table})")]
+            quoted = ", ".join(f'quote("{name}")' for name in names)
+            dumped[table] = connection.execute(
+                f"SELECT rowid, {quoted} FROM {table} ORDER BY rowid"
+            ).fetchall()
+        return dumped
+    finally:
+        connection.close()
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
+    yield tmp_path / "fast.db", tmp_path / "portable.db"
+
+
+def item(key: str, **changes: object) -> WorkItem:
+    base = WorkItem(
+        source="jira",
+        key=key,
+        title=f"Item {key}",
+        type="Story",
+        status="To Do",
+        bucket=Bucket.TODO,
+        points=None,
+        labels=(),
+        parent=None,
+        updated=BASE - timedelta(days=3),
+        url=f"https://example.test/jira/{key}",
+    )
+    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+
+
+KEYS = [f"K-{n}" for n in range(8)]
+items_strategy = st.builds(
+    item,
+    st.sampled_from(KEYS),
+    source=st.sampled_from(["jira", "github"]),
+    title=st.sampled_from(["A", "B", "émoji ✓", ""]),
+    type=st.sampled_from(["Story", "Epic"]),
+    status=st.sampled_from(["To Do", "Done", "In Progress"]),
+    bucket=st.sampled_from(list(Bucket)),
+    points=st.sampled_from([None, 0.0, 1.0, 2.5, 3, 1e-7]),
+    labels=st.sampled_from([(), ("a",), ("a", "b"), ("b", "a"), ("okr:KR-1", "ü")]),
+    parent=st.sampled_from([None, "K-0", "K-1"]),
+    updated=st.sampled_from(
+        [
+            BASE - timedelta(days=3),
+            (BASE - timedelta(days=3)).astimezone(PLUS_TWO),  # the same instant
+            BASE - timedelta(days=2, microseconds=1),
+            datetime(2026, 10, 5, 9, 30, 0, 500000, tzinfo=PLUS_TWO),
+        ]
+    ),
+    url=st.sampled_from(["https://example.test/a", "https://example.test/b"]),
+    remote_id=st.sampled_from(["", "10001"]),
+    child_count=st.sampled_from([None, 0, 4]),
+)
+rounds_strategy = st.lists(
+    st.tuples(
+        st.lists(items_strategy, max_size=12),
+        st.sampled_from([None, BASE + timedelta(hours=1), BASE + timedelta(hours=2)]),
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(rounds=rounds_strategy)
+def test_the_fast_path_leaves_the_rows_and_counts_of_sqlalchemys(
+    tmp_path_factory: pytest.TempPathFactory,
+    rounds: list[tuple[list[WorkItem], datetime | None]],
+) -> None:
+    scratch = tmp_path_factory.mktemp("upsert")
+    fast_path, portable_path = scratch / "fast.db", scratch / "portable.db"
+    with (
+        Store(f"sqlite:///{fast_path}") as fast,
+        portable(Store(f"sqlite:///{portable_path}")) as slow,
+    ):
+        for n, (items, seen_at) in enumerate(rounds):
+            stamp = BASE + timedelta(minutes=n, microseconds=n)
+            assert upsert(fast, items, stamp, seen_at) == upsert(slow, items, stamp, seen_at)
+    assert dump(fast_path) == dump(portable_path)
+
+
+def test_every_kind_of_change_across_statement_pages(pair: tuple[Path, Path]) -> None:
+    """2,500 items (three statements of up to 1,000 rows), then each field changed on some,
+    labels reordered, points and parents cleared, some unchanged, some new."""
+    fast_path, portable_path = pair
+    first = [
+        item(
+            f"K-{n:05}",
+            points=float(n % 5) if n % 7 else None,
+            labels=("a", "b") if n % 3 else ("okr:KR-1",),
+            parent=None if n % 10 == 0 else f"K-{n - n % 10:05}",
+            child_count=9 if n % 10 == 0 else None,
+        )
+        for n in range(2500)
+    ]
+    changes: list[dict[str, object]] = [
+        {"title": "new title"},
+        {"type": "Epic"},
+        {"status": "Done", "bucket": Bucket.DONE},
+        {"bucket": Bucket.EXCLUDED},
+        {"points": 8},
+        {"points": None},
+        {"labels": ("b", "a")},
+        {"labels": ()},
+        {"parent": None},
+        {"parent": "K-00001"},
+        {"updated": BASE - timedelta(days=1)},  # changed, not versioned
+        {"updated": (BASE - timedelta(days=3)).astimezone(PLUS_TWO)},  # the same instant
+        {"url": "https://example.test/moved"},
+        {"remote_id": "99"},
+        {"child_count": 3},
+        {},
+    ]
+    second = [
+        dataclasses.replace(old, **changes[n % len(changes)])  # type: ignore[arg-type]
+        for n, old in enumerate(first)
+    ]
+    second += [item(f"N-{n}") for n in range(30)]
+    with (
+        Store(f"sqlite:///{fast_path}") as fast,
+        portable(Store(f"sqlite:///{portable_path}")) as slow,
+    ):
+        results = []
+        for n, (items, seen_at) in enumerate(
+            [(first, None), (second, BASE + timedelta(hours=5)), (second, None), (first, None)]
+        ):
+            stamp = BASE + timedelta(minutes=n)
+            result = upsert(fast, items, stamp, seen_at)
+            assert result == upsert(slow, items, stamp, seen_at)
+            results.append(result)
+    assert results[0] == UpsertResult(2500, 0, 0)
+    assert results[1].inserted == 30 and results[1].updated > 2000 and results[1].unchanged > 150
+    assert results[2] == UpsertResult(0, 0, 2530)
+    assert dump(fast_path) == dump(portable_path)
+
+
+def test_a_store_written_by_sqlalchemys_path_reads_an_unchanged_upsert_as_unchanged(
+    tmp_path: Path,
+) -> None:
+    """A store written before the fast path (SQLAlchemy's executemany) meets the same
+    items again through the fast path: nothing updated, no new version, only `seen_at`
+    moves."""
+    path = tmp_path / "old.db"
+    items = [
+        item(
+            f"K-{n}",
+            points=[None, 1.0, 2.5][n % 3],
+            labels=[(), ("b", "a"), ("okr:KR-1", "ü")][n % 3],
+            parent=None if n % 4 == 0 else "K-0",
+            updated=(BASE - timedelta(days=n % 3)).astimezone(PLUS_TWO),
+            child_count=[None, 0, 5][n % 3],
+        )
+        for n in range(1500)
+    ]
+    with portable(Store(f"sqlite:///{path}")) as old:
+        assert upsert(old, items, BASE, None) == UpsertResult(1500, 0, 0)
+    before = dump(path)
+    with Store(f"sqlite:///{path}") as new:
+        assert upsert(new, items, BASE + timedelta(hours=1), None) == UpsertResult(0, 0, 1500)
+    after = dump(path)
+    assert after["item_versions"] == before["item_versions"]
+    # Every column of every item the same but `seen_at` (the last column but three).
+    seen = len(after["work_items"][0]) - 4
+    assert [row[:seen] + row[seen + 1 :] for row in after["work_items"]] == [
+        row[:seen] + row[seen + 1 :] for row in before["work_items"]
+    ]
+    assert {row[seen] for row in after["work_items"]} == {"'2026-11-01 09:00:00.000000'"}
