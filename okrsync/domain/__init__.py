@@ -50,6 +50,7 @@ from okrsync.domain.mapping import (
     pattern_kr,
     ref_sort_key,
     scope_weights,
+    scope_weights_as_mapped,
     subtree_leaves,
     unmapped_items,
 )
@@ -238,6 +239,7 @@ __all__ = [
     "reaches",
     "ref_sort_key",
     "scope_weights",
+    "scope_weights_as_mapped",
     "require_aware",
     "resolve_item",
     "samples_by_kr",

@@ -409,6 +409,49 @@ def _new_mapped_item(
     return entry
 
 
+def scope_weights_as_mapped(
+    mapped: MappedItems,
+    leaves: Mapping[str, Sequence[MappedItem]],
+    start_items: Iterable[WorkItem] | Iterable[ScopeItem],
+    rules: Rules,
+) -> dict[str, float] | None:
+    """`scope_weights(start_items, ...)` read off the current items' mapping (`mapped`,
+    `leaves` = `leaves_by_kr(mapped)`), when the start items map the same way: the same
+    keys kept (none excluded at one instant and not the other), each with the same labels
+    and parent. Then the tree, the KRs and the leaves are the same items and only their
+    weights differ (points and buckets move far more often than labels and parents).
+    None when anything that shapes the mapping differs: map the start items then."""
+    override = _bucket_override(rules)
+    excluded = Bucket.EXCLUDED
+    start: dict[_Key, _Mappable] = {}
+    listed = 0
+    dropped = 0
+    for item in start_items:
+        listed += 1
+        bucket = override(item) if override is not None else None
+        if (item.bucket if bucket is None else bucket) is excluded:
+            dropped += 1
+            continue
+        start[(item.source, item.key)] = item
+    if len(start) + dropped != listed or len(start) != len(mapped.items):
+        return None  # a key twice (mapping picks one), or other items kept
+    for entry in mapped.items.values():
+        now = entry.item
+        then = start.get((now.source, now.key))
+        if then is None or then.labels != now.labels or then.parent != now.parent:
+            return None
+    if rules.weight == "count":
+        return {kr_id: float(len(found)) for kr_id, found in leaves.items() if found}
+    default = rules.default_points
+    weights: dict[str, float] = {}
+    for kr_id, found in leaves.items():
+        if not found:
+            continue
+        points = (start[(leaf.item.source, leaf.item.key)].points for leaf in found)
+        weights[kr_id] = math.fsum(default if p is None else p for p in points)
+    return weights
+
+
 def scope_weights(
     items: Iterable[WorkItem] | Iterable[ScopeItem], index: KRIndex, rules: Rules
 ) -> dict[str, float]:

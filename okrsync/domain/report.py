@@ -6,7 +6,7 @@ import dataclasses
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from okrsync.domain.forecast import delivery_forecast, forecast_at
 from okrsync.domain.health import (
@@ -26,6 +26,7 @@ from okrsync.domain.mapping import (
     map_items,
     ref_sort_key,
     scope_weights,
+    scope_weights_as_mapped,
     subtree_leaf_entries,
     unmapped_items,
 )
@@ -347,7 +348,11 @@ def compute_report_and_mapping(
     expected = expected_progress(cycle, now)
     start_weights: dict[str, float] | None = None
     if start_items is not None:
-        at_start = scope_weights(start_items, index, rules)
+        # Read twice below; a list is copied as pointers.
+        listed = cast("list[WorkItem] | list[ScopeItem]", list(start_items))
+        at_start = scope_weights_as_mapped(mapped, leaves, listed, rules)
+        if at_start is None:
+            at_start = scope_weights(listed, index, rules)
         start_weights = {
             kr.id: at_start.get(kr.id, 0.0)
             for objective in objectives

@@ -25,6 +25,7 @@ from okrsync.domain import (
     leaves_by_kr,
     map_items,
     scope_weights,
+    scope_weights_as_mapped,
 )
 from okrsync.domain.forecast import HORIZON_WEEKS, _finishing_weeks
 
@@ -90,6 +91,62 @@ def test_scope_weights_are_the_mapped_leaf_totals(
     expected = mapped_totals(items, rules)
     assert scope_weights(items, INDEX, rules) == expected
     assert scope_weights([scope_item(item) for item in items], INDEX, rules) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    trees,
+    st.lists(
+        st.tuples(
+            st.sampled_from(BUCKETS),
+            st.one_of(st.none(), st.floats(0, 13, allow_nan=False)),
+            st.booleans(),  # relabel the item at the start
+        ),
+        max_size=25,
+    ),
+    st.sampled_from(["points", "count"]),
+    st.booleans(),
+    st.booleans(),
+)
+def test_the_start_scope_read_off_the_current_mapping_is_the_mapped_one(
+    shape: list[tuple[int, tuple[str, ...], Bucket, float | None]],
+    moves: list[tuple[Bucket, float | None, bool]],
+    weight: Literal["points", "count"],
+    inherit: bool,
+    overrides: bool,
+) -> None:
+    """The shortcut answers exactly what mapping the start items answers, or None when
+    something that shapes the mapping moved (labels, parents, the kept items)."""
+    now_items = [
+        work_item(f"K-{n}", labels=labels, parent=f"K-{parent}", bucket=bucket, points=points)
+        for n, (parent, labels, bucket, points) in enumerate(shape)
+    ]
+    start_items = list(now_items)
+    for n, (bucket, points, relabel) in enumerate(moves[: len(now_items)]):
+        labels = ("okr:B-1",) if relabel else now_items[n].labels
+        start_items[n] = replace(now_items[n], bucket=bucket, points=points, labels=labels)
+    rules = replace(
+        Rules(),
+        weight=weight,
+        inherit_from_parent=inherit,
+        status_buckets={"done": Bucket.EXCLUDED} if overrides else {},
+        label_buckets={"alpha": Bucket.DONE} if overrides else {},
+    )
+    mapped = map_items(now_items, INDEX, rules)
+    found = scope_weights_as_mapped(mapped, leaves_by_kr(mapped), start_items, rules)
+    expected = scope_weights(start_items, INDEX, rules)
+    if found is not None:
+        assert found == expected
+    # Only buckets and points moved, none to or from excluded: the shortcut applies.
+    if (
+        all(
+            then.labels == now.labels
+            and (then.bucket is Bucket.EXCLUDED) == (now.bucket is Bucket.EXCLUDED)
+            for then, now in zip(start_items, now_items, strict=True)
+        )
+        and not overrides
+    ):
+        assert found == expected
 
 
 def weekly_history(values: list[float], now: datetime) -> list[tuple[datetime, float]]:
