@@ -808,11 +808,14 @@ def select_issues(catalog: dict[str, Any]) -> dict[str, Any]:
 # ------------------------------------------------------------------ main
 
 
-def write_results(report: Report, name: str = "") -> None:
-    """The run into its generated section of bench/RESULTS.md (the standard one, or
-    `--section NAME`'s own), replacing that section's previous run."""
-    begin, end = (BEGIN, END) if not name else (
-        BEGIN.replace(":", f" [{name}]:"), END.replace(":", f" [{name}]:"))  # fmt: skip
+def write_results(
+    report: Report, name: str = "", markers: tuple[str, str] = (BEGIN, END)
+) -> None:
+    """The run into its generated section of bench/RESULTS.md, between `markers` (the
+    standard section's unless another script passes its own; `--section NAME` makes a
+    named one), replacing that section's previous run."""
+    begin, end = markers if not name else (
+        markers[0].replace(":", f" [{name}]:"), markers[1].replace(":", f" [{name}]:"))  # fmt: skip
     section = "\n".join([begin, *report.lines, end]) + "\n"
     text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else ""
     if begin in text and end in text:

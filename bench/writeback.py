@@ -28,7 +28,6 @@ from standard import (
     CHILDREN,
     MAPPED,
     OKRSYNC,
-    RESULTS,
     SCENARIOS,
     Report,
     Scenario,
@@ -38,6 +37,7 @@ from standard import (
     run,
     sync,
     write_config,
+    write_results,
 )
 
 BEGIN, END = "<!-- bench/writeback.py: begin -->", "<!-- bench/writeback.py: end -->"
@@ -141,17 +141,6 @@ def bench(report: Report, source: str, items: int) -> list[list[str]]:
     return rows
 
 
-def write_results(lines: Sequence[str]) -> None:
-    section = "\n".join([BEGIN, *lines, END]) + "\n"
-    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else ""
-    if BEGIN in text and END in text:
-        before, rest = text.split(BEGIN, 1)
-        text = before + section + rest.split(END, 1)[1].lstrip("\n")
-    else:
-        text = (text.rstrip("\n") + "\n\n" if text else "") + section
-    RESULTS.write_text(text, encoding="utf-8")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--items", type=int, default=1000)
@@ -170,7 +159,7 @@ def main() -> None:
             rows.extend(bench(report, source, args.items))
     report.table(["system", "cycle", "requests (writes: by kind)", "minimum"], rows)
     if not args.no_write:
-        write_results(report.lines)
+        write_results(report, markers=(BEGIN, END))
 
 
 if __name__ == "__main__":

@@ -520,7 +520,7 @@ def _pull_one(
         deleted = 0
         if pulled.full:
             # A full pull saw everything in scope: what it did not see was deleted or moved out.
-            gone = [item.key for item in store.items(name) if item.key not in seen]
+            gone = [key for key in store.item_keys(name) if key not in seen]
             deleted = store.delete_items(name, gone, at=now)
         if pulled.bookmark_ms is not None:
             store.set_cursor(name, pulled.bookmark_ms)

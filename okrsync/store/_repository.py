@@ -404,6 +404,14 @@ class Store:
         450 ms of CPU one after the other, 520 to 800 ms at once, and no sooner done)."""
         return self.items(as_of=as_of), self.scope_items(as_of=start)
 
+    def item_keys(self, source: str) -> list[str]:
+        """The keys of `source`'s stored items (latest state), sorted: what a full pull
+        compares with what it saw, without reading and converting whole items."""
+        stored = work_items.c
+        statement = core_select(stored.key).where(stored.source == source).order_by(stored.key)
+        with self._engine.connect() as connection:
+            return list(connection.execute(statement).scalars())
+
     def delete_items(self, source: str, keys: Iterable[str], at: datetime | None = None) -> int:
         """Delete the given keys of `source`, recording each deletion in the history at
         `at` (the cycle's `now`; this machine's clock when None), so an as-of read before

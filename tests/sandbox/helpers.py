@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import jira
@@ -59,3 +60,24 @@ def error_response(error: JIRAError) -> requests.Response:
 
 def error_json(error: JIRAError) -> Any:
     return error_response(error).json()
+
+
+def jira_config_head(tmp_path: Path, sandbox: JiraSandbox, jql: str = "project = APP") -> str:
+    """The top of a config for one Jira source on `sandbox`, its credentials in
+    OKR_JIRA_EMAIL (Cloud) and OKR_JIRA_TOKEN, its store in `tmp_path`: the tests add
+    their objectives and `writeback:` below it."""
+    auth = (
+        "{email_env: OKR_JIRA_EMAIL, token_env: OKR_JIRA_TOKEN}"
+        if sandbox.mode == "cloud"
+        else "{token_env: OKR_JIRA_TOKEN}"
+    )
+    return f"""\
+version: 1
+cycle: {{name: 2026-Q4, start: 2026-10-01, end: 2026-12-31}}
+store: {{url: "sqlite:///{tmp_path / "okrsync.db"}"}}
+sources:
+  jira:
+    url: {sandbox.url}
+    auth: {auth}
+    jql: "{jql}"
+"""

@@ -27,7 +27,7 @@ from okrsync_sandbox import JiraSandbox
 from okrsync_sandbox._server import RecordedRequest
 from okrsync_sandbox.jira import KR_PROGRESS_FIELD, OKR_HEALTH_FIELD
 
-from .helpers import server_client
+from .helpers import jira_config_head, server_client
 
 pytestmark = pytest.mark.integration
 
@@ -58,21 +58,10 @@ def epic(jira: JiraSandbox) -> str:
 
 
 def write_config(tmp_path: Path, jira: JiraSandbox, jql: str = "project = APP") -> Path:
-    auth = (
-        "{email_env: OKR_JIRA_EMAIL, token_env: OKR_JIRA_TOKEN}"
-        if jira.mode == "cloud"
-        else "{token_env: OKR_JIRA_TOKEN}"
-    )
     path = tmp_path / "okrsync.yaml"
-    path.write_text(f"""\
-version: 1
-cycle: {{name: 2026-Q4, start: 2026-10-01, end: 2026-12-31}}
-store: {{url: "sqlite:///{tmp_path / "okrsync.db"}"}}
-sources:
-  jira:
-    url: {jira.url}
-    auth: {auth}
-    jql: "{jql}"
+    path.write_text(
+        jira_config_head(tmp_path, jira, jql)
+        + """\
 objectives:
   - id: ONB
     title: Onboarding
@@ -88,9 +77,10 @@ objectives:
 writeback:
   jira:
     comment: false
-    fields: {{OKR Health: health, KR Progress: outcome}}
-    kr_issues: {{project: OKR, issue_type: Key Result}}
-""")
+    fields: {OKR Health: health, KR Progress: outcome}
+    kr_issues: {project: OKR, issue_type: Key Result}
+"""
+    )
     return path
 
 

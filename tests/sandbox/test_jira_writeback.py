@@ -19,6 +19,8 @@ from okrsync.cli import main
 from okrsync_sandbox import JiraSandbox
 from okrsync_sandbox.jira import KR_PROGRESS_FIELD, OKR_HEALTH_FIELD
 
+from .helpers import jira_config_head
+
 pytestmark = pytest.mark.integration
 
 EMAIL, TOKEN = "bot@acme.example", "sandbox-secret-token"
@@ -59,21 +61,10 @@ def krs_field(jira: JiraSandbox) -> str:
 
 
 def write_config(tmp_path: Path, jira: JiraSandbox, fields: str = FIELDS) -> Path:
-    auth = (
-        "{email_env: OKR_JIRA_EMAIL, token_env: OKR_JIRA_TOKEN}"
-        if jira.mode == "cloud"
-        else "{token_env: OKR_JIRA_TOKEN}"
-    )
     path = tmp_path / "okrsync.yaml"
-    path.write_text(f"""\
-version: 1
-cycle: {{name: 2026-Q4, start: 2026-10-01, end: 2026-12-31}}
-store: {{url: "sqlite:///{tmp_path / "okrsync.db"}"}}
-sources:
-  jira:
-    url: {jira.url}
-    auth: {auth}
-    jql: "project = APP"
+    path.write_text(
+        jira_config_head(tmp_path, jira)
+        + f"""\
 objectives:
   - id: ONB
     title: Onboarding
@@ -87,7 +78,8 @@ writeback:
   jira:
     fields: {fields}
     property: true
-""")
+"""
+    )
     return path
 
 

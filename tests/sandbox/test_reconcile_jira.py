@@ -21,6 +21,8 @@ from okrsync.sources import UNLINKED_NOTE
 from okrsync_sandbox import JiraSandbox
 from okrsync_sandbox.jira import KR_PROGRESS_FIELD, OKR_HEALTH_FIELD
 
+from .helpers import jira_config_head
+
 pytestmark = pytest.mark.integration
 
 EMAIL, TOKEN = "bot@acme.example", "sandbox-secret-token"
@@ -56,21 +58,10 @@ def add_epic(jira: JiraSandbox, title: str = "Setup wizard") -> str:
 
 
 def write_config(tmp_path: Path, jira: JiraSandbox, unmapped: str = "note") -> Path:
-    auth = (
-        "{email_env: OKR_JIRA_EMAIL, token_env: OKR_JIRA_TOKEN}"
-        if jira.mode == "cloud"
-        else "{token_env: OKR_JIRA_TOKEN}"
-    )
     path = tmp_path / "okrsync.yaml"
-    path.write_text(f"""\
-version: 1
-cycle: {{name: 2026-Q4, start: 2026-10-01, end: 2026-12-31}}
-store: {{url: "sqlite:///{tmp_path / "okrsync.db"}"}}
-sources:
-  jira:
-    url: {jira.url}
-    auth: {auth}
-    jql: "project = APP"
+    path.write_text(
+        jira_config_head(tmp_path, jira)
+        + f"""\
 objectives:
   - id: ONB
     title: Onboarding
@@ -86,7 +77,8 @@ writeback:
   jira:
     fields: {{OKR Health: health, KR Progress: outcome}}
     property: true
-""")
+"""
+    )
     assert run(path, "metric", "set", "ONB-1", "74.8", "--at", "2026-11-20T00:00:00Z") == 0
     return path
 

@@ -142,6 +142,15 @@ def test_delete_items_counts_only_existing_keys_of_that_source(store: Store) -> 
     assert store.delete_items("jira", []) == 0
 
 
+def test_item_keys_are_one_sources_stored_keys_sorted(store: Store) -> None:
+    store.upsert_items([item("A-2"), item("A-1"), item("B-1", source="github")])
+    store.delete_items("jira", ["A-2"])
+
+    assert store.item_keys("jira") == ["A-1"]
+    assert store.item_keys("github") == ["B-1"]
+    assert store.item_keys("asana") == []
+
+
 def test_bulk_upsert_uses_a_bounded_number_of_statements(store: Store) -> None:
     items = [item(f"A-{n}", parent=None if n % 10 == 0 else f"A-{n - n % 10}") for n in range(1000)]
 
