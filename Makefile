@@ -36,7 +36,10 @@ lint: $(STAMP)
 # writes its figures to bench/RESULTS.md.
 # BENCH_ARGS picks sizes and parts, e.g. `make bench BENCH_ARGS="--sizes 1000,10000"`.
 # Not run by CI (figures need a quiet machine); the in-process benches stay runnable alone.
+# The bench's CPU profile needs pyinstrument (bench only, not a project dependency);
+# bench/standard.py installs tap-github into its own bench/.venv-tap.
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check pyinstrument
 	$(BIN)/python bench/standard.py $(BENCH_ARGS)
 	$(BIN)/python bench/report.py
 	$(BIN)/python bench/webhook_burst.py
