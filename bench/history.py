@@ -2,7 +2,8 @@
 
 Fills a store the way the pipeline does (`upsert_items(..., seen_at=<cycle now>)`), then
 times the as-of read (`Store.items(as_of=T)`, and two other query shapes for comparison)
-and `status --now` (`current_report`), and appends the figures to bench/RESULTS.md.
+and `status --now` (`current_report`: the first after the cycle start, and the later
+ones), and writes the figures to their section of bench/RESULTS.md.
 
     python bench/history.py [--items 50000] [--days 90] [--change 0.05] [--url URL]
                             [--store PATH]
@@ -15,9 +16,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import random
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -25,15 +29,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import text
+from standard import Report, machine, write_results
 
 from okrsync.config import Config, default_model
 from okrsync.domain import Bucket, WorkItem
-from okrsync.service import current_report
+from okrsync.service import current_report, run_cycle
+from okrsync.sources import Source
 from okrsync.store import Store
 
 START = datetime(2026, 10, 1, tzinfo=UTC)
 KRS = [f"ONB-{n}" for n in range(1, 11)]
-RESULTS = Path(__file__).with_name("RESULTS.md")
+BEGIN, END = "<!-- bench/history.py: begin -->", "<!-- bench/history.py: end -->"
 
 # The other shapes of "each item's latest version at or before T", for comparison.
 WINDOW = """
@@ -47,23 +53,25 @@ SELECT v.* FROM item_versions v WHERE NOT v.deleted AND v.learned_at = (
 
 
 def config(url: str) -> Config:
-    return default_model().model_validate(
-        {
-            "version": 1,
-            "cycle": {"name": "Q4", "start": "2026-10-01", "end": "2026-12-31"},
-            "store": {"url": url},
-            "sources": {"jira": {"url": "https://jira.example", "jql": "project = ONB"}},
-            "objectives": [
-                {
-                    "id": "ONB",
-                    "title": "Onboarding",
-                    "key_results": [
-                        {"id": kr, "title": kr, "baseline": 0, "target": 100} for kr in KRS
-                    ],
-                }
-            ],
-        }
-    )
+    return default_model().model_validate(raw_config(url))
+
+
+def raw_config(url: str) -> dict[str, object]:
+    return {
+        "version": 1,
+        "cycle": {"name": "Q4", "start": "2026-10-01", "end": "2026-12-31"},
+        "store": {"url": url},
+        "sources": {"jira": {"url": "https://jira.example", "jql": "project = ONB"}},
+        "objectives": [
+            {
+                "id": "ONB",
+                "title": "Onboarding",
+                "key_results": [
+                    {"id": kr, "title": kr, "baseline": 0, "target": 100} for kr in KRS
+                ],
+            }
+        ],
+    }
 
 
 def make_item(n: int) -> WorkItem:
@@ -153,13 +161,17 @@ def main() -> None:
                         text("SELECT pg_database_size(current_database())")
                     ).scalar_one()
             rows = []
-            load = os.getloadavg()
             for label, instant in (("middle", middle), ("end", end)):
                 # First, with nothing else alive, as `okrsync status --now` runs: 50,000
                 # items kept from a read before make it about 5% slower.
+                first, first_cpu = first_report(store, url, instant)
+                # The first sync cycle after the start keeps the scope at the start.
+                run_cycle(config(url), store, connect_none, now=START + timedelta(days=1),
+                          only=(), metrics=False)  # fmt: skip
                 status, status_cpu, _ = timed_cpu(
                     lambda instant=instant: current_report(config(url), store, instant)
                 )
+                command = cli_status(url, instant, Path(scratch))
                 as_of, got = timed(lambda instant=instant: store.items(as_of=instant))
                 assert isinstance(got, list) and len(got) == args.items
                 del got
@@ -178,39 +190,82 @@ def main() -> None:
                             repeat=1,
                         )
                 rows.append(
-                    (label, as_of, shapes["window"], shapes["correlated"], status, status_cpu)
-                )
+                    (label, as_of, shapes["window"], shapes["correlated"], first, first_cpu,
+                     status, status_cpu, command)
+                )  # fmt: skip
         backend = "PostgreSQL" if url.startswith("postgresql") else "SQLite"
-        lines = [
+        report = Report()
+        for line in [
             f"## History: {args.items:,} items × {args.days} days, "
-            f"{args.change:.0%} changing a day ({backend})",
+            f"{args.change:.0%} changing a day ({backend}; "
+            f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC)",
             "",
             f"- item versions: {versions:,} ({args.items:,} first + changes); store "
             f"{size / 1e6:.1f} MB; "
             + ("a store filled before, reused" if reused else f"filled in {filled:.0f} s"),
-            f"- machine: {os.cpu_count()} cores, load average {load[0]:.1f} when timing "
-            "(the figures are medians of 3; a shared machine's load slows them all)",
+            f"- machine: {machine()}; the figures are medians of 3 (a shared machine's "
+            "load slows them all)",
+            f"- command: `{' '.join(['python', 'bench/history.py', *sys.argv[1:]])}`",
             "",
             "| as of | `items(as_of)` | window query | correlated max | "
+            "`status --now` without a kept start scope (CPU) | "
             "`status --now` (`current_report`) | its CPU time | "
-            "`status --now` ÷ `items(as_of)` |",
-            "| --- | --- | --- | --- | --- | --- | --- |",
+            "`status --now` ÷ `items(as_of)` | `okrsync status --now`, the command |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
             *(
                 f"| {label} | {a * 1000:.0f} ms | {w * 1000:.0f} ms | {c * 1000:.0f} ms | "
-                f"{s * 1000:.0f} ms | {cpu * 1000:.0f} ms | {s / a:.2f} |"
-                for label, a, w, c, s, cpu in rows
+                f"{f * 1000:.0f} ms ({fc * 1000:.0f} ms) | "
+                f"{s * 1000:.0f} ms | {cpu * 1000:.0f} ms | {s / a:.2f} | "
+                f"{cmd * 1000:.0f} ms |"
+                for label, a, w, c, f, fc, s, cpu, cmd in rows
             ),
             "",
             "`items(as_of)` and `status --now` include turning rows into WorkItems; the two "
-            "other shapes only fetch the rows. CPU time is this process's (what the "
-            "machine's load changes least). The last column compares `status --now` with "
-            "one as-of read on the same machine at the same time: a figure the machine's "
-            "load changes less than either.",
-            "",
-        ]
-        print("\n".join(lines))
-        with RESULTS.open("a") as results:
-            results.write("\n".join(lines) + "\n")
+            "other shapes only fetch the rows. A report after the cycle start needs each "
+            "KR's scope at the start: without a kept one (no sync cycle since the start, or "
+            "the mapping changed) it reads every item's version at the start and maps it; the "
+            "first sync cycle after the start keeps the weights (`scope_starts`), and every "
+            "later report, `status --now` included, reads them back. CPU time is this process's (what the machine's load changes least). "
+            "The last column compares `status --now` with one as-of read on the same "
+            "machine at the same time: a figure the machine's load changes less than either. "
+            "The command is `okrsync status --now T --format json` in a fresh process "
+            "(start-up, config and store opening included), median wall of 3.",
+        ]:
+            report(line)
+        write_results(report, markers=(BEGIN, END))
+
+
+def cli_status(url: str, instant: datetime, scratch: Path) -> float:
+    """`okrsync status --now` at `instant` in a fresh process, as a person runs it: the
+    median wall time of 3, after one run that compiles the bytecode."""
+    path = scratch / "okrsync.json"  # JSON is YAML: the config as written
+    path.write_text(json.dumps(raw_config(url)), encoding="utf-8")
+    argv = [sys.executable, "-m", "okrsync.cli", "--config", str(path), "status",
+            "--now", instant.isoformat(), "--format", "json"]  # fmt: skip
+    walls = []
+    for _ in range(4):
+        began = time.perf_counter()
+        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+        walls.append(time.perf_counter() - began)
+    return statistics.median(walls[1:])
+
+
+def connect_none(name: str) -> Source:
+    raise AssertionError(f"a cycle without sources connected {name}")
+
+
+def first_report(store: Store, url: str, instant: datetime) -> tuple[float, float]:
+    """`current_report` at `instant` with no scope at the cycle start kept (no sync cycle
+    since the start, or the mapping changed): the median wall and CPU time of 3."""
+    walls, cpus = [], []
+    for _ in range(3):
+        with store.engine.begin() as connection:
+            connection.execute(text("DELETE FROM scope_starts"))
+        began, cpu = time.perf_counter(), time.process_time()
+        current_report(config(url), store, instant)
+        walls.append(time.perf_counter() - began)
+        cpus.append(time.process_time() - cpu)
+    return statistics.median(walls), statistics.median(cpus)
 
 
 if __name__ == "__main__":

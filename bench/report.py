@@ -3,7 +3,7 @@
 Fills a SQLite store with a sample and a KR snapshot a day per KR and 12 items per KR
 (plus 40 unmapped), then times the page end to end (`report_html`: the store read,
 `current_report` and the rendering) and the rendering alone (`render_report_html`), and
-appends the figures to bench/RESULTS.md.
+writes the figures to their section of bench/RESULTS.md.
 
     python bench/report.py [--objectives 10] [--krs 5] [--days 90] [--items 12]
 """
@@ -11,14 +11,16 @@ appends the figures to bench/RESULTS.md.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from standard import Report, machine, write_results
 
 from okrsync.config import Config, default_model
 from okrsync.domain import Bucket, KRSnapshot, MetricSample, WorkItem
@@ -28,7 +30,7 @@ from okrsync.service.report import gather_report, report_html
 from okrsync.store import Store
 
 START = datetime(2026, 10, 1, tzinfo=UTC)
-RESULTS = Path(__file__).with_name("RESULTS.md")
+BEGIN, END = "<!-- bench/report.py: begin -->", "<!-- bench/report.py: end -->"
 
 
 def kr_ids(objectives: int, krs: int) -> list[list[str]]:
@@ -125,7 +127,6 @@ def main() -> None:
         now = START + timedelta(days=args.days, hours=12)
         with Store(url) as store:
             fill(store, ids, args.days, args.items)
-            load = os.getloadavg()
             end_to_end, page = timed(lambda: report_html(cfg, store, now))
             status, _ = timed(lambda: current_report(cfg, store, now))
             gathered = gather_report(cfg, store, now)
@@ -134,21 +135,22 @@ def main() -> None:
             )
     size = len(page.encode())
     krs = args.objectives * args.krs
-    lines = [
+    report = Report()
+    for line in [
         f"## HTML report: {args.objectives} objectives × {args.krs} KRs, {args.days} days of "
-        f"samples and snapshots, {args.items} items per KR (SQLite)",
+        f"samples and snapshots, {args.items} items per KR (SQLite; "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC)",
         "",
         f"- page: {size / 1024:.0f} KiB ({size:,} bytes), {2 * krs} inline SVG charts",
-        f"- machine: {os.cpu_count()} cores, load average {load[0]:.1f} when timing (medians of 5)",
+        f"- machine: {machine()} (at the end); medians of 5",
+        f"- command: `{' '.join(['python', 'bench/report.py', *sys.argv[1:]])}`",
         f"- `okrsync report --html` (store read, `current_report`, rendering): "
         f"{end_to_end * 1000:.0f} ms",
         f"- of which `current_report` (the same as `status --now`): {status * 1000:.0f} ms",
         f"- rendering alone (`render_report_html`): {render_only * 1000:.0f} ms",
-        "",
-    ]
-    print("\n".join(lines))
-    with RESULTS.open("a") as results:
-        results.write("\n".join(lines) + "\n")
+    ]:
+        report(line)
+    write_results(report, markers=(BEGIN, END))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ posts `--events` signed `jira:issue_updated` webhooks to its HTTP endpoint, even
 sandbox. Per burst: the pulls (searches in the sandbox's request log, from the burst's
 first event until just before the next burst, which starts `--gap` seconds after the
 change landed) and the time from the last event to the new status in the store
-(polled every 5 ms). Prints the figures and appends them to bench/RESULTS.md.
+(polled every 5 ms). Prints the figures and writes them to their section of
+bench/RESULTS.md (one per `--label`).
 
 The goal (docs/design.md, "Speed and politeness"): at most 2 pulls a burst, and the last
 change in the store within 2 s (p95).
@@ -23,6 +24,7 @@ import argparse
 import json
 import math
 import os
+import re
 import signal
 import socket
 import statistics
@@ -41,9 +43,9 @@ from okrsync_sandbox import JiraSandbox
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))  # tests/signing.py: how Jira signs a delivery
 from signing import jira_headers  # noqa: E402
-from standard import machine, with_latency  # noqa: E402
+from standard import Report, machine, with_latency, write_results  # noqa: E402
 
-RESULTS = HERE / "RESULTS.md"
+BEGIN, END = "<!-- bench/webhook_burst.py: begin -->", "<!-- bench/webhook_burst.py: end -->"
 EMAIL, TOKEN, SECRET = "bench@acme.example", "bench-token", "bench-hook-secret"
 STORIES = 10
 
@@ -242,11 +244,13 @@ def main() -> None:
         f"- burst length (first to last webhook answered): max {max(spans):.2f} s",
         f"- goal: at most 2 pulls a burst and p95 under 2 s: {'met' if met else 'NOT met'}",
         *([f"- sandbox violations: {len(violations)}"] if violations else []),
-        "",
     ]
-    print("\n".join(lines))
-    with RESULTS.open("a") as results:
-        results.write("\n".join(lines) + "\n")
+    report = Report()
+    for line in lines:
+        report(line)
+    # A labelled run (a comparison, e.g. the daemon before a change) keeps its own section.
+    name = re.sub(r"[^a-z0-9]+", "-", args.label.lower()).strip("-") if args.label else ""
+    write_results(report, name, markers=(BEGIN, END))
 
 
 if __name__ == "__main__":

@@ -14,9 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from okrsync.config import Config, SourceConfig, config_model
-from okrsync.render.asana import render_asana_comment
-from okrsync.render.github import render_github_comment
-from okrsync.render.jira import render_jira_comment
 from okrsync.sources import Source, asana, github, jira
 from okrsync.webhooks import WebhookSpec
 from okrsync.webhooks import asana as asana_webhook
@@ -27,6 +24,19 @@ from okrsync.webhooks import jira as jira_webhook
 CommentRenderer = Callable[..., str]
 # Builds a connection from the source's own config and the environment holding its secrets.
 Connect = Callable[[Any, Mapping[str, str]], Source]
+
+
+def _renderer(module: str, name: str) -> CommentRenderer:
+    """`module.name`, imported when the first comment is rendered: the commands that only
+    read the config (`validate`, `status`, `metric`) never load the renderers."""
+
+    def render(*args: Any, **kwargs: Any) -> str:
+        from importlib import import_module
+
+        function: CommentRenderer = getattr(import_module(module), name)
+        return function(*args, **kwargs)
+
+    return render
 
 
 @dataclass(frozen=True)
@@ -76,8 +86,8 @@ class Registry:
 # One line a source. Kept on one line each so that adding a source is one line.
 # fmt: off
 REGISTRY = Registry([
-    SourceSpec("jira", jira.JiraSourceConfig, jira.connect, render_jira_comment, jira_webhook.WEBHOOK),
-    SourceSpec("github", github.GithubSourceConfig, github.connect, render_github_comment, github_webhook.WEBHOOK),
-    SourceSpec("asana", asana.AsanaSourceConfig, asana.connect, render_asana_comment, asana_webhook.WEBHOOK),
+    SourceSpec("jira", jira.JiraSourceConfig, jira.connect, _renderer("okrsync.render.jira", "render_jira_comment"), jira_webhook.WEBHOOK),
+    SourceSpec("github", github.GithubSourceConfig, github.connect, _renderer("okrsync.render.github", "render_github_comment"), github_webhook.WEBHOOK),
+    SourceSpec("asana", asana.AsanaSourceConfig, asana.connect, _renderer("okrsync.render.asana", "render_asana_comment"), asana_webhook.WEBHOOK),
 ])
 # fmt: on

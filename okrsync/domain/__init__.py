@@ -132,7 +132,9 @@ from okrsync.domain.report import (
     scope_of,
     select_targets,
     snapshots_from,
+    start_weights_of,
 )
+from okrsync.domain.scope_fingerprint import scope_fingerprint
 
 __all__ = [
     "ASPIRATIONAL_SHARE",
@@ -244,7 +246,9 @@ __all__ = [
     "resolve_item",
     "samples_by_kr",
     "samples_until",
+    "scope_fingerprint",
     "scope_of",
+    "start_weights_of",
     "select_targets",
     "shipping_without_impact",
     "snapshots_from",

@@ -18,7 +18,9 @@ import re
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Generic, Literal, NamedTuple, Protocol, TypeVar
+from itertools import islice, repeat
+from operator import attrgetter, eq, is_
+from typing import Generic, Literal, NamedTuple, Protocol, TypeVar, cast
 
 from okrsync.domain.models import Bucket, ItemRef, Objective, Rules, WorkItem
 
@@ -30,6 +32,9 @@ def _fold(text: str) -> str:
 
 def ref_sort_key(ref: ItemRef) -> tuple[str, str]:
     return (ref.source, ref.key)
+
+
+_Key = tuple[str, str]  # (source, key): an ItemRef's fields
 
 
 class ScopeItem(NamedTuple):
@@ -209,6 +214,35 @@ class MappedItem:
 
 
 @dataclass(frozen=True, slots=True)
+class _Layout:
+    """`map_items`'s index of what it made, by position in the order of its `items`: the
+    entries, each parent's children (in order), each item's position by source and key."""
+
+    entries: Sequence[MappedItem]
+    below: Mapping[int, Sequence[int]]
+    positions: Mapping[str, Mapping[str, int]]
+
+    def subtree_leaves(self, at: int) -> list[MappedItem]:
+        """`subtree_leaf_entries` of the item at `at`, in the same order."""
+        below, entries = self.below, self.entries
+        children = below.get(at)
+        if not children:
+            return [entries[at]]
+        if not any(map(below.get, children)):  # most often: the walk below, without a loop
+            return list(map(entries.__getitem__, reversed(children)))
+        leaves: list[MappedItem] = []
+        walk = list(children)
+        while walk:
+            node = walk.pop()
+            found = below.get(node)
+            if found:
+                walk.extend(found)
+            else:
+                leaves.append(entries[node])
+        return leaves
+
+
+@dataclass(frozen=True, slots=True)
 class MappedItems:
     """Every non-excluded item, keyed and ordered by (source, key), plus the child index.
 
@@ -220,15 +254,13 @@ class MappedItems:
     children: Mapping[ItemRef, tuple[ItemRef, ...]]
     # The cycles of parent links found (and cut) while mapping; see `parent_cycles`.
     cycles: tuple[tuple[ItemRef, ...], ...] = ()
-    # What `map_items` also works out on plain (source, key) keys, far cheaper there than
-    # on the refs afterwards (an ItemRef hashes in Python): in the order of `items`, the
-    # KRs each item is a leaf of (`leaves_by_kr`); by parent key, its children's keys and
-    # entries (`subtree_leaf_entries`). None when made otherwise: then they are worked out
-    # from `items` and `children` (so a copy with other items must leave them out).
+    # What `map_items` also works out on positions, far cheaper there than on the refs
+    # afterwards (an ItemRef hashes in Python): in the order of `items`, the KRs each
+    # item is a leaf of (`leaves_by_kr`); the tree by position (`subtree_leaf_entries`).
+    # None when made otherwise: then they are worked out from `items` and `children` (so
+    # a copy with other items must leave them out).
     leaf_kr_ids: tuple[frozenset[str], ...] | None = field(default=None, compare=False, repr=False)
-    child_entries: Mapping[_Key, Sequence[tuple[_Key, MappedItem]]] | None = field(
-        default=None, compare=False, repr=False
-    )
+    layout: _Layout | None = field(default=None, compare=False, repr=False)
 
     def children_of(self, ref: ItemRef) -> tuple[MappedItem, ...]:
         return tuple(self.items[child] for child in self.children.get(ref, ()))
@@ -329,52 +361,54 @@ def _bucket_override(rules: Rules) -> Callable[[_Mappable], Bucket | None] | Non
 def map_items(items: Iterable[WorkItem], index: KRIndex, rules: Rules) -> MappedItems:
     """Apply bucket overrides, drop excluded items, resolve parents and map to KRs.
 
-    Items are keyed by plain (source, key) tuples until the result is built: they hash
-    far faster than `ItemRef`s, and they sort the same way (`ref_sort_key`).
+    The work is done on positions in (source, key) order (see `_resolve`); the refs and
+    entries are then made a field at a time over all items at once (see `_new_object`).
     """
     tree = _resolve(items, index, rules)
-    kept, parents, direct, kr_of = tree.kept, tree.parents, tree.direct, tree.kr_ids
-    new_ref, new_entry = _new_ref, _new_mapped_item
-    refs = {key: new_ref(*key) for key in sorted(kept)}
-    mapped: dict[ItemRef, MappedItem] = {}
-    child_entries: dict[_Key, list[tuple[_Key, MappedItem]]] = {}
-    for key, ref in refs.items():
-        item, bucket = kept[key]
-        parent = parents[key]
-        if parent is None:
-            mapped[ref] = new_entry(item, bucket, None, direct[key], kr_of[key])
-            continue
-        entry = mapped[ref] = new_entry(item, bucket, refs[parent], direct[key], kr_of[key])
-        siblings = child_entries.get(parent)
-        if siblings is None:  # not `setdefault(parent, [])`: no list made per child
-            child_entries[parent] = [(key, entry)]
-        else:
-            siblings.append((key, entry))
-    # What `leaves_by_kr` computes from the refs, the same way (the same sets, in the same
-    # order, so the same frozensets), on the keys.
-    leaf_kr_ids = []
-    for key in refs:
-        kr_ids = kr_of[key]
-        below = child_entries.get(key)
-        if kr_ids and below:
-            kr_ids = kr_ids.difference(*(child.kr_ids for _, child in below))
-        leaf_kr_ids.append(kr_ids)
+    kept, parents, kr_of = tree.items, tree.parents, tree.kr_ids
+    count = len(kept)
+    new = _new_object
+    refs: list[ItemRef] = list(map(new, repeat(ItemRef, count)))
+    any(map(_set_ref_source, refs, map(_source_of, kept)))
+    any(map(_set_ref_key, refs, map(_key_of, kept)))
+    parent_refs: list[ItemRef | None] = [*refs, None]  # position -1: no parent
+    entries: list[MappedItem] = list(map(new, repeat(MappedItem, count)))
+    any(map(_set_entry_item, entries, kept))
+    any(map(_set_entry_bucket, entries, tree.buckets))
+    any(map(_set_entry_parent, entries, map(parent_refs.__getitem__, parents)))
+    any(map(_set_entry_direct, entries, tree.direct))
+    any(map(_set_entry_kr_ids, entries, kr_of))
 
+    below: dict[int, list[int]] = {}  # by parent, its children; parents met by first child
+    for child, parent in enumerate(parents):
+        if parent >= 0:
+            siblings = below.get(parent)
+            if siblings is None:  # not `setdefault(parent, [])`: no list made per child
+                below[parent] = [child]
+            else:
+                siblings.append(child)
+    # What `leaves_by_kr` computes from the refs, the same way (the same sets, in the same
+    # order, so the same frozensets), on the positions.
+    leaf_kr_ids = list(kr_of)
+    for parent, children in below.items():
+        kr_ids = kr_of[parent]
+        if kr_ids:
+            leaf_kr_ids[parent] = kr_ids.difference(*map(kr_of.__getitem__, children))
+
+    ref_at = refs.__getitem__
     return MappedItems(
-        items=mapped,
-        children={
-            refs[parent]: tuple([refs[key] for key, _ in found])
-            for parent, found in child_entries.items()
-        },
-        cycles=tuple(tuple(refs[key] for key in cycle) for cycle in tree.cycles),
+        items=dict(zip(refs, entries, strict=True)),
+        children={refs[parent]: tuple(map(ref_at, children)) for parent, children in below.items()},
+        cycles=tuple(tuple(map(ref_at, cycle)) for cycle in tree.cycles),
         leaf_kr_ids=tuple(leaf_kr_ids),
-        child_entries=child_entries,
+        layout=_Layout(entries, below, tree.positions),
     )
 
 
 # Objects made by setting their slots directly: `ItemRef(...)` and `MappedItem(...)`
 # without the frozen dataclass's `object.__setattr__` per field (the same objects; a
-# test compares them), for the tens of thousands `map_items` makes.
+# test compares them), for the tens of thousands `map_items` makes; `map_items` sets
+# each field over all objects with `map`, so that no Python code runs per object.
 _new_object = object.__new__
 _set_ref_source, _set_ref_key = (getattr(ItemRef, name).__set__ for name in ("source", "key"))
 (
@@ -384,6 +418,8 @@ _set_ref_source, _set_ref_key = (getattr(ItemRef, name).__set__ for name in ("so
     _set_entry_direct,
     _set_entry_kr_ids,
 ) = (getattr(MappedItem, name).__set__ for name in MappedItem.__match_args__)
+_source_of, _key_of, _labels_of = attrgetter("source"), attrgetter("key"), attrgetter("labels")
+_parent_of, _bucket_of = attrgetter("parent"), attrgetter("bucket")
 
 
 def _new_ref(source: str, key: str) -> ItemRef:
@@ -460,29 +496,29 @@ def scope_weights(
     items with `map_items`, without making its objects (a cycle start's scope needs
     only these totals)."""
     tree: _Tree[_Mappable] = _resolve(items, index, rules)
-    kept, parents, kr_of = tree.kept, tree.parents, tree.kr_ids
-    below: dict[_Key, set[str]] = {}  # the KRs of each parent's children
-    for key, parent in parents.items():
-        if parent is not None:
+    kept, kr_of = tree.items, tree.kr_ids
+    below: dict[int, set[str]] = {}  # the KRs of each parent's children
+    for child, parent in enumerate(tree.parents):
+        if parent >= 0:
             found_below = below.get(parent)
             if found_below is None:  # not `setdefault(parent, set())`: no set per child
-                below[parent] = set(kr_of[key])
+                below[parent] = set(kr_of[child])
             else:
-                found_below |= kr_of[key]
+                found_below |= kr_of[child]
     count = rules.weight == "count"
     default = rules.default_points
     weights: dict[str, list[float]] = {}
-    for key, kr_ids in kr_of.items():
+    for at, kr_ids in enumerate(kr_of):
         if not kr_ids:
             continue
-        children_krs = below.get(key)
+        children_krs = below.get(at)
         leaf_of = kr_ids.difference(children_krs) if children_krs else kr_ids
         if not leaf_of:
             continue
         if count:
             weight = 1.0
         else:
-            points = kept[key][0].points
+            points = kept[at].points
             weight = points if points is not None else default
         for kr_id in leaf_of:
             found = weights.get(kr_id)
@@ -495,111 +531,142 @@ def scope_weights(
 
 @dataclass(frozen=True, slots=True)
 class _Tree(Generic[_I]):
-    """What mapping decides, keyed by (source, key): the kept items with their effective
-    bucket, each one's parent (cycles cut), its own KRs and its KRs with inheritance."""
+    """What mapping decides, by position: the kept items in (source, key) order, each
+    with its effective bucket, its parent's position (-1: none, or a cycle cut there),
+    its own KRs and its KRs with inheritance; the cycles found, as positions (see
+    `parent_cycles`), and each item's position by source and key."""
 
-    kept: dict[_Key, tuple[_I, Bucket]]
-    parents: dict[_Key, _Key | None]
-    direct: dict[_Key, frozenset[str]]
-    kr_ids: dict[_Key, frozenset[str]]
-    cycles: tuple[tuple[_Key, ...], ...]
+    items: list[_I]
+    buckets: list[Bucket]
+    parents: list[int]
+    direct: list[frozenset[str]]
+    kr_ids: list[frozenset[str]]
+    cycles: list[tuple[int, ...]]
+    positions: dict[str, dict[str, int]]
 
 
 def _resolve(items: Iterable[_I], index: KRIndex, rules: Rules) -> _Tree[_I]:
-    """The mapping of `items` on plain keys (see `map_items`)."""
+    """The mapping of `items` on positions in (source, key) order.
+
+    Parents are in the same source, so each source's items are looked up by their plain
+    key (a str caches its hash; a tuple or an ItemRef hashes anew each time), and a
+    position orders the same way as a ref (`ref_sort_key`), so the smallest member of a
+    cycle is its smallest position.
+    """
     override = _bucket_override(rules)
-    kept: dict[_Key, tuple[_I, Bucket]] = {}
-    links: dict[_Key, _Key] = {}  # parent links as the items state them
-    by_labels: dict[tuple[str, ...], frozenset[str]] = {}  # labels repeat a lot
-    direct: dict[_Key, frozenset[str]] = {}
     excluded = Bucket.EXCLUDED
-    for key, item in _pick_one_per_key(items).items():
-        bucket = item.bucket if override is None else override(item)
-        if bucket is None:
-            bucket = item.bucket
-        if bucket is excluded:
-            continue
-        kept[key] = (item, bucket)
-        if item.parent:
-            links[key] = (item.source, item.parent)
-        labels = item.labels
-        found = by_labels.get(labels)
-        if found is None:
-            found = by_labels[labels] = kr_ids_for_labels(labels, index, rules)
-        direct[key] = found
+    kept: list[_I] = []
+    buckets: list[Bucket] = []
+    parents: list[int] = []
+    positions: dict[str, dict[str, int]] = {}
+    for source, keys, values in _pick_one_per_key(items):
+        if override is None:
+            found = list(map(_bucket_of, values))
+        else:
+            found = [item.bucket if (b := override(item)) is None else b for item in values]
+        if any(map(is_, found, repeat(excluded))):
+            kept_at = [at for at, bucket in enumerate(found) if bucket is not excluded]
+            keys = [keys[at] for at in kept_at]
+            values = [values[at] for at in kept_at]
+            found = [found[at] for at in kept_at]
+        start = len(kept)
+        position = positions[source] = dict(zip(keys, range(start, start + len(keys)), strict=True))
+        parent_keys = list(map(_parent_of, values))
+        linked = list(map(position.get, parent_keys, repeat(-1)))
+        if "" in position:  # an empty parent key is no parent, even with an item keyed ""
+            linked = [at if key else -1 for at, key in zip(linked, parent_keys, strict=True)]
+        kept += values
+        buckets += found
+        parents += linked
 
-    # Parent links that point at an item we have; any other parent counts as none.
-    parents: dict[_Key, _Key | None] = dict.fromkeys(kept)
-    for key, link in links.items():
-        if link in kept:
-            parents[key] = link
-    cycles = _cycles(parents, _same)
-    for cycle in cycles:  # cut each at its smallest member, as `break_parent_cycles` does
-        parents[cycle[0]] = None
+    all_labels = list(map(_labels_of, kept))
+    by_labels: dict[tuple[str, ...], frozenset[str]] = {}  # labels repeat a lot
+    for labels in set(all_labels):
+        by_labels[labels] = kr_ids_for_labels(labels, index, rules)
+    direct = list(map(by_labels.__getitem__, all_labels))
 
+    # Each item's KRs with its ancestors', found in one walk that also finds the cycles.
+    inherited: list[frozenset[str] | None] = [None] * len(kept)
+    cycles: list[tuple[int, ...]] = []
+    for at, parent in enumerate(parents):  # a cut is seen: the list is read as it goes
+        if parent < 0:
+            inherited[at] = direct[at]
+        elif (above := inherited[parent]) is None:
+            _inherit(at, parents, direct, inherited, cycles)
+        elif inherited[at] is None:  # not yet set on the way up from an earlier item
+            own = direct[at]
+            inherited[at] = own if above <= own else above if own <= above else own | above
+    cycles.sort()
     if not rules.inherit_from_parent:
-        return _Tree(kept, parents, direct, direct, cycles)
-    inherited: dict[_Key, frozenset[str]] = {}  # each item's KRs with its ancestors'
-    for key, parent in parents.items():
-        if key in inherited:
-            continue
-        if parent is None:
-            inherited[key] = direct[key]
-            continue
-        above = inherited.get(parent)
-        if above is None:
-            above = _with_ancestors(parent, parents, direct, inherited)
-        inherited[key] = _union(direct[key], above)
-    return _Tree(kept, parents, direct, inherited, cycles)
+        return _Tree(kept, buckets, parents, direct, direct, cycles, positions)
+    kr_ids = cast("list[frozenset[str]]", inherited)  # every position was set above
+    return _Tree(kept, buckets, parents, direct, kr_ids, cycles, positions)
 
 
-_Key = tuple[str, str]  # (source, key): an ItemRef's fields
+def _inherit(
+    start: int,
+    parents: list[int],
+    direct: Sequence[frozenset[str]],
+    inherited: list[frozenset[str] | None],
+    cycles: list[tuple[int, ...]],
+) -> None:
+    """Set the inherited KRs of `start` and of its ancestors not known yet. A cycle met on
+    the way up is cut at its smallest member, as `break_parent_cycles` does, and listed
+    in `cycles` from that member, parent by parent."""
+    while True:  # again after cutting a cycle, up to its new root
+        path: list[int] = []
+        on_path: dict[int, int] = {}
+        node = start
+        cut = False
+        while (known := inherited[node]) is None:
+            if node in on_path:
+                cycle = path[on_path[node] :]
+                first = cycle.index(min(cycle))
+                cycles.append(tuple(cycle[first:] + cycle[:first]))
+                parents[cycle[first]] = -1
+                cut = True
+                break
+            on_path[node] = len(path)
+            path.append(node)
+            parent = parents[node]
+            if parent < 0:
+                break
+            node = parent
+        if not cut:
+            for node in reversed(path):
+                own = direct[node]
+                known = inherited[node] = own if known is None else _union(own, known)
+            return
 
 
-def _same(key: _Key) -> _Key:
-    return key
-
-
-def _pick_one_per_key(items: Iterable[_I]) -> dict[_Key, _I]:
-    """One item per (source, key), independent of input order.
+def _pick_one_per_key(items: Iterable[_I]) -> list[tuple[str, list[str], list[_I]]]:
+    """One item per (source, key), independent of input order: by source, in order, each
+    source's keys in order and its items in that order.
 
     Sources and the store deliver each key once; should a key repeat, the most
     recently updated copy wins and exact ties fall back to a stable comparison.
     """
     listed = items if isinstance(items, (list, tuple)) else list(items)
-    chosen: dict[_Key, _I] = {(item.source, item.key): item for item in listed}
-    if len(chosen) == len(listed):
-        return chosen  # every key once, as sources and the store deliver them
-    chosen = {}
+    sources = set(map(_source_of, listed))
+    if len(sources) == 1:  # one source: no grouping needed
+        keys = list(map(_key_of, listed))
+        if keys == sorted(keys) and not any(map(eq, keys, islice(keys, 1, None))):
+            return [(sources.pop(), keys, list(listed))]  # as the store lists them
+        chosen = dict(zip(keys, listed, strict=True))
+        if len(chosen) == len(listed):  # every key once, as sources deliver them
+            keys.sort()
+            return [(sources.pop(), keys, list(map(chosen.__getitem__, keys)))]
+    by_source: dict[str, dict[str, _I]] = {source: {} for source in sorted(sources)}
     for item in listed:
-        key = (item.source, item.key)
-        current = chosen.get(key)
+        found = by_source[item.source]
+        current = found.get(item.key)
         if current is None or (item.updated, repr(item)) > (current.updated, repr(current)):
-            chosen[key] = item
-    return chosen
-
-
-def _with_ancestors(
-    key: _Key,
-    parents: Mapping[_Key, _Key | None],
-    direct: Mapping[_Key, frozenset[str]],
-    inherited: dict[_Key, frozenset[str]],
-) -> frozenset[str]:
-    """An item's KRs with every ancestor's, remembered in `inherited` for the items on
-    the way up."""
-    path: list[_Key] = []
-    node: _Key | None = key
-    known: frozenset[str] = frozenset()
-    while node is not None:
-        done = inherited.get(node)
-        if done is not None:
-            known = done
-            break
-        path.append(node)
-        node = parents[node]
-    for node in reversed(path):
-        known = inherited[node] = _union(direct[node], known)
-    return known
+            found[item.key] = item
+    picked = []
+    for source, found in by_source.items():
+        keys = sorted(found)
+        picked.append((source, keys, list(map(found.__getitem__, keys))))
+    return picked
 
 
 def _union(own: frozenset[str], above: frozenset[str]) -> frozenset[str]:
@@ -655,21 +722,12 @@ def subtree_leaves(mapped: MappedItems, ref: ItemRef) -> tuple[MappedItem, ...]:
 
 def subtree_leaf_entries(mapped: MappedItems, ref: ItemRef) -> list[MappedItem]:
     """`subtree_leaves` in no particular order (for counting them)."""
+    layout = mapped.layout
+    if layout is not None:  # the same walk on positions (see `MappedItems.layout`)
+        at = layout.positions.get(ref.source, {}).get(ref.key)
+        if at is not None:
+            return layout.subtree_leaves(at)
     leaves: list[MappedItem] = []
-    below = mapped.child_entries
-    if below is not None:  # the same walk on plain keys (see `MappedItems.child_entries`)
-        kids = below.get((ref.source, ref.key))
-        if not kids:
-            return [mapped.items[ref]]
-        walk = list(kids)
-        while walk:
-            key, entry = walk.pop()
-            found = below.get(key)
-            if found:
-                walk.extend(found)
-            else:
-                leaves.append(entry)
-        return leaves
     children, items = mapped.children, mapped.items
     pending = [ref]
     while pending:

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 
 from okrsync.domain.mapping import (
     KRIndex,
@@ -138,19 +139,27 @@ def unknown_kr_detail(check: LabelCheck) -> str:
 
 
 def unknown_kr_problems(mapped: MappedItems, index: KRIndex, rules: Rules) -> list[Problem]:
-    problems: list[Problem] = []
     details: dict[str, str | None] = {}  # label → its problem's detail; labels repeat a lot
-    for entry in mapped.items.values():
-        for label in entry.item.labels:
-            if label in details:
-                detail = details[label]
-            else:
+    found: dict[tuple[str, ...], list[str]] = {}  # labels → their problems' details
+    for labels in set(map(_labels_of, mapped.items.values())):
+        for label in labels:
+            if label not in details:
                 check = check_label(label, index, rules)
                 unknown = check is not None and check.unknown is not None
-                detail = details[label] = unknown_kr_detail(check) if check and unknown else None
-            if detail is not None:
-                problems.append(Problem(entry.ref, "unknown_kr", detail))
-    return problems
+                details[label] = unknown_kr_detail(check) if check and unknown else None
+        named = [detail for label in labels if (detail := details[label]) is not None]
+        if named:
+            found[labels] = named
+    if not found:  # most often: then no item needs a look
+        return []
+    return [
+        Problem(ref, "unknown_kr", detail)
+        for ref, entry in mapped.items.items()
+        for detail in found.get(entry.item.labels, ())
+    ]
+
+
+_labels_of = attrgetter("item.labels")
 
 
 def _labels_naming(entry: MappedItem, kr_id: str, index: KRIndex, rules: Rules) -> list[str]:
@@ -159,7 +168,8 @@ def _labels_naming(entry: MappedItem, kr_id: str, index: KRIndex, rules: Rules) 
 
 def child_only_problems(mapped: MappedItems, index: KRIndex, rules: Rules) -> list[Problem]:
     problems: list[Problem] = []
-    for entry in mapped.items.values():
+    # Most items carry no KR of their own: no look-up of their parent.
+    for entry in [entry for entry in mapped.items.values() if entry.direct_kr_ids]:
         if entry.parent is None:
             continue
         parent = mapped.items[entry.parent]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, time, timedelta
+from itertools import chain, compress, repeat
+from operator import attrgetter, is_, mul
 from typing import Literal
 
 from okrsync.domain.mapping import MappedItem
@@ -142,6 +144,84 @@ def leaf_weight(leaf: MappedItem, rules: Rules) -> float:
 def leaf_weights(leaves: Iterable[MappedItem], rules: Rules) -> Weights:
     """The total weight of the leaves and the weight of those done: with the default
     credit, `done / total` is the delivery progress, which a reader can check by hand."""
+    return leaf_summary(leaves, rules)[1]
+
+
+def delivery_progress(leaves: Iterable[MappedItem], rules: Rules) -> float | None:
+    """Σ credit[bucket] × weight / Σ weight over the leaves; None with nothing to weigh."""
+    return leaf_summary(leaves, rules)[0]
+
+
+def item_counts(leaves: Iterable[MappedItem]) -> ItemCounts:
+    """Leaves counted by effective bucket."""
+    listed = leaves if isinstance(leaves, (list, tuple)) else list(leaves)
+    buckets = list(map(_bucket_of, listed))
+    todo, in_progress, done = (sum(map(is_, buckets, repeat(bucket))) for bucket in _COUNTED)
+    if todo + in_progress + done == len(buckets):
+        return ItemCounts(total=len(buckets), done=done, in_progress=in_progress, todo=todo)
+    return _item_counts(listed)
+
+
+def leaf_summary(
+    leaves: Iterable[MappedItem], rules: Rules
+) -> tuple[float | None, Weights, ItemCounts]:
+    """`delivery_progress`, `leaf_weights` and `item_counts` of the leaves, in one pass."""
+    listed = leaves if isinstance(leaves, (list, tuple)) else list(leaves)
+    grouped = _weights_by_bucket(listed, rules)
+    if grouped is None:
+        return (
+            _delivery_progress(listed, rules),
+            _leaf_weights(listed, rules),
+            _item_counts(listed),
+        )
+    credited: list[float] = []
+    for bucket, found in zip(_BUCKETS, grouped, strict=True):
+        if found:
+            credited += map(mul, repeat(rules.credit.get(bucket, 0.0)), found)
+    # fsum is exactly rounded, so the result does not depend on the order of leaves.
+    total = math.fsum(chain.from_iterable(grouped))
+    todo, in_progress, done, _ = grouped
+    return (
+        None if total == 0 else math.fsum(credited) / total,
+        Weights(done=math.fsum(done), total=total, mode=rules.weight),
+        ItemCounts(
+            total=len(todo) + len(in_progress) + len(done),
+            done=len(done),
+            in_progress=len(in_progress),
+            todo=len(todo),
+        ),
+    )
+
+
+_BUCKETS = (Bucket.TODO, Bucket.IN_PROGRESS, Bucket.DONE, Bucket.EXCLUDED)
+_COUNTED = (Bucket.TODO, Bucket.IN_PROGRESS, Bucket.DONE)  # what `item_counts` counts
+_bucket_of, _points_of = attrgetter("bucket"), attrgetter("item.points")
+
+
+def _weights_by_bucket(
+    leaves: Sequence[MappedItem], rules: Rules
+) -> tuple[list[float], ...] | None:
+    """Each leaf's `leaf_weight`, by bucket (in the order of `_BUCKETS`), in the order of
+    `leaves`; picked by identity with `map` and `compress`, so that no Python code runs
+    per leaf. None when a bucket is no Bucket member (a str equal to one, say)."""
+    buckets = list(map(_bucket_of, leaves))
+    if rules.weight == "count":
+        weights: list[float] = [1.0] * len(leaves)
+    else:
+        weights = list(map(_points_of, leaves))
+        if any(map(is_, weights, repeat(None))):
+            default = rules.default_points
+            weights = [default if points is None else points for points in weights]
+    grouped = tuple(
+        list(compress(weights, map(is_, buckets, repeat(bucket)))) for bucket in _BUCKETS
+    )
+    return grouped if sum(map(len, grouped)) == len(weights) else None
+
+
+# What the above computes, leaf by leaf: for leaves whose bucket is no Bucket member.
+
+
+def _leaf_weights(leaves: Iterable[MappedItem], rules: Rules) -> Weights:
     done: list[float] = []
     total: list[float] = []
     for leaf in leaves:
@@ -152,23 +232,20 @@ def leaf_weights(leaves: Iterable[MappedItem], rules: Rules) -> Weights:
     return Weights(done=math.fsum(done), total=math.fsum(total), mode=rules.weight)
 
 
-def delivery_progress(leaves: Iterable[MappedItem], rules: Rules) -> float | None:
-    """Σ credit[bucket] × weight / Σ weight over the leaves; None with nothing to weigh."""
+def _delivery_progress(leaves: Iterable[MappedItem], rules: Rules) -> float | None:
     weights: list[float] = []
     credited: list[float] = []
     for leaf in leaves:
         weight = leaf_weight(leaf, rules)
         weights.append(weight)
         credited.append(rules.credit.get(leaf.bucket, 0.0) * weight)
-    # fsum is exactly rounded, so the result does not depend on the order of leaves.
     total_weight = math.fsum(weights)
     if total_weight == 0:
         return None
     return math.fsum(credited) / total_weight
 
 
-def item_counts(leaves: Iterable[MappedItem]) -> ItemCounts:
-    """Leaves counted by effective bucket."""
+def _item_counts(leaves: Iterable[MappedItem]) -> ItemCounts:
     counted = {Bucket.DONE: 0, Bucket.IN_PROGRESS: 0, Bucket.TODO: 0}
     for leaf in leaves:
         if leaf.bucket in counted:

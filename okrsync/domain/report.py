@@ -49,12 +49,11 @@ from okrsync.domain.problems import mapping_problems
 from okrsync.domain.progress import (
     cycle_bounds,
     cycle_samples,
-    delivery_progress,
     expected_progress,
     item_counts,
     last_sample_at,
     latest_value,
-    leaf_weights,
+    leaf_summary,
     outcome_progress,
     require_aware,
 )
@@ -74,6 +73,20 @@ def samples_by_kr(samples: Iterable[MetricSample], index: KRIndex) -> dict[str, 
         if kr_id is not None:
             grouped.setdefault(kr_id, []).append(sample)
     return grouped
+
+
+def start_weights_of(report: Report) -> dict[str, float] | None:
+    """Each KR's weight at the cycle start as `report` computed it (configured KR id ->
+    weight), to give a later report as `start_weights`; None when the report had no
+    start (`scope.start_weight` not known)."""
+    weights: dict[str, float] = {}
+    for objective in report.objectives:
+        for status in objective.key_results:
+            scope = status.scope
+            if scope is None or scope.start_weight is None:
+                return None
+            weights[status.kr.id] = scope.start_weight
+    return weights
 
 
 def scope_of(start_weight: float | None, weight: float) -> Scope:
@@ -131,13 +144,12 @@ def kr_status(
     """
     counted = cycle_samples(samples, cycle, now)
     current = latest_value(counted, now)
-    delivery = delivery_progress(leaves, rules)
+    delivery, weights, counts = leaf_summary(leaves, rules)
     outcome = outcome_progress(kr, current, delivery)
     expected = expected_progress(cycle, now)
     _, cycle_end = cycle_bounds(cycle)
     ended = now >= cycle_end
     last_at = last_sample_at(counted)
-    weights = leaf_weights(leaves, rules)
     score = None if outcome is None else clamp01(outcome)
     metric_kind = kr.kind in ("auto", "maintain")
     history = [point for point in done_history if point[0] != now] + [(now, weights.done)]
@@ -155,7 +167,7 @@ def kr_status(
             rules,
             stale=stale_metric(kr, current, last_at, cycle, now, rules),
         ),
-        items=item_counts(leaves),
+        items=counts,
         weight=weights,
         score=score,
         final=final_for(kr, score) if ended else None,
@@ -275,16 +287,28 @@ def is_target(entry: MappedItem, mapped: MappedItems, rules: Rules) -> bool:
 
 def select_targets(mapped: MappedItems, rules: Rules) -> tuple[Target, ...]:
     """The items to write back to, ordered by (source, key)."""
+    # What `is_target` needs first, tested first: it drops most items without a call each.
+    if rules.writeback_targets == "top_level":
+        candidates = [(ref, entry) for ref, entry in mapped.items.items() if entry.direct_kr_ids]
+    elif rules.writeback_targets == "all":
+        candidates = [(ref, entry) for ref, entry in mapped.items.items() if entry.kr_ids]
+    else:
+        candidates = []
     targets = [
         Target(
             item=entry.item,
             kr_ids=tuple(sorted(entry.kr_ids)),
-            leaves=item_counts(subtree_leaf_entries(mapped, entry.ref)),
+            leaves=item_counts(subtree_leaf_entries(mapped, ref)),
         )
-        for entry in mapped.items.values()
+        for ref, entry in candidates
         if is_target(entry, mapped, rules)
     ]
-    return tuple(sorted(targets, key=lambda target: ref_sort_key(target.item.ref)))
+    return tuple(sorted(targets, key=_target_order))
+
+
+def _target_order(target: Target) -> tuple[str, str]:
+    """`ref_sort_key` of the target's item, without making its ref."""
+    return (target.item.source, target.item.key)
 
 
 def compute_report(
@@ -296,6 +320,7 @@ def compute_report(
     now: datetime,
     *,
     start_items: Iterable[WorkItem] | Iterable[ScopeItem] | None = None,
+    start_weights: Mapping[str, float] | None = None,
     done_history: Mapping[str, Sequence[tuple[datetime, float]]] | None = None,
     metric_errors: Mapping[str, str] | None = None,
     seed: int = 0,
@@ -305,6 +330,9 @@ def compute_report(
     `start_items`: the items as the store knew them at the cycle start (WorkItems, or
     the lighter ScopeItems: all that is read of them), for each KR's
     `scope.start_weight` (None: not known, so `start_weight` and `growth` are None).
+    `start_weights`: instead of `start_items`, each KR's weight at the cycle start as an
+    earlier report over those items gave it (`start_weights_of`), by configured KR id;
+    a KR not in it had none.
     `done_history`: KR id → (instant, done weight) points (the KR snapshots) for the
     delivery forecast, seeded by `seed`. `metric_errors`: KR id → why its last reading
     failed. KR ids in both match case-insensitively.
@@ -319,6 +347,7 @@ def compute_report(
         rules,
         now,
         start_items=start_items,
+        start_weights=start_weights,
         done_history=done_history,
         metric_errors=metric_errors,
         seed=seed,
@@ -334,6 +363,7 @@ def compute_report_and_mapping(
     now: datetime,
     *,
     start_items: Iterable[WorkItem] | Iterable[ScopeItem] | None = None,
+    start_weights: Mapping[str, float] | None = None,
     done_history: Mapping[str, Sequence[tuple[datetime, float]]] | None = None,
     metric_errors: Mapping[str, str] | None = None,
     seed: int = 0,
@@ -346,17 +376,19 @@ def compute_report_and_mapping(
     leaves = leaves_by_kr(mapped)
     samples_of = samples_by_kr(samples, index)
     expected = expected_progress(cycle, now)
-    start_weights: dict[str, float] | None = None
+    if start_items is not None and start_weights is not None:
+        raise ValueError("give start_items or start_weights, not both")
     if start_items is not None:
         # Read twice below; a list is copied as pointers.
         listed = cast("list[WorkItem] | list[ScopeItem]", list(start_items))
         at_start = scope_weights_as_mapped(mapped, leaves, listed, rules)
         if at_start is None:
             at_start = scope_weights(listed, index, rules)
+        start_weights = at_start
+    if start_weights is not None:
+        known = start_weights
         start_weights = {
-            kr.id: at_start.get(kr.id, 0.0)
-            for objective in objectives
-            for kr in objective.key_results
+            kr.id: known.get(kr.id, 0.0) for objective in objectives for kr in objective.key_results
         }
     history = _by_canonical_id(done_history or {}, index)
     errors = _by_canonical_id(metric_errors or {}, index)

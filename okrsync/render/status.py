@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime
-from typing import Any
-
-from rich.console import Console, Group
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from okrsync.domain import (
     DeliveryForecast,
@@ -28,6 +24,12 @@ from okrsync.render._numbers import (
     percent,
     rounded,
 )
+
+# rich (~25 ms to import) is loaded by the table and the console only: `--format json`,
+# `--format markdown` and `explain` (which reads `weight_text`) never load it.
+if TYPE_CHECKING:
+    from rich.console import Console, Group
+    from rich.text import Text
 
 # Under the table and in Markdown: enough to act on, not a wall of text.
 UNMAPPED_SHOWN = 20
@@ -184,6 +186,10 @@ def report_table(report: Report, width: int | None = None) -> Group:
     stack under the primary ones (Current over Forecast; Outcome, Delivery, Expected;
     Done over Weight) and titles wrap, so nothing is lost at 80 columns.
     """
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
     cycle = report.cycle
     table = Table(
         title=f"{cycle.name} ({cycle.start} to {cycle.end}) as of "
@@ -258,6 +264,8 @@ _STACKED_COLUMNS: tuple[tuple[str, ...], ...] = (
 
 def _cells(groups: tuple[tuple[str, ...], ...], values: dict[str, str | Text]) -> list[Text]:
     """One cell per column group: its values one under another, blank where there is none."""
+    from rich.text import Text
+
     cells = []
     for group in groups:
         parts = [values.get(name, "") for name in group]
@@ -269,6 +277,8 @@ def _cells(groups: tuple[tuple[str, ...], ...], values: dict[str, str | Text]) -
 
 def report_console() -> Console:
     """The terminal's own width; piped or redirected, `$COLUMNS` if set, else 80."""
+    from rich.console import Console
+
     console = Console()
     if console.is_terminal:
         return console
@@ -283,10 +293,14 @@ def piped_width(columns: str | None) -> int:
 
 
 def _health_text(health: Health) -> Text:
+    from rich.text import Text
+
     return Text(HEALTH_WORDS[health], style=_HEALTH_STYLES[health])
 
 
 def _kr_health_text(status: KRStatus) -> Text:
+    from rich.text import Text
+
     return Text(kr_health_word(status), style=_HEALTH_STYLES[status.health])
 
 

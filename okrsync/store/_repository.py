@@ -4,19 +4,25 @@ One code path serves SQLite and PostgreSQL; the dialect-specific code is the eng
 set-up and the `INSERT ... ON CONFLICT` statements (`_engine`) and the schema lock
 (`_locks`). Every write is one statement that the database applies atomically (an
 upsert, a conditional update, a delete): nothing reads a row to decide whether to
-insert it, so two processes sharing a store never trip over each other's rows.
+insert it, so two processes sharing a store never trip over each other's rows. (A
+large upsert into SQLite reads back what it wrote, to count it and finish it, inside
+its transaction: SQLite lets one writer at a time hold it, from its first write on.)
 """
 
 from __future__ import annotations
 
 import dataclasses
+import gc
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import chain
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
 from sqlalchemy import (
+    Boolean,
     Connection,
     Engine,
     Float,
@@ -62,6 +68,14 @@ KEYS_PER_QUERY = 500
 # Snapshots per insert: nine bound parameters each, and one SELECT each in a UNION ALL,
 # under SQLite's 500 terms of a compound SELECT.
 SNAPSHOTS_PER_QUERY = 400
+# A SQLite upsert of at least 1/SCANNED_UPSERT_SHARE of the stored items reads what it
+# did by scanning `work_items` for its instant, not from RETURNING rows: the scans cost
+# about 1 µs per stored row, and each row upserted about 4 µs less than a returned one
+# (with its version written from Python); into 100,000 stored items both took the same
+# time for 12,500 (see `_SqliteItemUpsert.upsert_scanned`). Below SCANNED_UPSERT_ROWS
+# items the few milliseconds it could save are not worth its two more statements.
+SCANNED_UPSERT_SHARE = 8
+SCANNED_UPSERT_ROWS = 2_000
 
 _ITEM_FIELDS = tuple(field.name for field in dataclasses.fields(WorkItem))
 # What an upsert compares to tell an updated item from an unchanged one.
@@ -156,9 +170,10 @@ class Store:
         upsert of the same items by another process neither fails nor is lost. What each
         row became is read from what the statement returns: a row whose `first_seen_at`
         is this call's instant was inserted, one whose `changed_at` is was updated, one
-        whose `versioned_at` is needs a version. The versions are written in the same
-        transaction (`INSERT ... ON CONFLICT DO UPDATE`: the same item learned twice at
-        one instant keeps the last state).
+        whose `versioned_at` is needs a version (on SQLite, a large upsert reads the same
+        from the rows seen at that instant instead: `_upsert_items_sqlite`). The versions
+        are written in the same transaction (`INSERT ... ON CONFLICT DO UPDATE`: the same
+        item learned twice at one instant keeps the last state).
         """
         latest = _last_per_ref(items)
         if not latest:
@@ -187,6 +202,7 @@ class Store:
             ]
             if versions:
                 connection.execute(_version_upsert(self._engine), versions)
+                self._forget_scope_starts(connection, learned_at)
         inserted = sum(1 for row in returned if row.first_seen_at == stamp)
         updated = sum(1 for row in returned if row.changed_at == stamp) - inserted
         return UpsertResult(inserted, updated, len(latest) - inserted - updated)
@@ -201,39 +217,78 @@ class Store:
         labels, buckets), and sent as driver SQL (`exec_driver_sql`) in one transaction.
         The rows stored are those of `_upsert_items_portable`, byte for byte
         (tests/store/test_sqlite_upsert_fast_path.py); SQLAlchemy's per-parameter
-        bookkeeping was three quarters of that path's work."""
+        bookkeeping was three quarters of that path's work.
+
+        An upsert of a large share of the stored items (`SCANNED_UPSERT_SHARE`: a full
+        pull) leaves out the RETURNING and reads what it did from the rows carrying its
+        instant, its versions copied by the database from those rows
+        (`_SqliteItemUpsert.upsert_scanned`); a small one reads the rows returned
+        (`upsert_returned`), as a scan would cost more than it saves."""
         bulk = self._sqlite_bulk
         if bulk is None:
             bulk = self._sqlite_bulk = _SqliteItemUpsert(self._engine)
-        rows = bulk.item_rows([latest[ref] for ref in sorted(latest)], stamp)
-        with self._engine.begin() as connection:
-            returned = bulk.items.execute(connection, rows)
-            # The returned stamps (raw text) as datetimes, once per distinct value.
-            read = _Memo(bulk.stamp_result)
-            # In the order returned, as `_upsert_items_portable` writes them.
-            versioned = [(row[0], row[1]) for row in returned if read[row[4]] == stamp]
-            if versioned:
-                bulk.versions.execute(connection, bulk.version_rows(rows, versioned, learned_at))
-        inserted = sum(1 for row in returned if read[row[2]] == stamp)
-        updated = sum(1 for row in returned if read[row[3]] == stamp) - inserted
-        return UpsertResult(inserted, updated, len(latest) - inserted - updated)
+        items = [latest[ref] for ref in sorted(latest)]
+
+        def write(stamp: datetime, scan: bool) -> UpsertResult:
+            rows = bulk.item_rows(items, stamp)
+            scan = scan and len(rows) >= SCANNED_UPSERT_ROWS
+            with self._engine.begin() as connection:
+                if scan and len(rows) * SCANNED_UPSERT_SHARE >= bulk.stored_rows(connection):
+                    counts = bulk.upsert_scanned(connection, rows, stamp, learned_at, latest)
+                else:
+                    counts = bulk.upsert_returned(connection, rows, stamp, learned_at)
+                inserted, updated, versions = counts
+                if versions:
+                    self._forget_scope_starts(connection, learned_at)
+            return UpsertResult(inserted, updated, len(rows) - inserted - updated)
+
+        # What this makes is freed on return: a collection meanwhile would only walk the
+        # caller's items to find them alive (about 5% of an upsert of 100,000 changing
+        # few of them).
+        with _collector_paused():
+            try:
+                return write(stamp, scan=True)
+            except _StampTaken:
+                # Another process's upsert took the same microsecond, so the scan cannot
+                # tell its rows from these: rolled back, and again under a new instant,
+                # from the rows returned (this statement's own).
+                return write(self._next_seen_at(), scan=False)
 
     def items(self, source: str | None = None, as_of: datetime | None = None) -> list[WorkItem]:
         """The items sorted by (source, key): as last pulled (`as_of=None`), or as the store
         knew them at `as_of`: each item's latest version learned at or before it, unless
         that version is its deletion."""
-        if as_of is not None:
-            return self._work_items(self._latest_versions(_ITEM_FIELDS, as_of, source))
-        # Raw column values, not ORM rows: a cycle reads every item, and the callers'
-        # converters turn each distinct raw value into Python once.
+        # Every object made here is either returned or freed: a collection meanwhile
+        # would walk the items made so far only to find them alive (a third of the time
+        # at 100,000 items).
+        with _collector_paused():
+            if as_of is not None:
+                return self._work_items(self._latest_versions(_ITEM_FIELDS, as_of, source))
+            return self._work_items(self._latest_items(source))
+
+    def _latest_items(self, source: str | None) -> Sequence[Any]:
+        """The raw values of the `_ITEM_FIELDS` columns of the items as last pulled (of
+        `source`, or all), sorted by (source, key). Raw column values, not ORM rows: a
+        cycle reads every item, and the callers' converters turn each distinct raw value
+        into Python once."""
         stored = work_items.c
         statement = core_select(
             *(type_coerce(stored[name], NullType()) for name in _ITEM_FIELDS)
         ).order_by(stored.source, stored.key)
         if source is not None:
-            statement = statement.where(stored.source == source)
+            statement = statement.where(stored.source == bindparam("source", source))
         with self._engine.connect() as connection:
-            return self._work_items(connection.execute(statement).all())
+            if self._engine.dialect.name != "sqlite":
+                return connection.execute(statement).all()
+            # The driver's own cursor: plain tuples, not SQLAlchemy rows (a fifth of
+            # the read, as in `_latest_versions_sqlite`).
+            sql = statement.compile(dialect=self._engine.dialect).string
+            cursor = connection.connection.cursor()
+            try:
+                cursor.execute(sql, () if source is None else (source,))
+                return list(cursor.fetchall())
+            finally:
+                cursor.close()
 
     def _work_items(self, rows: Iterable[Sequence[Any]]) -> list[WorkItem]:
         """Raw rows of the `_ITEM_FIELDS` columns (of `work_items` or `item_versions`, which
@@ -283,6 +338,10 @@ class Store:
         """`items(as_of=...)` with only what a scope is computed from (`ScopeItem`: no
         title, URL or ids), for the cycle start's scope: the same read, fewer columns,
         lighter objects."""
+        with _collector_paused():  # as in `items`
+            return self._scope_items(as_of)
+
+    def _scope_items(self, as_of: datetime) -> list[ScopeItem]:
         versions = item_versions.c
         dialect = self._engine.dialect
         labels = _memoised(versions.labels.type, dialect, tuple)
@@ -432,6 +491,7 @@ class Store:
                 )
             if gone:
                 connection.execute(_version_upsert(self._engine), gone)
+                self._forget_scope_starts(connection, learned_at)
         return len(gone)
 
     # -- metric samples -----------------------------------------------------------------
@@ -765,6 +825,66 @@ class Store:
         with self._engine.connect() as connection:
             return [WritebackRecord(*row) for row in connection.execute(statement)]
 
+    # == scope at a cycle's start, kept (issue 9) ========================================
+    # Each KR's leaf weight over the items as known at a cycle's start is the same for
+    # every report after it: it depends only on the versions learned at or before the
+    # start, and on the mapping (`fingerprint`). Kept, a report reads one row instead of
+    # every item's version at the start. A version written later but learned at or
+    # before a kept start (a back-dated `sync --now`, a deletion at an old instant) drops
+    # that row in the same transaction (`_forget_scope_starts`).
+
+    def scope_start(self, fingerprint: str, start: datetime) -> dict[str, float] | None:
+        """The KR weights kept for the cycle start `start` under the mapping
+        `fingerprint` (KR id -> weight; a KR without leaves is absent), or None."""
+        from okrsync.store._tables import scope_starts
+
+        kept = scope_starts.c
+        statement = core_select(kept.weights).where(
+            kept.fingerprint == fingerprint, kept.start == start
+        )
+        with self._engine.connect() as connection:
+            weights = connection.execute(statement).scalar_one_or_none()
+        if weights is None:
+            return None
+        return {str(kr_id): float(weight) for kr_id, weight in weights.items()}
+
+    def save_scope_start(
+        self, fingerprint: str, start: datetime, weights: Mapping[str, float]
+    ) -> None:
+        """Keep `weights` (KR id -> weight) for the cycle start `start` under the mapping
+        `fingerprint`, replacing what was kept. The caller read them from the versions
+        learned at or before `start`; a version learned that early and written between
+        that read and this call (only a back-dated write racing a report) is not seen
+        here, so a store shared by writers that back-date must not keep scopes."""
+        from okrsync.store._tables import scope_starts
+
+        row = {
+            "fingerprint": fingerprint,
+            "start": start,
+            "weights": dict(weights),
+            "saved_at": _utcnow(),
+        }
+        statement = upsert_insert(self._engine, scope_starts).values([row])
+        statement = statement.on_conflict_do_update(
+            index_elements=["fingerprint", "start"],
+            set_={
+                "weights": statement.excluded.weights,
+                "saved_at": statement.excluded.saved_at,
+            },
+        )
+        with self._engine.begin() as connection:
+            connection.execute(statement)
+
+    @staticmethod
+    def _forget_scope_starts(connection: Connection, learned_at: datetime) -> None:
+        """Drop the kept scopes a version learned at `learned_at` changes: those of
+        cycle starts at or after it."""
+        from okrsync.store._tables import scope_starts
+
+        connection.execute(core_delete(scope_starts).where(scope_starts.c.start >= learned_at))
+
+    # == end of scope at a cycle's start =================================================
+
 
 def _writeback_select() -> Any:
     """The columns of a `WritebackRecord`, in its fields' order."""
@@ -780,10 +900,12 @@ def _last_per_ref(items: Iterable[WorkItem]) -> dict[_Ref, WorkItem]:
     return {(item.source, item.key): item for item in items}
 
 
-def _item_upsert(engine: Engine) -> Any:
+def _item_upsert(engine: Engine, *, returning: bool = True, parent: bool = True) -> Any:
     """The items' upsert: insert, or overwrite every field and `seen_at`; `changed_at`
     moves only when a compared field differs (NULL-safe; labels compared as JSON text,
-    which SQLAlchemy writes the same way every time)."""
+    which SQLAlchemy writes the same way every time). Returning each row's key and
+    stamps unless `returning` is False; an existing row's `parent` left to the caller
+    when `parent` is False (compared all the same)."""
     statement = upsert_insert(engine, work_items)
     new = statement.excluded
     stored = work_items.c
@@ -794,6 +916,8 @@ def _item_upsert(engine: Engine) -> Any:
         else:
             differs.append(stored[name].is_distinct_from(new[name]))
     assignments: dict[str, Any] = {name: new[name] for name in _COMPARED_FIELDS}
+    if not parent:
+        del assignments["parent"]
     versioned = [
         clause
         for name, clause in zip(_COMPARED_FIELDS, differs, strict=True)
@@ -804,9 +928,12 @@ def _item_upsert(engine: Engine) -> Any:
     assignments["versioned_at"] = case(
         (or_(*versioned), new.versioned_at), else_=stored.versioned_at
     )
-    return statement.on_conflict_do_update(
+    upsert = statement.on_conflict_do_update(
         index_elements=[stored.source, stored.key], set_=assignments
-    ).returning(
+    )
+    if not returning:
+        return upsert
+    return upsert.returning(
         stored.source, stored.key, stored.first_seen_at, stored.changed_at, stored.versioned_at
     )
 
@@ -844,7 +971,7 @@ class _SqliteBulkInsert:
         size = self.rows_per_statement
         for chunk in _chunked(rows, size):
             sql = self._full if len(chunk) == size else self._sql(len(chunk))
-            result = connection.exec_driver_sql(sql, tuple([v for row in chunk for v in row]))
+            result = connection.exec_driver_sql(sql, tuple(chain.from_iterable(chunk)))
             if result.returns_rows:
                 returned.extend(result.all())
         return returned
@@ -861,11 +988,39 @@ class _SqliteItemUpsert:
     def __init__(self, engine: Engine) -> None:
         dialect = engine.dialect
         self.items = _SqliteBulkInsert(_item_upsert(engine), dialect)
+        self.unreturned_items = _SqliteBulkInsert(
+            _item_upsert(engine, returning=False, parent=False), dialect
+        )
         self.versions = _SqliteBulkInsert(_version_upsert(engine), dialect)
         item_names = (*_ITEM_FIELDS, *_STAMPS)
         version_names = ("source", "key", "learned_at", "deleted", *_ITEM_FIELDS[2:])
-        if self.items.names != item_names or self.versions.names != version_names:
+        if (
+            self.items.names != item_names
+            or self.unreturned_items.names != item_names
+            or self.versions.names != version_names
+        ):
             raise RuntimeError("the upserts' parameters are not in the expected order")
+        # `upsert_scanned`'s versions: `_version_upsert` of the rows an upsert versioned.
+        stored = work_items.c
+        copied = (
+            core_select(
+                stored.source,
+                stored.key,
+                bindparam("learned_at", type_=UtcDateTime()),
+                bindparam("deleted", type_=Boolean()),
+                *(stored[name] for name in _ITEM_FIELDS[2:]),
+            )
+            .where(
+                stored.seen_at == bindparam("stamp", type_=UtcDateTime()),
+                stored.versioned_at == stored.seen_at,
+            )
+            # The order `upsert_returned` writes them in (rowids alike).
+            .order_by(stored.source, stored.key)
+        )
+        compiled = _version_upsert(engine, copied).compile(dialect=dialect)
+        if tuple(compiled.positiontup or ()) != ("learned_at", "deleted", "stamp"):
+            raise RuntimeError(f"unexpected compiled INSERT: {compiled.string}")
+        self._copy_versions: str = compiled.string
         for table in (work_items, item_versions):
             for name in self._PLAIN:
                 if table.c[name].type.dialect_impl(dialect).bind_processor(dialect) is not None:
@@ -922,6 +1077,88 @@ class _SqliteItemUpsert:
         by_ref = {row[:2]: row for row in rows}
         return [row[:2] + head + row[2:13] for row in map(by_ref.__getitem__, refs)]
 
+    @staticmethod
+    def stored_rows(connection: Connection) -> int:
+        """About how many items are stored, in one seek: the largest rowid (more than
+        the count once rows were deleted)."""
+        largest = connection.exec_driver_sql("SELECT max(rowid) FROM work_items").scalar()
+        return int(largest or 0)
+
+    def upsert_returned(
+        self,
+        connection: Connection,
+        rows: Sequence[tuple[Any, ...]],
+        stamp: datetime,
+        learned_at: datetime,
+    ) -> tuple[int, int, int]:
+        """Upsert the item rows (`item_rows` at `stamp`) and write their versions, from the
+        rows the upsert returns; how many were inserted, updated, versioned."""
+        returned = self.items.execute(connection, rows)
+        # The returned stamps (raw text) as datetimes, once per distinct value.
+        read = _Memo(self.stamp_result)
+        # In the order returned, as `_upsert_items_portable` writes them.
+        versioned = [(row[0], row[1]) for row in returned if read[row[4]] == stamp]
+        if versioned:
+            self.versions.execute(connection, self.version_rows(rows, versioned, learned_at))
+        inserted = sum(1 for row in returned if read[row[2]] == stamp)
+        updated = sum(1 for row in returned if read[row[3]] == stamp) - inserted
+        return inserted, updated, len(versioned)
+
+    def upsert_scanned(
+        self,
+        connection: Connection,
+        rows: Sequence[tuple[Any, ...]],
+        stamp: datetime,
+        learned_at: datetime,
+        latest: Mapping[_Ref, WorkItem],
+    ) -> tuple[int, int, int]:
+        """`upsert_returned` without the RETURNING: what each row became is read by one
+        scan of `work_items` for the rows seen at `stamp` (every row of this upsert, and
+        only those unless another process's upsert had the same instant: then
+        `_StampTaken`, to roll back), and their versions are copied by the database
+        from the rows versioned at it. SQLite stores a RETURNING's rows before it sends
+        them, the driver and SQLAlchemy make objects of each, and the versions' values
+        go back as parameters: with 100,000 rows, about half of the upsert's time,
+        against a tenth for the scans.
+
+        The upsert leaves an existing row's `parent` as it was: SQLite rewrites the
+        entry of every updated row in each index on a column the update assigns
+        (`ix_work_items_source_parent`), changed or not, a sixth of an upsert that
+        changes few rows. The parents that did change (rows the upsert changed, `latest`
+        their items) are set here, before the versions are copied."""
+        self.unreturned_items.execute(connection, rows)
+        stamped = self._datetime(stamp)
+        seen, inserted, changed, versioned = connection.exec_driver_sql(
+            "SELECT count(*), total(first_seen_at = seen_at), total(changed_at = seen_at),"
+            " total(versioned_at = seen_at) FROM work_items WHERE seen_at = ?",
+            (stamped,),
+        ).one()
+        if seen != len(rows):
+            raise _StampTaken
+        if changed > inserted:
+            updated = connection.exec_driver_sql(
+                'SELECT source, "key", parent FROM work_items WHERE seen_at = ?'
+                " AND changed_at = seen_at AND first_seen_at IS NOT seen_at",
+                (stamped,),
+            ).all()
+            moved = [
+                (parent, source, key)
+                for source, key, stored in updated
+                if (parent := latest[(source, key)].parent) != stored
+            ]
+            if moved:
+                connection.exec_driver_sql(
+                    'UPDATE work_items SET parent = ? WHERE source = ? AND "key" = ?', moved
+                )
+        if versioned:
+            parameters = (self._learned_at(learned_at), self._deleted(False), stamped)
+            connection.exec_driver_sql(self._copy_versions, parameters)
+        return int(inserted), int(changed - inserted), int(versioned)
+
+
+class _StampTaken(Exception):
+    """Rows outside an upsert carry its instant (`_SqliteItemUpsert.upsert_scanned`)."""
+
 
 def _snapshot_insert(engine: Engine, rows: Sequence[dict[str, Any]]) -> Any:
     """The insert of `rows` (KR snapshots) that keeps only those that differ from their
@@ -966,9 +1203,12 @@ def _snapshot_insert(engine: Engine, rows: Sequence[dict[str, Any]]) -> Any:
     ).returning(kr_snapshots.c.kr_id)
 
 
-def _version_upsert(engine: Engine) -> Any:
-    """A version's insert; the same item learned twice at one instant keeps the last."""
+def _version_upsert(engine: Engine, rows: Any = None) -> Any:
+    """A version's insert (of the rows the SELECT `rows` gives, in the columns' order,
+    when given); the same item learned twice at one instant keeps the last."""
     statement = upsert_insert(engine, item_versions)
+    if rows is not None:
+        statement = statement.from_select([c.name for c in item_versions.c], rows)
     key = ("source", "key", "learned_at")
     return statement.on_conflict_do_update(
         index_elements=list(key),
@@ -1050,6 +1290,19 @@ class _Memo(dict[Any, Any]):
 def _chunked(values: Sequence[_T], size: int) -> Iterator[Sequence[_T]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector for the block (when it runs at all)."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _utcnow() -> datetime:

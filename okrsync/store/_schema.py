@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # Alembic loads only to migrate, or to read a revision that i
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 # The newest revision in MIGRATIONS_DIR, written out so that opening a store at head needs
 # no Alembic (tests/test_startup.py fails when a migration is added without it).
-HEAD_REVISION = "0005"
+HEAD_REVISION = "0006"
 # Alembic's table of the revision a database is at (env.py keeps Alembic's default).
 VERSION_TABLE = "alembic_version"
 

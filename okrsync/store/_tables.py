@@ -205,3 +205,14 @@ http_etags = Table(
     _text("etag"),
     _at("stored_at"),
 )
+
+# Each KR's scope (leaf weight) over the items as known at a cycle's `start`, by the
+# fingerprint of the mapping it was computed with (0006); see `Store.scope_start`.
+scope_starts = Table(
+    "scope_starts",
+    metadata,
+    _key("fingerprint"),
+    _at("start", primary_key=True),
+    Column("weights", JSON(), nullable=False),
+    _at("saved_at"),
+)

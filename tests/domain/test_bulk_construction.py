@@ -109,6 +109,6 @@ def test_precomputed_leaves_are_those_worked_out_from_the_refs() -> None:
         assert list(fast) == list(slow)  # the same KRs, first met in the same order
         for kr_id, entries in fast.items():
             assert [entry.ref for entry in entries] == [entry.ref for entry in slow[kr_id]]
-        walked = dataclasses.replace(mapped, child_entries=None)
+        walked = dataclasses.replace(mapped, layout=None)
         for ref in mapped.items:  # the same leaves, in the same order, from every item
             assert subtree_leaf_entries(mapped, ref) == subtree_leaf_entries(walked, ref)

@@ -15,7 +15,14 @@ from factories import work_item
 import okrsync.cli
 from okrsync.cli import main
 from okrsync.config import load_config
-from okrsync.domain import Bucket, KRSnapshot, MetricSample, WorkItem, snapshots_from
+from okrsync.domain import (
+    Bucket,
+    KRSnapshot,
+    MetricSample,
+    WorkItem,
+    scope_fingerprint,
+    snapshots_from,
+)
 from okrsync.service import current_report, run_cycle
 from okrsync.service.report import report_html
 from okrsync.sources import PlannedWrite, PullResult, RequestCounter, WriteOutcome
@@ -120,6 +127,10 @@ def test_a_past_status_printed_later_is_byte_identical(
         store.add_sample(MetricSample("ONB-1", 70.0, datetime(2026, 11, 1, tzinfo=UTC)))
 
     run(config, capsys, "sync", "--once", "--now", T1)
+    settings = load_config(config).config
+    with Store(url) as store:  # the sync kept the scope at the cycle start: nothing then
+        fingerprint = scope_fingerprint(settings.domain_objectives(), settings.rules())
+        assert store.scope_start(fingerprint, datetime(2026, 10, 1, tzinfo=UTC)) == {"ONB-1": 0}
     at_t1 = statuses(config, capsys, T1)
 
     source.items = items_at_t2()

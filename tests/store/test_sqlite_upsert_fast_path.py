@@ -2,7 +2,8 @@
 `Store._upsert_items_sqlite`) leaves exactly the rows SQLAlchemy's own executemany of the
 same statements (`Store._upsert_items_portable`, PostgreSQL's path) leaves: every column
 of both tables compared as SQLite stores it (`quote()`: type and bytes), rowids included,
-and the same `UpsertResult`s."""
+and the same `UpsertResult`s, whether it reads what it did from the rows its statement
+returns or (a large upsert) by scanning for the rows seen at its instant."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from okrsync.domain.models import Bucket, WorkItem
-from okrsync.store import Store, UpsertResult
+from okrsync.store import Store, UpsertResult, _repository
 
 BASE = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 PLUS_TWO = timezone(timedelta(hours=2))
@@ -57,6 +58,16 @@ def dump(path: Path) -> dict[str, list[tuple[object, ...]]]:
 @pytest.fixture
 def pair(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
     yield tmp_path / "fast.db", tmp_path / "portable.db"
+
+
+@pytest.fixture(params=["returned", "scanned"])
+def outcome(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every fast-path upsert reading what it did the one way: from the rows returned,
+    or by the scan (which otherwise only upserts of 2,000 items and more take)."""
+    scanned = request.param == "scanned"
+    monkeypatch.setattr(_repository, "SCANNED_UPSERT_ROWS", 1 if scanned else 10**9)
+    monkeypatch.setattr(_repository, "SCANNED_UPSERT_SHARE", 10**9)
+    return str(request.param)
 
 
 def item(key: str, **changes: object) -> WorkItem:
@@ -116,6 +127,7 @@ rounds_strategy = st.lists(
 @given(rounds=rounds_strategy)
 def test_the_fast_path_leaves_the_rows_and_counts_of_sqlalchemys(
     tmp_path_factory: pytest.TempPathFactory,
+    outcome: str,
     rounds: list[tuple[list[WorkItem], datetime | None]],
 ) -> None:
     scratch = tmp_path_factory.mktemp("upsert")
@@ -130,7 +142,7 @@ def test_the_fast_path_leaves_the_rows_and_counts_of_sqlalchemys(
     assert dump(fast_path) == dump(portable_path)
 
 
-def test_every_kind_of_change_across_statement_pages(pair: tuple[Path, Path]) -> None:
+def test_every_kind_of_change_across_statement_pages(pair: tuple[Path, Path], outcome: str) -> None:
     """2,500 items (three statements of up to 1,000 rows), then each field changed on some,
     labels reordered, points and parents cleared, some unchanged, some new."""
     fast_path, portable_path = pair
@@ -186,7 +198,7 @@ def test_every_kind_of_change_across_statement_pages(pair: tuple[Path, Path]) ->
 
 
 def test_a_store_written_by_sqlalchemys_path_reads_an_unchanged_upsert_as_unchanged(
-    tmp_path: Path,
+    tmp_path: Path, outcome: str
 ) -> None:
     """A store written before the fast path (SQLAlchemy's executemany) meets the same
     items again through the fast path: nothing updated, no new version, only `seen_at`
@@ -216,3 +228,24 @@ def test_a_store_written_by_sqlalchemys_path_reads_an_unchanged_upsert_as_unchan
         row[:seen] + row[seen + 1 :] for row in before["work_items"]
     ]
     assert {row[seen] for row in after["work_items"]} == {"'2026-11-01 09:00:00.000000'"}
+
+
+def test_a_scanned_upsert_meeting_another_upsert_at_its_instant_counts_only_its_own(
+    tmp_path: Path, outcome: str
+) -> None:
+    """Another process's upsert had the same instant (the same microsecond): the scan
+    cannot tell those rows from its own, so the upsert is rolled back and done again
+    from the rows returned. Counts and versions as if the other's rows were not there."""
+    path = tmp_path / "shared.db"
+    theirs = [item(f"T-{n}") for n in range(5)]
+    ours = [item(f"K-{n:04}", parent="K-0000" if n else None) for n in range(300)]
+    with Store(f"sqlite:///{path}") as other, Store(f"sqlite:///{path}") as store:
+        assert upsert(other, theirs, BASE, None) == UpsertResult(5, 0, 0)
+        assert upsert(store, ours, BASE, None) == UpsertResult(300, 0, 0)
+        changed = [dataclasses.replace(old, title="new") for old in ours[:100]] + ours[100:]
+        at = BASE + timedelta(hours=1)
+        assert upsert(other, theirs[:2], at, None) == UpsertResult(0, 0, 2)
+        assert upsert(store, changed, at, None) == UpsertResult(0, 100, 200)
+    versions = dump(path)["item_versions"]
+    assert len(versions) == 5 + 300 + 100
+    assert sum(1 for row in versions if row[3] == "'2026-11-01 09:00:00.000000'") == 100

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, timezone
@@ -112,6 +113,34 @@ def test_same_key_in_two_sources_are_two_items(store: Store) -> None:
 
     assert [i.source for i in store.items()] == ["asana", "github"]
     assert [i.source for i in store.items("github")] == ["github"]
+
+
+def test_the_collector_paused_for_bulk_work_runs_again_after_it(store: Store) -> None:
+    """Reads and upserts pause the cyclic collector and restore it as it was: running
+    after them (an error included), still off when the caller had turned it off."""
+    assert gc.isenabled()
+    store.upsert_items([item("A-1")])
+    assert gc.isenabled() and [i.key for i in store.items()] == ["A-1"]
+    assert gc.isenabled() and len(store.items(as_of=datetime.now(UTC))) == 1
+    assert gc.isenabled()
+    with pytest.raises(ValueError):
+        store.upsert_items([item("A-2", bucket="nowhere")])
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        store.upsert_items([item("A-3")])
+        assert len(store.items()) == 2
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_items_of_one_source_are_that_sources_only(store: Store) -> None:
+    store.upsert_items([item(f"A-{n}", source=source) for n in range(3) for source in ("b", "a")])
+
+    assert [i.key for i in store.items("a")] == ["A-0", "A-1", "A-2"]
+    assert {i.source for i in store.items("a")} == {"a"}
+    assert store.items("c") == []
 
 
 def test_items_round_trip_with_aware_utc_datetimes(store: Store) -> None:
