@@ -14,10 +14,8 @@ cut short never writes the same comment twice on the next run.
 
 from __future__ import annotations
 
-import gc
 import math
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time
 from pathlib import Path
@@ -25,6 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import structlog
 
+from okrsync._collector import collector_paused
 from okrsync.config import Config
 from okrsync.domain import (
     Cycle,
@@ -266,7 +265,7 @@ def current_report(config: Config, store: Store, now: datetime) -> Report:
     # The collector stays paused until what the report was computed from (every item and
     # its mapping) is freed: resumed before, its first collection would walk them all
     # (about 50 ms with 50,000 items) only to find them alive.
-    with _collector_paused():
+    with collector_paused():
         return report_as_of(config, store, now).report
 
 
@@ -287,26 +286,11 @@ def report_as_of(config: Config, store: Store, now: datetime) -> StoredReport:
     reads with them (the scope at the cycle start: kept by a sync cycle, or the items
     then). Writes nothing.
 
-    The cyclic garbage collector waits until the report is done: the reads and the
-    mapping make several objects per item and free none of them before the end, so
-    every collection in between would walk them all for nothing (with 50,000 items that
-    was about 40% of the time); what the report leaves is collected afterwards as usual.
+    The cyclic garbage collector waits until the report is done (`collector_paused`:
+    with 50,000 items, collections in between were about 40% of the time).
     """
-    with _collector_paused():
+    with collector_paused():
         return _compute_all(config, store.items(as_of=now), store, now)
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector for the block (when it runs at all)."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def run_cycle(
@@ -394,8 +378,10 @@ def _selected(config: Config, only: Collection[str] | None) -> list[str]:
 def _compute(
     config: Config, items: Iterable[WorkItem], store: Store, now: datetime, *, keep_scope: bool
 ) -> Report:
-    """The report at `now` over `items` (see `_compute_all`)."""
-    return _compute_all(config, items, store, now, keep_scope=keep_scope).report
+    """The report at `now` over `items` (see `_compute_all`), the collector paused as for
+    `report_as_of`."""
+    with collector_paused():
+        return _compute_all(config, items, store, now, keep_scope=keep_scope).report
 
 
 def _compute_all(

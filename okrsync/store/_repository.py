@@ -12,9 +12,7 @@ its transaction: SQLite lets one writer at a time hold it, from its first write 
 from __future__ import annotations
 
 import dataclasses
-import gc
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import chain
@@ -45,6 +43,7 @@ from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import NullType, TypeEngine
 
+from okrsync._collector import collector_paused
 from okrsync.domain.mapping import ScopeItem
 from okrsync.domain.models import Bucket, KRSnapshot, MetricSample, WorkItem
 from okrsync.store import _locks
@@ -245,7 +244,7 @@ class Store:
         # What this makes is freed on return: a collection meanwhile would only walk the
         # caller's items to find them alive (about 5% of an upsert of 100,000 changing
         # few of them).
-        with _collector_paused():
+        with collector_paused():
             try:
                 return write(stamp, scan=True)
             except _StampTaken:
@@ -261,7 +260,7 @@ class Store:
         # Every object made here is either returned or freed: a collection meanwhile
         # would walk the items made so far only to find them alive (a third of the time
         # at 100,000 items).
-        with _collector_paused():
+        with collector_paused():
             if as_of is not None:
                 return self._work_items(self._latest_versions(_ITEM_FIELDS, as_of, source))
             return self._work_items(self._latest_items(source))
@@ -338,7 +337,7 @@ class Store:
         """`items(as_of=...)` with only what a scope is computed from (`ScopeItem`: no
         title, URL or ids), for the cycle start's scope: the same read, fewer columns,
         lighter objects."""
-        with _collector_paused():  # as in `items`
+        with collector_paused():  # as in `items`
             return self._scope_items(as_of)
 
     def _scope_items(self, as_of: datetime) -> list[ScopeItem]:
@@ -1290,19 +1289,6 @@ class _Memo(dict[Any, Any]):
 def _chunked(values: Sequence[_T], size: int) -> Iterator[Sequence[_T]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector for the block (when it runs at all)."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def _utcnow() -> datetime:
