@@ -1,10 +1,13 @@
 """Bringing a database's schema to what this okrsync needs, through Alembic, in code.
 
-Migrations own the schema: nothing at run time calls `create_all`. Opening a `Store`
+Migrations own the schema of every database with okrsync's tables. Opening a `Store`
 upgrades the database to head under the schema lock (see `_locks.schema_lock`), unless
 it is at head already, which costs one query and takes no lock, and does not import
 Alembic: the stored revision is compared with `HEAD_REVISION` (tests keep it equal to the
-migrations directory's head).
+migrations directory's head). A database without any of okrsync's tables is made at head
+from the tables' definitions and stamped `HEAD_REVISION` (Alembic's "building an up to
+date database from scratch"), the schema every migration together makes (a test compares
+them), without importing Alembic or replaying each revision.
 """
 
 from __future__ import annotations
@@ -14,7 +17,17 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, Engine, inspect, text
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    inspect,
+    text,
+)
 from sqlalchemy.engine import make_url
 
 from okrsync.store._engine import create_store_engine
@@ -135,6 +148,8 @@ def upgrade_engine(engine: Engine) -> str:
     stored = _current(engine)
     if stored == HEAD_REVISION:
         return HEAD_REVISION  # the common case: no lock, no write, no Alembic
+    if stored is None and _created_at_head(engine):
+        return HEAD_REVISION
     head = head_revision()
     if _refuse_unknown(engine, stored) == head:
         return head
@@ -171,6 +186,33 @@ def require_head(engine: Engine) -> None:
 def _current(engine: Engine) -> str | None:
     with engine.connect() as connection:
         return _revision_of(connection)
+
+
+def _created_at_head(engine: Engine) -> bool:
+    """Make an empty database (none of okrsync's tables, no revision) at head; False,
+    touching nothing, when it is not empty: the migrations take it from there."""
+    from okrsync.store._tables import metadata
+
+    with engine.connect() as connection, schema_lock(connection):
+        # Under the lock: another process may have made it meanwhile.
+        revision = _revision_of(connection)
+        if revision is not None:
+            return revision == HEAD_REVISION
+        if set(inspect(connection).get_table_names()) & metadata.tables.keys():
+            return False
+        metadata.create_all(connection)
+        _VERSIONS.create(connection)
+        connection.execute(_VERSIONS.insert().values(version_num=HEAD_REVISION))
+    return True
+
+
+# Alembic's own definition of its table (alembic.runtime.migration), for `_created_at_head`.
+_VERSIONS = Table(
+    VERSION_TABLE,
+    MetaData(),
+    Column("version_num", String(32), nullable=False),
+    PrimaryKeyConstraint("version_num", name=f"{VERSION_TABLE}_pkc"),
+)
 
 
 def _revision_of(connection: Connection) -> str | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -123,9 +125,35 @@ def test_reopening_at_head_only_reads(store_url: str) -> None:
 
 
 def test_migrated_schema_equals_the_models(store_url: str) -> None:
-    assert upgrade(store_url) == head_revision()
+    """Every revision replayed by Alembic makes the schema of the tables' definitions."""
+    command.upgrade(alembic_config(store_url), "head")
 
+    assert current_revision(store_url) == head_revision()
     assert schema_differences(store_url) == []
+
+
+def test_an_empty_database_is_made_at_head_without_alembic(store_url: str) -> None:
+    """A fresh store is made from the tables' definitions and stamped head: the schema
+    the migrations make (the test above), and not one module of Alembic loaded."""
+    with raw_engine(store_url) as engine, engine.begin() as connection:
+        connection.execute(text("CREATE TABLE someone_elses (id INTEGER PRIMARY KEY)"))
+    probe = (
+        "import sys\n"
+        "from okrsync.store import Store\n"
+        f"Store({store_url!r}).close()\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'alembic'))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+    assert current_revision(store_url) == head_revision()
+    assert table_names(store_url) == MODEL_TABLES | {"alembic_version", "someone_elses"}
+    others = ("remove_table", "someone_elses")
+    assert [d for d in schema_differences(store_url) if (d[0], d[1].name) != others] == []
+    with Store(store_url) as store:  # and it is a store like any other
+        assert store.add_sample(SAMPLE)
+        assert store.samples() == [SAMPLE]
 
 
 def test_a_revision_from_a_newer_okrsync_is_refused_untouched(store_url: str) -> None:
