@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from factories import make_config
+from factories import make_config, work_item
 from structlog.testing import capture_logs
 
 from okrsync.config import Config
 from okrsync.domain import Bucket, ItemCounts, MetricSample, WorkItem
 from okrsync.service import run_cycle
-from okrsync.service.pipeline import CommentCounts, PullCounts, SourceOutcome
+from okrsync.service.pipeline import CommentCounts, PullCounts, SourceOutcome, without_credentials
 from okrsync.sources import (
     AuthError,
     FatalError,
@@ -588,3 +588,13 @@ def test_a_dry_run_plans_operations_and_writes_no_record(tmp_path: Path, store: 
 
     assert len(result.plan) == 4 and source.done == [] and source.writes == []
     assert store.writeback("jira:ONB-1#field:OKR Health") is None
+
+
+def test_credentials_leave_item_urls_and_other_items_are_kept_as_they_are() -> None:
+    plain = [work_item(f"ONB-{n}") for n in range(3)]
+    leaky = replace(plain[0], key="ONB-9", url="https://bot:s3cret@jira.example/browse/ONB-9")
+
+    cleaned = without_credentials([*plain, leaky])
+
+    assert all(after is before for after, before in zip(cleaned, plain, strict=False))
+    assert cleaned[3] == replace(leaky, url="https://jira.example/browse/ONB-9")
