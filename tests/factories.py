@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from okrsync.config import Config, default_model
 from okrsync.domain import (
@@ -140,3 +141,29 @@ def make_config(tmp_path: Path, **extra: object) -> Config:
     }
     raw.update(extra)
     return default_model().model_validate(raw)
+
+
+class Reads(dict[str, Any]):
+    """A record that notes every key read from it, as dotted paths from the top."""
+
+    def __init__(self, data: dict[str, Any], seen: set[str], prefix: str = "") -> None:
+        super().__init__(data)
+        self.seen, self.prefix = seen, prefix
+
+    def _note(self, key: str, value: Any) -> Any:
+        path = f"{self.prefix}{key}"
+        self.seen.add(path)
+        if isinstance(value, dict):
+            return Reads(value, self.seen, f"{path}.")
+        if isinstance(value, list):
+            return [Reads(v, self.seen, f"{path}.") if isinstance(v, dict) else v for v in value]
+        return value
+
+    def __getitem__(self, key: str) -> Any:
+        return self._note(key, super().__getitem__(key))
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if key in self:
+            return self[key]
+        self.seen.add(f"{self.prefix}{key}")
+        return default

@@ -17,7 +17,7 @@ from okrsync.sources import SetField, SetProperty, TargetOperation
 from okrsync.sources.asana import AsanaSource, AsanaSourceConfig
 from okrsync_sandbox import AsanaSandbox
 
-from .helpers import Clock
+from .helpers import ONB_OBJECTIVE, Clock, asana_config_head
 
 pytestmark = [
     pytest.mark.integration,
@@ -146,29 +146,16 @@ LATER = "2026-11-24T13:00:00Z"
 
 def write_config(tmp_path: Path, asana: AsanaSandbox, project: str) -> Path:
     path = tmp_path / "okrsync.yaml"
-    path.write_text(f"""\
-version: 1
-cycle: {{name: 2026-Q4, start: 2026-10-01, end: 2026-12-31}}
-store: {{url: "sqlite:///{tmp_path / "okrsync.db"}"}}
-sources:
-  asana:
-    url: {asana.url}
-    token_env: OKR_ASANA_TOKEN
-    projects: ["{project}"]
-objectives:
-  - id: ONB
-    title: Onboarding
-    key_results:
-      - id: ONB-1
-        title: Completion from 68% to 85%
-        unit: "%"
-        baseline: 68
-        target: 85
+    path.write_text(
+        asana_config_head(tmp_path, asana, project)
+        + ONB_OBJECTIVE
+        + """\
 writeback:
   asana:
     comment: true
-    fields: {{OKR Health: health, KR Progress: outcome, Delivery: delivery}}
-""")
+    fields: {OKR Health: health, KR Progress: outcome, Delivery: delivery}
+"""
+    )
     return path
 
 

@@ -20,7 +20,7 @@ import requests
 from okrsync.cli import main
 from okrsync_sandbox import GitHubSandbox
 
-from .helpers import Clock
+from .helpers import ONB_OBJECTIVE, Clock, github_config_head
 
 pytestmark = pytest.mark.integration
 
@@ -52,28 +52,14 @@ def issue(gh: GitHubSandbox) -> int:
 
 def write_config(tmp_path: Path, gh: GitHubSandbox, labels: bool = True) -> Path:
     path = tmp_path / "okrsync.yaml"
-    path.write_text(f"""\
-version: 1
-cycle: {{name: 2026-Q4, start: 2026-10-01, end: 2026-12-31}}
-store: {{url: "sqlite:///{tmp_path / "okrsync.db"}"}}
-sources:
-  github:
-    url: {gh.url}
-    token_env: OKR_GITHUB_TOKEN
-    repos: [acme/web]
-    seconds_between_writes: 0   # pacing is pinned by tests/sources; these never sleep
-objectives:
-  - id: ONB
-    title: Onboarding
-    key_results:
-      - id: ONB-1
-        title: Completion from 68% to 85%
-        unit: "%"
-        baseline: 68
-        target: 85
+    path.write_text(
+        github_config_head(tmp_path, gh)
+        + ONB_OBJECTIVE
+        + f"""\
 writeback:
   github: {{comment: true, labels: {str(labels).lower()}}}
-""")
+"""
+    )
     return path
 
 

@@ -27,7 +27,7 @@ from okrsync_sandbox import JiraSandbox
 from okrsync_sandbox._server import RecordedRequest
 from okrsync_sandbox.jira import KR_PROGRESS_FIELD, OKR_HEALTH_FIELD
 
-from .helpers import jira_config_head, server_client
+from .helpers import ONB_OBJECTIVE, jira_config_head, server_client
 
 pytestmark = pytest.mark.integration
 
@@ -61,16 +61,8 @@ def write_config(tmp_path: Path, jira: JiraSandbox, jql: str = "project = APP") 
     path = tmp_path / "okrsync.yaml"
     path.write_text(
         jira_config_head(tmp_path, jira, jql)
+        + ONB_OBJECTIVE
         + """\
-objectives:
-  - id: ONB
-    title: Onboarding
-    key_results:
-      - id: ONB-1
-        title: Completion from 68% to 85%
-        unit: "%"
-        baseline: 68
-        target: 85
       - id: ONB-2
         title: Time to first value under 10 min
         kind: delivery

@@ -19,7 +19,7 @@ from okrsync.cli import main
 from okrsync_sandbox import JiraSandbox
 from okrsync_sandbox.jira import KR_PROGRESS_FIELD, OKR_HEALTH_FIELD
 
-from .helpers import jira_config_head
+from .helpers import ONB_OBJECTIVE, jira_config_head
 
 pytestmark = pytest.mark.integration
 
@@ -64,16 +64,8 @@ def write_config(tmp_path: Path, jira: JiraSandbox, fields: str = FIELDS) -> Pat
     path = tmp_path / "okrsync.yaml"
     path.write_text(
         jira_config_head(tmp_path, jira)
+        + ONB_OBJECTIVE
         + f"""\
-objectives:
-  - id: ONB
-    title: Onboarding
-    key_results:
-      - id: ONB-1
-        title: Completion from 68% to 85%
-        unit: "%"
-        baseline: 68
-        target: 85
 writeback:
   jira:
     fields: {fields}

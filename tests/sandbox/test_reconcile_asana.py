@@ -19,7 +19,7 @@ from okrsync.sources import UNLINKED_NOTE
 from okrsync.sources.asana import MARKER_URL
 from okrsync_sandbox import AsanaSandbox
 
-from .helpers import Clock
+from .helpers import ONB_OBJECTIVE, Clock, asana_config_head
 
 pytestmark = [
     pytest.mark.integration,
@@ -42,30 +42,17 @@ def asana(monkeypatch: pytest.MonkeyPatch) -> Iterator[AsanaSandbox]:
 
 def write_config(tmp_path: Path, asana: AsanaSandbox, project: str) -> Path:
     path = tmp_path / "okrsync.yaml"
-    path.write_text(f"""\
-version: 1
-cycle: {{name: 2026-Q4, start: 2026-10-01, end: 2026-12-31}}
-store: {{url: "sqlite:///{tmp_path / "okrsync.db"}"}}
-sources:
-  asana:
-    url: {asana.url}
-    token_env: OKR_ASANA_TOKEN
-    projects: ["{project}"]
-objectives:
-  - id: ONB
-    title: Onboarding
-    key_results:
-      - id: ONB-1
-        title: Completion from 68% to 85%
-        unit: "%"
-        baseline: 68
-        target: 85
+    path.write_text(
+        asana_config_head(tmp_path, asana, project)
+        + ONB_OBJECTIVE
+        + """\
 writeback:
   reconcile: 2h
   asana:
     comment: true
-    fields: {{OKR Health: health, KR Progress: outcome}}
-""")
+    fields: {OKR Health: health, KR Progress: outcome}
+"""
+    )
     assert run(path, "metric", "set", "ONB-1", "74.8", "--at", "2026-11-20T00:00:00Z") == 0
     return path
 

@@ -19,7 +19,7 @@ from okrsync.sources import UNLINKED_NOTE
 from okrsync.sources.github import MARKER
 from okrsync_sandbox import GitHubSandbox
 
-from .helpers import Clock
+from .helpers import ONB_OBJECTIVE, Clock, github_config_head
 
 pytestmark = pytest.mark.integration
 
@@ -39,30 +39,16 @@ def gh(monkeypatch: pytest.MonkeyPatch) -> Iterator[GitHubSandbox]:
 
 def write_config(tmp_path: Path, gh: GitHubSandbox, unmapped: str = "note") -> Path:
     path = tmp_path / "okrsync.yaml"
-    path.write_text(f"""\
-version: 1
-cycle: {{name: 2026-Q4, start: 2026-10-01, end: 2026-12-31}}
-store: {{url: "sqlite:///{tmp_path / "okrsync.db"}"}}
-sources:
-  github:
-    url: {gh.url}
-    token_env: OKR_GITHUB_TOKEN
-    repos: [acme/web]
-    seconds_between_writes: 0
-objectives:
-  - id: ONB
-    title: Onboarding
-    key_results:
-      - id: ONB-1
-        title: Completion from 68% to 85%
-        unit: "%"
-        baseline: 68
-        target: 85
+    path.write_text(
+        github_config_head(tmp_path, gh)
+        + ONB_OBJECTIVE
+        + f"""\
 writeback:
   reconcile: 2h
   unmapped: {unmapped}
   github: {{comment: true, labels: true}}
-""")
+"""
+    )
     assert run(path, "metric", "set", "ONB-1", "74.8", "--at", "2026-11-20T00:00:00Z") == 0
     return path
 

@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 import responses
+from factories import Reads
 from responses import matchers
 from structlog.testing import capture_logs
 
@@ -698,32 +699,6 @@ def test_a_refused_put_is_an_error_for_each_of_its_fields() -> None:
 
 
 # ------------------------------------------------------- pull: fewest pages, no pause
-
-
-class Reads(dict[str, Any]):
-    """A record that notes every key read from it, as dotted paths from the top."""
-
-    def __init__(self, data: dict[str, Any], seen: set[str], prefix: str = "") -> None:
-        super().__init__(data)
-        self.seen, self.prefix = seen, prefix
-
-    def _note(self, key: str, value: Any) -> Any:
-        path = f"{self.prefix}{key}"
-        self.seen.add(path)
-        if isinstance(value, dict):
-            return Reads(value, self.seen, f"{path}.")
-        if isinstance(value, list):
-            return [Reads(v, self.seen, f"{path}.") if isinstance(v, dict) else v for v in value]
-        return value
-
-    def __getitem__(self, key: str) -> Any:
-        return self._note(key, super().__getitem__(key))
-
-    def get(self, key: str, default: Any = None) -> Any:
-        if key in self:
-            return self[key]
-        self.seen.add(f"{self.prefix}{key}")
-        return default
 
 
 # Whatever a task listing could answer with every field asked for: more than is read.
