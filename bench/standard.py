@@ -727,7 +727,10 @@ TapGitHub.cli()
 """
 
 
-def bench_peer(report: Report, items: int, latency: float) -> None:
+def bench_peer(report: Report, items: int, latency: float, runs: int) -> None:
+    """tap-github and okrsync's full re-pull, `runs` times each, alternated (tap, okrsync,
+    tap, ...) on one seeded sandbox: the machine's slow spells then fall on both sides,
+    and the ratio is each pair's, reported as the median with its range."""
     python = tap_python()
     if python is None:
         report(f"### Peer: {TAP_PACKAGE} could not be installed into {TAP_VENV}: skipped")
@@ -740,6 +743,8 @@ def bench_peer(report: Report, items: int, latency: float) -> None:
     print(f"... peer: seeding {items:,} issues", flush=True)
     scenario = github_scenario(items, latency)
     box = scenario.box
+    taps: list[Run] = []
+    ours: list[Run] = []
     try:
         with tempfile.TemporaryDirectory() as scratch:
             folder = Path(scratch)
@@ -755,39 +760,65 @@ def bench_peer(report: Report, items: int, latency: float) -> None:
             if discovered.code != 0:
                 raise SystemExit(f"tap-github --discover failed:\n{discovered.err[-2000:]}")
             catalog.write_text(json.dumps(select_issues(json.loads(catalog.read_text()))))
-            box.reset_log()
             singer = folder / "singer.jsonl"
-            tap = run([str(python), "-c", TAP_MAIN, "--config", str(tap_config), "--catalog",
-                       str(catalog)], env, stdout_path=singer)  # fmt: skip
-            tap_requests = box.requests
-            records = sum(1 for line in singer.open() if '"type":"RECORD"' in line.replace(" ", ""))
-            if tap.code != 0:
-                raise SystemExit(f"tap-github failed:\n{tap.err[-2000:]}")
-            box.reset_log()
-            ours = sync(write_config(folder, scenario.settings), "--dry-run")
-            if ours.code != 0:
-                raise SystemExit(f"okrsync failed:\n{ours.err}")
-            our_requests = box.requests
-            pulled = next((line for line in ours.out.splitlines() if line.startswith("github:")),
-                          "")  # fmt: skip
+            for attempt in range(runs):
+                print(f"... peer: run {attempt + 1} of {runs}", flush=True)
+                box.reset_log()
+                tap = run([str(python), "-c", TAP_MAIN, "--config", str(tap_config), "--catalog",
+                           str(catalog)], env, stdout_path=singer)  # fmt: skip
+                if tap.code != 0:
+                    raise SystemExit(f"tap-github failed:\n{tap.err[-2000:]}")
+                tap_requests = box.requests
+                records = sum(1 for line in singer.open()
+                              if '"type":"RECORD"' in line.replace(" ", ""))  # fmt: skip
+                taps.append(tap)
+                box.reset_log()
+                fresh = folder / f"okrsync-{attempt}"  # a fresh store each run: a full pull
+                fresh.mkdir()
+                mine = sync(write_config(fresh, scenario.settings), "--dry-run")
+                if mine.code != 0:
+                    raise SystemExit(f"okrsync failed:\n{mine.err}")
+                ours.append(mine)
+                our_requests = box.requests
+                pulled = next((line for line in mine.out.splitlines()
+                               if line.startswith("github:")), "")  # fmt: skip
     finally:
         box.stop()
     missing = sorted({r.path for r in tap_requests if r.status == 404})
+    ratios = sorted(mine.wall / tap.wall for mine, tap in zip(ours, taps, strict=True))
+
+    def median(values: Sequence[float]) -> str:
+        ordered = sorted(values)
+        return (f"{statistics.median(ordered):.2f} s ({ordered[0]:.2f}–{ordered[-1]:.2f})"
+                if len(ordered) > 1 else f"{ordered[0]:.2f} s")  # fmt: skip
+
+    def cpu(runs_: Sequence[Run]) -> str:
+        return median([r.cpu for r in runs_])
+
     report(f"### Peer: {TAP_PACKAGE} {version} against okrsync, {items:,} GitHub issues, "
-           f"{latency * 1000:.0f} ms a request")  # fmt: skip
+           f"{latency * 1000:.0f} ms a request ({runs} runs each, alternated; medians, "
+           "ranges in brackets)")  # fmt: skip
     report()
     report.table(
         ["", "what", "requests", "wall", "CPU", "peak RSS", "sandbox CPU"],
         [
             ["tap-github", f"`issues` stream of {REPO} ({records:,} records to a file)",
-             f"{len(tap_requests)} ({kinds(tap_requests)})", f"{tap.wall:.2f} s",
-             f"{tap.cpu:.2f} s", f"{tap.rss_mib:.0f} MiB", f"{tap.sandbox_cpu:.2f} s"],
+             f"{len(tap_requests)} ({kinds(tap_requests)})", median([r.wall for r in taps]),
+             cpu(taps), f"{max(r.rss_mib for r in taps):.0f} MiB",
+             median([r.sandbox_cpu for r in taps])],
             ["okrsync", "`sync --once --dry-run`, fresh SQLite store (full pull, stored; no "
              f"comment writes): {pulled.split(';')[1].strip() if ';' in pulled else pulled}",
-             f"{len(our_requests)} ({kinds(our_requests)})", f"{ours.wall:.2f} s",
-             f"{ours.cpu:.2f} s", f"{ours.rss_mib:.0f} MiB", f"{ours.sandbox_cpu:.2f} s"],
+             f"{len(our_requests)} ({kinds(our_requests)})", median([r.wall for r in ours]),
+             cpu(ours), f"{max(r.rss_mib for r in ours):.0f} MiB",
+             median([r.sandbox_cpu for r in ours])],
         ],
     )  # fmt: skip
+    report(
+        f"okrsync's wall over tap-github's, run by run: median "
+        f"**{statistics.median(ratios):.2f}×**, range {ratios[0]:.2f}–{ratios[-1]:.2f}× "
+        f"(goal ≤ 0.7×)."
+    )
+    report()
     report(
         "The tap pages `issues` by `page`, checks its token at the sandbox's /rate_limit and "
         "is given the repository id it would ask GraphQL for (TAP_MAIN in bench/standard.py); "
@@ -848,6 +879,8 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--runs", type=int, default=7, help="start-up runs per command")
     parser.add_argument("--peer-size", type=int, default=10_000)
+    parser.add_argument("--peer-runs", type=int, default=3,
+                        help="alternated runs of the peer and of okrsync")  # fmt: skip
     parser.add_argument("--no-peer", action="store_true")
     parser.add_argument("--no-profile", action="store_true")
     parser.add_argument("--rate-items", type=int, default=100_000,
@@ -895,7 +928,7 @@ def main() -> None:
             profile_at = 10_000 if profiling and source == "github" and 10_000 in chosen else None
             bench_source(report, source, chosen, latency, profile_at)
         if not args.no_peer:
-            bench_peer(report, args.peer_size, latency)
+            bench_peer(report, args.peer_size, latency, args.peer_runs)
     report("### CPU profile: GitHub, 10,000 issues (pyinstrument)")
     report()
     if profiles:
