@@ -35,11 +35,11 @@ import itertools
 import json
 import re
 import xml.etree.ElementTree as ElementTree
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
 from okrsync_sandbox._asana_model import (
@@ -72,6 +72,8 @@ ERRORS_HELP = (
     "read the docs on errors: https://developers.asana.com/docs/errors"
 )
 NOT_AUTHORIZED = "Not Authorized"
+
+
 RATE_LIMITED = "You have made too many requests recently. Please, be chill."
 OFFSET_EXPIRED = "offset: Your pagination token has expired."
 OFFSET_INVALID = "offset: Your pagination token is invalid."
@@ -565,12 +567,12 @@ class AsanaSandbox(SandboxServer):
         since = _instant(request, "modified_since")
         if since is not None:
             tasks = [t for t in tasks if t.modified_at >= since]
-        return self._listing(request, [self._view.task(t) for t in tasks])
+        return self._listing(request, tasks, self._view.task)
 
     def _get_project_tasks(self, request: HttpRequest) -> HttpResponse:
         project = self._project_named(request.path_params["project_gid"])
         tasks = self._project_tasks(project, request)
-        return self._listing(request, [self._view.task(t) for t in tasks])
+        return self._listing(request, tasks, self._view.task)
 
     def _project_tasks(self, project: Project, request: HttpRequest) -> list[Task]:
         """The project's top-level tasks in project order, after `completed_since`."""
@@ -661,7 +663,7 @@ class AsanaSandbox(SandboxServer):
     def _get_subtasks(self, request: HttpRequest) -> HttpResponse:
         parent = self._task_for(request)
         subtasks = self.subtasks_of(parent.gid)
-        return self._listing(request, [self._view.task(t) for t in subtasks])
+        return self._listing(request, subtasks, self._view.task)
 
     # --- HTTP: stories ------------------------------------------------------------------
 
@@ -704,20 +706,27 @@ class AsanaSandbox(SandboxServer):
 
     # --- HTTP: paging -------------------------------------------------------------------
 
-    def _listing(self, request: HttpRequest, records: Sequence[Resource]) -> HttpResponse:
+    def _listing(
+        self,
+        request: HttpRequest,
+        records: Sequence[_Listed],
+        view: Callable[[Any], Resource] = lambda record: record,
+    ) -> HttpResponse:
         """`{"data": [...]}` in compact form (or `opt_fields`), paged when asked to be.
 
         Records come in a stable order (by gid); an offset remembers the last gid shown, so
         a page never repeats or skips a record that was there before, whatever changes.
+        `view` makes a record's resource, only for the records on the page: a listing of
+        10,000 tasks read 100 at a time would otherwise view every task on every page.
         """
         selection = _selection(request)
         paging = self._paging(request)
         if paging is None:
-            return HttpResponse(200, {"data": [render(r, selection) for r in records]})
+            return HttpResponse(200, {"data": [render(view(r), selection) for r in records]})
         limit, after = paging
         remaining = [r for r in records if _gid_number(r) > after]
         page = remaining[:limit]
-        body: dict[str, Any] = {"data": [render(r, selection) for r in page]}
+        body: dict[str, Any] = {"data": [render(view(r), selection) for r in page]}
         more = len(remaining) > limit
         body["next_page"] = self._next_page(request, _gid_number(page[-1])) if more else None
         return HttpResponse(200, body)
@@ -858,8 +867,15 @@ def _gid_order(item: Task | Story) -> int:
     return int(item.gid)
 
 
-def _gid_number(resource: Resource) -> int:
-    return int(resource.gid or 0)
+class _Listed(Protocol):
+    """What a listing pages over: anything with Asana's gid (a task, a story, a resource)."""
+
+    @property
+    def gid(self) -> str | None: ...
+
+
+def _gid_number(record: _Listed) -> int:
+    return int(record.gid or 0)
 
 
 def _by_gid(users: Iterable[User], gid: str) -> User | None:
