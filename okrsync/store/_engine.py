@@ -1,6 +1,6 @@
 """Engine set-up and upsert statements: the only dialect-specific code besides the locks
-(SQLite pragmas on connect, one shared connection for in-memory databases, the dialect's
-`INSERT ... ON CONFLICT`)."""
+and the SQLite path (SQLite pragmas on connect, `_sqlite`'s; one shared connection for
+in-memory databases; the dialect's `INSERT ... ON CONFLICT`)."""
 
 from __future__ import annotations
 
@@ -11,14 +11,20 @@ from sqlalchemy import Engine, Table, create_engine, event
 from sqlalchemy.engine import URL
 from sqlalchemy.pool import StaticPool
 
-SQLITE_BUSY_TIMEOUT_MS = 5_000
+from okrsync.store._sqlite import SqliteStore, apply_pragmas
+
 # An unreachable database host must fail a readiness probe, not hang it (probes time out
 # after 5 s); a URL's own `connect_timeout` wins.
 POSTGRES_CONNECT_TIMEOUT_S = 4
 
 
-def create_store_engine(url: URL) -> Engine:
+def create_store_engine(url: URL, shared: SqliteStore | None = None) -> Engine:
+    """The engine of the database at `url`; on SQLite, with `shared`, one whose only
+    connection is that sqlite3 path's (an in-memory database a `Store` opened itself:
+    each connection to ":memory:" is a separate, empty database)."""
     if url.get_backend_name() == "sqlite":
+        if shared is not None:
+            return _create_shared_engine(url, shared)
         return _create_sqlite_engine(url)
     # pre_ping: a daemon outlives server restarts and idle-connection reaping.
     connect_args = (
@@ -46,6 +52,20 @@ def upsert_insert(engine: Engine, table: Table) -> postgresql.Insert | sqlite.In
     raise RuntimeError(f"okrsync cannot upsert into a {engine.dialect.name} database")
 
 
+def _create_shared_engine(url: URL, shared: SqliteStore) -> Engine:
+    """An engine on `shared`'s connection (its pragmas set), which holds `shared.lock`
+    while it has the connection checked out: the sqlite3 path's operations and the
+    engine's transactions take turns on it, whatever the threads. Released on "reset"
+    (each checkout's return, in the thread that returns it), not "checkin": StaticPool's
+    one connection record forgets all but the last of overlapping checkouts, and skips
+    "checkin" for the others."""
+    engine = create_engine(url, creator=shared.connection, poolclass=StaticPool)
+    lock = shared.lock
+    event.listen(engine, "checkout", lambda *_: lock.acquire())
+    event.listen(engine, "reset", lambda *_: lock.release())
+    return engine
+
+
 def _create_sqlite_engine(url: URL) -> Engine:
     if url.database in (None, "", ":memory:"):
         # Each connection to ":memory:" is a separate, empty database: share one.
@@ -58,38 +78,4 @@ def _create_sqlite_engine(url: URL) -> Engine:
 
 
 def _apply_sqlite_pragmas(dbapi_connection: Any, _connection_record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    try:
-        # busy_timeout first: a second writer, and the switch to WAL below (which needs
-        # the database to itself), wait instead of failing at once ("database is locked"
-        # when two processes open one store together). WAL lets the CLI read while the
-        # daemon writes, and it persists: set only when not on yet. synchronous=NORMAL is
-        # durable in WAL mode.
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        _use_wal(cursor)
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-    finally:
-        cursor.close()
-
-
-def _use_wal(cursor: Any) -> None:
-    """Switch the database to WAL unless it is already. The switch needs the database to
-    itself and SQLite may refuse it at once, busy handler or not, when another process is
-    opening the same new store: try again until that process has switched it (then the
-    mode reads "wal") or the busy timeout has passed."""
-    import sqlite3
-    import time
-
-    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
-    while True:
-        cursor.execute("PRAGMA journal_mode")
-        if str(cursor.fetchone()[0]).lower() == "wal":
-            return
-        try:
-            cursor.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError:
-            if time.monotonic() >= deadline:
-                raise
-            time.sleep(0.02)
+    apply_pragmas(dbapi_connection)

@@ -19,15 +19,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, Engine, delete, select, text, update
 
 from okrsync.store._engine import upsert_insert
+from okrsync.store._errors import UnsupportedBackendError
 from okrsync.store._tables import job_leases
 
 # pg_advisory_xact_lock takes a bigint shared by every application of the database:
 # "okrsync" in ASCII is unlikely to collide with another application's key.
 SCHEMA_LOCK_KEY = int.from_bytes(b"okrsync", "big")
-
-
-class UnsupportedBackendError(RuntimeError):
-    """okrsync runs on SQLite and PostgreSQL only."""
 
 
 @contextmanager

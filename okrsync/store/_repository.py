@@ -1,128 +1,34 @@
 """The `Store`: the pipeline's only door to the database.
 
-One code path serves SQLite and PostgreSQL; the dialect-specific code is the engine
-set-up and the `INSERT ... ON CONFLICT` statements (`_engine`) and the schema lock
-(`_locks`). Every write is one statement that the database applies atomically (an
-upsert, a conditional update, a delete): nothing reads a row to decide whether to
-insert it, so two processes sharing a store never trip over each other's rows. (A
-large upsert into SQLite reads back what it wrote, to count it and finish it, inside
-its transaction: SQLite lets one writer at a time hold it, from its first write on.)
+Two paths lead to it. On SQLite, the everyday operations (what `status`, `report`,
+`explain`, the `metric` commands and an unchanged sync cycle need) go through one stdlib
+`sqlite3` connection (`_sqlite`), so those commands never import SQLAlchemy (about a
+quarter of their time). Everything else, and every operation on PostgreSQL, goes
+through SQLAlchemy Core (`_core`), whose engine is made, and SQLAlchemy imported, on the
+first operation that needs it. Every write is one statement that the database applies
+atomically (an upsert, a conditional update, a delete): nothing reads a row to decide
+whether to insert it, so two processes sharing a store never trip over each other's rows.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from itertools import chain
+import sqlite3
+import threading
+from collections.abc import Iterable, Mapping
+from datetime import datetime
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import TYPE_CHECKING, Self, cast
 
-from sqlalchemy import (
-    Boolean,
-    Connection,
-    Engine,
-    Float,
-    String,
-    Text,
-    bindparam,
-    case,
-    cast,
-    exists,
-    func,
-    literal,
-    or_,
-    text,
-    type_coerce,
-    union_all,
-)
-from sqlalchemy import delete as core_delete
-from sqlalchemy import select as core_select
-from sqlalchemy.engine import Dialect, make_url
-from sqlalchemy.sql.elements import ColumnElement
-from sqlalchemy.types import NullType, TypeEngine
-
-from okrsync._collector import collector_paused
 from okrsync.domain.mapping import ScopeItem
-from okrsync.domain.models import Bucket, KRSnapshot, MetricSample, WorkItem
-from okrsync.store import _locks
-from okrsync.store._engine import create_store_engine, upsert_insert
-from okrsync.store._schema import require_head, upgrade_engine
-from okrsync.store._tables import (
-    UtcDateTime,
-    item_versions,
-    kr_snapshots,
-    metric_errors,
-    metric_samples,
-    sync_cursors,
-    webhook_secrets,
-    work_items,
-    writebacks,
-)
+from okrsync.domain.models import KRSnapshot, MetricSample, WorkItem
+from okrsync.store._records import SampleRecord, UpsertResult, WritebackRecord
+from okrsync.store._shared import lease_ttl, now_or_clock
+from okrsync.store._sqlite import SqliteStore, connect, is_memory, is_sqlite_url, sqlite_database
 
-# Keys per `IN (...)` query: two bound parameters each, far below SQLite's 32,766 and
-# PostgreSQL's 65,535 parameter limits, while keeping 1,000 items to two queries.
-KEYS_PER_QUERY = 500
-# Snapshots per insert: nine bound parameters each, and one SELECT each in a UNION ALL,
-# under SQLite's 500 terms of a compound SELECT.
-SNAPSHOTS_PER_QUERY = 400
-# A SQLite upsert of at least 1/SCANNED_UPSERT_SHARE of the stored items reads what it
-# did by scanning `work_items` for its instant, not from RETURNING rows: the scans cost
-# about 1 µs per stored row, and each row upserted about 4 µs less than a returned one
-# (with its version written from Python); into 100,000 stored items both took the same
-# time for 12,500 (see `_SqliteItemUpsert.upsert_scanned`). Below SCANNED_UPSERT_ROWS
-# items the few milliseconds it could save are not worth its two more statements.
-SCANNED_UPSERT_SHARE = 8
-SCANNED_UPSERT_ROWS = 2_000
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
-_ITEM_FIELDS = tuple(field.name for field in dataclasses.fields(WorkItem))
-# What an upsert compares to tell an updated item from an unchanged one.
-_COMPARED_FIELDS = tuple(name for name in _ITEM_FIELDS if name not in ("source", "key"))
-# What makes a new version in the history: every field but `updated`, which moves with
-# every edit in the source (a description, a comment) that changes nothing okrsync reads.
-_VERSIONED_FIELDS = tuple(name for name in _COMPARED_FIELDS if name != "updated")
-
-# An inserted row gets this upsert's instant in all four.
-_STAMPS = ("seen_at", "first_seen_at", "changed_at", "versioned_at")
-
-_SNAPSHOT_FIELDS = tuple(field.name for field in dataclasses.fields(KRSnapshot))
-_SNAPSHOT_VALUES = tuple(name for name in _SNAPSHOT_FIELDS if name not in ("kr_id", "at"))
-# What tells a KR's new snapshot from its latest: every value but the expected progress,
-# which follows the clock (it is the cycle's elapsed share at the snapshot's `at`).
-_SNAPSHOT_COMPARED = tuple(name for name in _SNAPSHOT_VALUES if name != "expected_progress")
-
-_Ref = tuple[str, str]  # (source, key), the primary key of a work item
-_T = TypeVar("_T")
-
-
-@dataclass(frozen=True, slots=True)
-class UpsertResult:
-    inserted: int
-    updated: int
-    unchanged: int
-
-
-@dataclass(frozen=True, slots=True)
-class SampleRecord:
-    """A stored metric sample with what came with it (`metric list`)."""
-
-    kr_id: str
-    value: float
-    at: datetime
-    origin: str
-    note: str | None = None
-    confidence: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class WritebackRecord:
-    """What was last written to a target, so an unchanged cycle writes nothing."""
-
-    target: str
-    content_hash: str
-    remote_id: str
-    written_at: datetime
+    from okrsync.store._core import CoreStore
 
 
 class Store:
@@ -135,25 +41,72 @@ class Store:
     that it is there, for deployments that migrate in a separate step
     (`okrsync db upgrade`) or connect without DDL rights. A database migrated by a
     newer okrsync raises `SchemaTooNewError` either way.
+
+    A store may be shared between threads.
     """
 
     def __init__(self, url: str, *, migrate: bool = True) -> None:
-        self._engine = create_store_engine(make_url(url))
-        self._last_seen_at = datetime.min.replace(tzinfo=UTC)
-        self._sqlite_bulk: _SqliteItemUpsert | None = None
+        self._url = url
+        self._lock = threading.Lock()  # makes the engine and the Core store once
+        self._engine: Engine | None = None
+        self._core_store: CoreStore | None = None
+        self._sqlite: SqliteStore | None = None
+        # An in-memory database's engine must use the sqlite3 path's connection.
+        self._shares_connection = False
         try:
-            if migrate:
-                upgrade_engine(self._engine)
-            else:
-                require_head(self._engine)
+            self._sqlite = self._open_sqlite(url)
+            # At head (one query on SQLite) is the common case; anything else, SQLAlchemy
+            # and Alembic handle as they always did (migrating, refusing, explaining).
+            if self._sqlite is None or not self._sqlite.at_head():
+                from okrsync.store._schema import require_head, upgrade_engine
+
+                if migrate:
+                    upgrade_engine(self.engine)
+                else:
+                    require_head(self.engine)
         except BaseException:
-            self._engine.dispose()
+            self.close()
             raise
+
+    def _open_sqlite(self, url: str) -> SqliteStore | None:
+        """The sqlite3 path of a SQLite store (None for PostgreSQL): over a connection of
+        its own for a plain URL, else (options, escapes: SQLAlchemy parses those) over
+        one it takes from the engine's pool."""
+        database = sqlite_database(url)
+        if database is not None:
+            self._shares_connection = is_memory(database)
+            return SqliteStore(lambda: connect(database))
+        if is_sqlite_url(url):
+            # The pool's proxy forwards what the sqlite3 path uses to its connection.
+            return SqliteStore(lambda: cast(sqlite3.Connection, self.engine.raw_connection()))
+        return None
 
     @property
     def engine(self) -> Engine:
-        """The SQLAlchemy engine, for migrations and instrumentation."""
-        return self._engine
+        """The SQLAlchemy engine, for migrations and instrumentation (made, and SQLAlchemy
+        imported, on first use)."""
+        with self._lock:
+            if self._engine is None:
+                from sqlalchemy.engine import make_url
+
+                from okrsync.store._engine import create_store_engine
+
+                shared = self._sqlite if self._shares_connection else None
+                self._engine = create_store_engine(make_url(self._url), shared)
+            return self._engine
+
+    def _core(self) -> CoreStore:
+        """The operations through SQLAlchemy Core."""
+        core = self._core_store
+        if core is None:
+            engine = self.engine
+            from okrsync.store._core import CoreStore
+
+            with self._lock:
+                if self._core_store is None:
+                    self._core_store = CoreStore(engine)
+                core = self._core_store
+        return core
 
     # -- work items -------------------------------------------------------------------
 
@@ -162,295 +115,28 @@ class Store:
     ) -> UpsertResult:
         """Insert new items, update changed ones, mark all of them seen, and add a version
         to the history of each item inserted or changed in a versioned field, learned at
-        `seen_at` (the cycle's `now`; this machine's clock when None).
-
-        One `INSERT ... ON CONFLICT DO UPDATE ... RETURNING` (sent as one statement per
-        page of 1,000 rows): the database decides row by row, atomically, so a concurrent
-        upsert of the same items by another process neither fails nor is lost. What each
-        row became is read from what the statement returns: a row whose `first_seen_at`
-        is this call's instant was inserted, one whose `changed_at` is was updated, one
-        whose `versioned_at` is needs a version (on SQLite, a large upsert reads the same
-        from the rows seen at that instant instead: `_upsert_items_sqlite`). The versions
-        are written in the same transaction (`INSERT ... ON CONFLICT DO UPDATE`: the same
-        item learned twice at one instant keeps the last state).
-        """
-        latest = _last_per_ref(items)
-        if not latest:
+        `seen_at` (the cycle's `now`; this machine's clock when None); see
+        `CoreStore.upsert_items`."""
+        items = list(items)
+        if not items:  # a pull that brought nothing: no SQLAlchemy for that
             return UpsertResult(0, 0, 0)
-        stamp = self._next_seen_at()
-        learned_at = stamp if seen_at is None else seen_at
-        if self._engine.dialect.name == "sqlite":
-            return self._upsert_items_sqlite(latest, stamp, learned_at)
-        return self._upsert_items_portable(latest, stamp, learned_at)
-
-    def _upsert_items_portable(
-        self, latest: dict[_Ref, WorkItem], stamp: datetime, learned_at: datetime
-    ) -> UpsertResult:
-        """`upsert_items` through SQLAlchemy's executemany (PostgreSQL; SQLite answers it
-        too, and `_upsert_items_sqlite` must leave the same rows)."""
-        # Sorted by key: two PostgreSQL upserts of overlapping items lock rows in one order.
-        rows = [_item_fields(latest[ref]) | dict.fromkeys(_STAMPS, stamp) for ref in sorted(latest)]
-        statement = _item_upsert(self._engine)
-        with self._engine.begin() as connection:
-            returned = connection.execute(statement, rows).all()
-            versions = [
-                _item_fields(latest[(row.source, row.key)])
-                | {"learned_at": learned_at, "deleted": False}
-                for row in returned
-                if row.versioned_at == stamp
-            ]
-            if versions:
-                connection.execute(_version_upsert(self._engine), versions)
-                self._forget_scope_starts(connection, learned_at)
-        inserted = sum(1 for row in returned if row.first_seen_at == stamp)
-        updated = sum(1 for row in returned if row.changed_at == stamp) - inserted
-        return UpsertResult(inserted, updated, len(latest) - inserted - updated)
-
-    def _upsert_items_sqlite(
-        self, latest: dict[_Ref, WorkItem], stamp: datetime, learned_at: datetime
-    ) -> UpsertResult:
-        """`upsert_items` on SQLite: the same two statements (`_item_upsert`,
-        `_version_upsert`) compiled once per store into SQL text with a multi-row VALUES,
-        their parameters converted by the columns' own bind processors (those SQLAlchemy
-        applies), once per distinct value where values repeat (the stamps, `updated`,
-        labels, buckets), and sent as driver SQL (`exec_driver_sql`) in one transaction.
-        The rows stored are those of `_upsert_items_portable`, byte for byte
-        (tests/store/test_sqlite_upsert_fast_path.py); SQLAlchemy's per-parameter
-        bookkeeping was three quarters of that path's work.
-
-        An upsert of a large share of the stored items (`SCANNED_UPSERT_SHARE`: a full
-        pull) leaves out the RETURNING and reads what it did from the rows carrying its
-        instant, its versions copied by the database from those rows
-        (`_SqliteItemUpsert.upsert_scanned`); a small one reads the rows returned
-        (`upsert_returned`), as a scan would cost more than it saves."""
-        bulk = self._sqlite_bulk
-        if bulk is None:
-            bulk = self._sqlite_bulk = _SqliteItemUpsert(self._engine)
-        items = [latest[ref] for ref in sorted(latest)]
-
-        def write(stamp: datetime, scan: bool) -> UpsertResult:
-            rows = bulk.item_rows(items, stamp)
-            scan = scan and len(rows) >= SCANNED_UPSERT_ROWS
-            with self._engine.begin() as connection:
-                if scan and len(rows) * SCANNED_UPSERT_SHARE >= bulk.stored_rows(connection):
-                    counts = bulk.upsert_scanned(connection, rows, stamp, learned_at, latest)
-                else:
-                    counts = bulk.upsert_returned(connection, rows, stamp, learned_at)
-                inserted, updated, versions = counts
-                if versions:
-                    self._forget_scope_starts(connection, learned_at)
-            return UpsertResult(inserted, updated, len(rows) - inserted - updated)
-
-        # What this makes is freed on return: a collection meanwhile would only walk the
-        # caller's items to find them alive (about 5% of an upsert of 100,000 changing
-        # few of them).
-        with collector_paused():
-            try:
-                return write(stamp, scan=True)
-            except _StampTaken:
-                # Another process's upsert took the same microsecond, so the scan cannot
-                # tell its rows from these: rolled back, and again under a new instant,
-                # from the rows returned (this statement's own).
-                return write(self._next_seen_at(), scan=False)
+        return self._core().upsert_items(items, seen_at)
 
     def items(self, source: str | None = None, as_of: datetime | None = None) -> list[WorkItem]:
         """The items sorted by (source, key): as last pulled (`as_of=None`), or as the store
         knew them at `as_of`: each item's latest version learned at or before it, unless
         that version is its deletion."""
-        # Every object made here is either returned or freed: a collection meanwhile
-        # would walk the items made so far only to find them alive (a third of the time
-        # at 100,000 items).
-        with collector_paused():
-            if as_of is not None:
-                return self._work_items(self._latest_versions(_ITEM_FIELDS, as_of, source))
-            return self._work_items(self._latest_items(source))
-
-    def _latest_items(self, source: str | None) -> Sequence[Any]:
-        """The raw values of the `_ITEM_FIELDS` columns of the items as last pulled (of
-        `source`, or all), sorted by (source, key). Raw column values, not ORM rows: a
-        cycle reads every item, and the callers' converters turn each distinct raw value
-        into Python once."""
-        stored = work_items.c
-        statement = core_select(
-            *(type_coerce(stored[name], NullType()) for name in _ITEM_FIELDS)
-        ).order_by(stored.source, stored.key)
-        if source is not None:
-            statement = statement.where(stored.source == bindparam("source", source))
-        with self._engine.connect() as connection:
-            if self._engine.dialect.name != "sqlite":
-                return connection.execute(statement).all()
-            # The driver's own cursor: plain tuples, not SQLAlchemy rows (a fifth of
-            # the read, as in `_latest_versions_sqlite`).
-            sql = statement.compile(dialect=self._engine.dialect).string
-            cursor = connection.connection.cursor()
-            try:
-                cursor.execute(sql, () if source is None else (source,))
-                return list(cursor.fetchall())
-            finally:
-                cursor.close()
-
-    def _work_items(self, rows: Iterable[Sequence[Any]]) -> list[WorkItem]:
-        """Raw rows of the `_ITEM_FIELDS` columns (of `work_items` or `item_versions`, which
-        share their types) turned into WorkItems: `labels` and `updated` converted once
-        per distinct raw value (they repeat a lot), each object made without the frozen
-        dataclass's per-field checks (`WorkItem.from_fields`)."""
-        versions = item_versions.c
-        dialect = self._engine.dialect
-        labels = _memoised(versions.labels.type, dialect, tuple)
-        updated = _memoised(versions.updated.type, dialect)
-        make = WorkItem.from_fields
-        buckets = _BUCKETS
-        return [
-            make(
-                source,
-                key,
-                title,
-                type_,
-                status,
-                buckets.get(bucket_value) or Bucket(bucket_value),
-                points,
-                labels(labels_value),
-                parent,
-                updated(updated_value),
-                url,
-                remote_id,
-                child_count,
-            )
-            for (
-                source,
-                key,
-                title,
-                type_,
-                status,
-                bucket_value,
-                points,
-                labels_value,
-                parent,
-                updated_value,
-                url,
-                remote_id,
-                child_count,
-            ) in rows
-        ]
+        if self._sqlite is not None:
+            return self._sqlite.items(source, as_of)
+        return self._core().items(source, as_of)
 
     def scope_items(self, as_of: datetime) -> list[ScopeItem]:
         """`items(as_of=...)` with only what a scope is computed from (`ScopeItem`: no
         title, URL or ids), for the cycle start's scope: the same read, fewer columns,
         lighter objects."""
-        with collector_paused():  # as in `items`
-            return self._scope_items(as_of)
-
-    def _scope_items(self, as_of: datetime) -> list[ScopeItem]:
-        versions = item_versions.c
-        dialect = self._engine.dialect
-        labels = _memoised(versions.labels.type, dialect, tuple)
-        updated = _memoised(versions.updated.type, dialect)
-        buckets = _BUCKETS
-        new = tuple.__new__  # `ScopeItem(...)` without its Python-level `__new__`
-        return [
-            new(
-                ScopeItem,
-                (
-                    source,
-                    key,
-                    status,
-                    buckets.get(bucket_value) or Bucket(bucket_value),
-                    points,
-                    labels(labels_value),
-                    parent,
-                    updated(updated_value),
-                ),
-            )
-            for (
-                source,
-                key,
-                status,
-                bucket_value,
-                points,
-                labels_value,
-                parent,
-                updated_value,
-            ) in self._latest_versions(ScopeItem._fields, as_of, None)
-        ]
-
-    def _latest_versions(
-        self, names: Sequence[str], as_of: datetime, source: str | None
-    ) -> Sequence[Any]:
-        """The raw values of the columns `names` (starting with source and key) of each
-        item's latest version learned at or before `as_of`, unless that version is its
-        deletion, sorted by (source, key). One query.
-
-        SQLite: the distinct (source, key) of the primary key's index (a skip over it),
-        each item's latest `rowid` at or before `as_of` by one seek in that index
-        (`ORDER BY learned_at DESC LIMIT 1`), its row by that rowid: about a third less
-        work than grouping the whole index and joining back on the primary key.
-        Elsewhere: the latest `learned_at` per item (a GROUP BY the primary key's index
-        answers), joined back to its version.
-        """
-        if self._engine.dialect.name == "sqlite":
-            return self._latest_versions_sqlite(names, as_of, source)
-        return self._latest_versions_grouped(names, as_of, source)
-
-    def _latest_versions_sqlite(
-        self, names: Sequence[str], as_of: datetime, source: str | None
-    ) -> list[Any]:
-        """`_latest_versions` on SQLite, through the driver's own cursor."""
-        dialect = self._engine.dialect
-        picked = ", ".join(f'v."{name}"' for name in names)
-        # Nothing learned at or before `as_of` (a cycle start before the store's first
-        # pull): one look at the index, no seek per key.
-        only = "WHERE EXISTS (SELECT 1 FROM item_versions WHERE learned_at <= ?)"
-        if source is not None:
-            only += " AND source = ?"
-        sql = (
-            f"SELECT {picked} FROM (SELECT (SELECT x.rowid FROM item_versions AS x "
-            'WHERE x.source = d.source AND x."key" = d."key" AND x.learned_at <= ? '
-            "ORDER BY x.learned_at DESC LIMIT 1) AS rid "
-            f'FROM (SELECT DISTINCT source, "key" FROM item_versions {only}) AS d) AS k '
-            "CROSS JOIN item_versions AS v ON v.rowid = k.rid WHERE NOT v.deleted"
-        )
-        at = _bind_processor(item_versions.c.learned_at.type, dialect)(as_of)
-        parameters = (at, at) if source is None else (at, at, source)
-        # The driver's own cursor: plain tuples, not SQLAlchemy rows (a fifth cheaper).
-        with self._engine.connect() as connection:
-            cursor = connection.connection.cursor()
-            try:
-                cursor.execute(sql, parameters)
-                rows = list(cursor.fetchall())  # a list already: a copy of pointers
-            finally:
-                cursor.close()
-        # The keys come in the index's order, (source, key)'s: the sort only checks it,
-        # one comparison per row (two rows never share a source and key), cheaper than
-        # SQLite's sorter.
-        rows.sort()
-        return rows
-
-    def _latest_versions_grouped(
-        self, names: Sequence[str], as_of: datetime, source: str | None
-    ) -> Sequence[Any]:
-        """`_latest_versions` in portable SQL (PostgreSQL; SQLite answers it too)."""
-        as_of_param = bindparam("as_of", as_of, type_=UtcDateTime)
-        versions = item_versions.c
-        learned = core_select(
-            versions.source, versions.key, func.max(versions.learned_at).label("learned_at")
-        ).where(versions.learned_at <= as_of_param)
-        if source is not None:
-            learned = learned.where(versions.source == source)
-        latest = learned.group_by(versions.source, versions.key).subquery("latest")
-        # Raw column values: the callers turn each into Python once per distinct value.
-        statement = (
-            core_select(*(type_coerce(versions[name], NullType()) for name in names))
-            .join(
-                latest,
-                (versions.source == latest.c.source)
-                & (versions.key == latest.c.key)
-                & (versions.learned_at == latest.c.learned_at),
-            )
-            .where(versions.deleted.is_(False))
-            .order_by(versions.source, versions.key)
-        )
-        with self._engine.connect() as connection:
-            return connection.execute(statement).all()
+        if self._sqlite is not None:
+            return self._sqlite.scope_items(as_of)
+        return self._core().scope_items(as_of)
 
     def items_and_scope_items(
         self, as_of: datetime, start: datetime
@@ -465,33 +151,18 @@ class Store:
     def item_keys(self, source: str) -> list[str]:
         """The keys of `source`'s stored items (latest state), sorted: what a full pull
         compares with what it saw, without reading and converting whole items."""
-        stored = work_items.c
-        statement = core_select(stored.key).where(stored.source == source).order_by(stored.key)
-        with self._engine.connect() as connection:
-            return list(connection.execute(statement).scalars())
+        if self._sqlite is not None:
+            return self._sqlite.item_keys(source)
+        return self._core().item_keys(source)
 
     def delete_items(self, source: str, keys: Iterable[str], at: datetime | None = None) -> int:
         """Delete the given keys of `source`, recording each deletion in the history at
         `at` (the cycle's `now`; this machine's clock when None), so an as-of read before
         it still sees the item; returns how many rows existed."""
-        unique_keys = list(dict.fromkeys(keys))
-        learned_at = self._next_seen_at() if at is None else at
-        gone: list[dict[str, Any]] = []
-        with self._engine.begin() as connection:
-            for chunk in _chunked(unique_keys, KEYS_PER_QUERY):
-                statement = (
-                    core_delete(work_items)
-                    .where(work_items.c.source == source, work_items.c.key.in_(chunk))
-                    .returning(*(work_items.c[name] for name in _ITEM_FIELDS))
-                )
-                gone.extend(
-                    dict(row._mapping) | {"learned_at": learned_at, "deleted": True}
-                    for row in connection.execute(statement)
-                )
-            if gone:
-                connection.execute(_version_upsert(self._engine), gone)
-                self._forget_scope_starts(connection, learned_at)
-        return len(gone)
+        keys = list(keys)
+        if not keys:  # a full pull that missed nothing: no SQLAlchemy for that
+            return 0
+        return self._core().delete_items(source, keys, at)
 
     # -- metric samples -----------------------------------------------------------------
 
@@ -508,186 +179,106 @@ class Store:
         sample for the same KR and instant at once, one stores it and the other is told
         one was there.
         """
-        statement = (
-            upsert_insert(self._engine, metric_samples)
-            .values(
-                kr_id=sample.kr_id,
-                value=sample.value,
-                at=sample.at,
-                origin=origin,
-                recorded_at=_utcnow(),
-                note=note,
-                confidence=confidence,
-            )
-            .on_conflict_do_nothing(index_elements=["kr_id", "at"])
-            .returning(metric_samples.c.id)
-        )
-        with self._engine.begin() as connection:
-            return connection.execute(statement).first() is not None
+        if self._sqlite is not None:
+            return self._sqlite.add_sample(sample, origin, note, confidence)
+        return self._core().add_sample(sample, origin, note, confidence)
 
     def samples(
         self, kr_id: str | None = None, as_of: datetime | None = None
     ) -> list[MetricSample]:
         """Samples ordered by `at` (then by arrival); with `as_of`, those at or before it."""
-        table = metric_samples.c
-        statement = core_select(table.kr_id, table.value, table.at).order_by(table.at, table.id)
-        if kr_id is not None:
-            statement = statement.where(table.kr_id == kr_id)
-        if as_of is not None:
-            statement = statement.where(table.at <= bindparam("as_of", as_of, type_=UtcDateTime))
-        with self._engine.connect() as connection:
-            return [MetricSample(kr, value, at) for kr, value, at in connection.execute(statement)]
+        if self._sqlite is not None:
+            return self._sqlite.samples(kr_id, as_of)
+        return self._core().samples(kr_id, as_of)
 
     def sample_records(self, kr_id: str) -> list[SampleRecord]:
         """The KR's samples with their origin, note and confidence, ordered by `at`."""
-        table = metric_samples.c
-        statement = (
-            core_select(
-                table.kr_id, table.value, table.at, table.origin, table.note, table.confidence
-            )
-            .where(table.kr_id == kr_id)
-            .order_by(table.at, table.id)
-        )
-        with self._engine.connect() as connection:
-            return [SampleRecord(*row) for row in connection.execute(statement)]
+        if self._sqlite is not None:
+            return self._sqlite.sample_records(kr_id)
+        return self._core().sample_records(kr_id)
 
     def delete_sample(self, kr_id: str, at: datetime) -> bool:
         """Delete the KR's sample at `at`; False when there was none."""
-        statement = core_delete(metric_samples).where(
-            metric_samples.c.kr_id == kr_id,
-            metric_samples.c.at == bindparam("at", at, type_=UtcDateTime),
-        )
-        with self._engine.begin() as connection:
-            return bool(connection.execute(statement).rowcount)
+        if self._sqlite is not None:
+            return self._sqlite.delete_sample(kr_id, at)
+        return self._core().delete_sample(kr_id, at)
 
     # -- KR snapshots and metric errors -------------------------------------------------
 
     def save_kr_snapshots(self, snapshots: Iterable[KRSnapshot]) -> int:
         """Save each KR's status at a cycle's `now`, only where it changed: a KR's snapshot
         is stored when one of its values differs from the KR's latest snapshot at or
-        before that instant (`expected_progress` aside: it moves with the clock, and is
-        the cycle's elapsed share at the row's `at`), so a KR that stays the same for a
-        year of 5-minute cycles keeps one row. Readers take, at any instant, the latest
-        snapshot at or before it, which a thinned history gives as an unthinned one would.
-
-        One `INSERT ... SELECT ... WHERE NOT EXISTS (<the latest row, equal>) ON CONFLICT
-        DO UPDATE ... RETURNING` per `SNAPSHOTS_PER_QUERY` snapshots: the database compares
-        and inserts atomically (the last save of one instant wins). Returns the rows
+        before that instant (`expected_progress` aside: it moves with the clock), so a KR
+        that stays the same for a year of 5-minute cycles keeps one row. Returns the rows
         written."""
-        rows = [dataclasses.asdict(snapshot) for snapshot in snapshots]
-        written = 0
-        with self._engine.begin() as connection:
-            for chunk in _chunked(rows, SNAPSHOTS_PER_QUERY):
-                written += len(connection.execute(_snapshot_insert(self._engine, chunk)).all())
-        return written
+        if self._sqlite is not None:
+            return self._sqlite.save_kr_snapshots(snapshots)
+        return self._core().save_kr_snapshots(snapshots)
 
     def kr_snapshots(
         self, kr_id: str | None = None, until: datetime | None = None
     ) -> list[KRSnapshot]:
         """Snapshots ordered by (kr_id, at); with `until`, those at or before it."""
-        # The columns in KRSnapshot's field order: each row is its positional arguments.
-        statement = core_select(*(kr_snapshots.c[name] for name in _SNAPSHOT_FIELDS)).order_by(
-            kr_snapshots.c.kr_id, kr_snapshots.c.at
-        )
-        if kr_id is not None:
-            statement = statement.where(kr_snapshots.c.kr_id == kr_id)
-        if until is not None:
-            statement = statement.where(
-                kr_snapshots.c.at <= bindparam("until", until, type_=UtcDateTime)
-            )
-        with self._engine.connect() as connection:
-            return [KRSnapshot(*row) for row in connection.execute(statement)]
+        if self._sqlite is not None:
+            return self._sqlite.kr_snapshots(kr_id, until)
+        return self._core().kr_snapshots(kr_id, until)
 
     def set_metric_error(self, kr_id: str, error: str | None, at: datetime) -> None:
-        """The KR's metric failed with `error` at `at` (None: it read fine again).
-
-        One `INSERT ... SELECT ... WHERE` that adds a row only when `error` differs from the
-        KR's error at `at`: the same failure every cycle is stored once."""
-        errors = metric_errors.c
-        when = bindparam("at", at, type_=UtcDateTime)
-        message = bindparam("error", error, type_=String())
-        previous = (
-            core_select(errors.error)
-            .where(errors.kr_id == kr_id, errors.at <= when)
-            .order_by(errors.at.desc())
-            .limit(1)
-            .scalar_subquery()
-        )
-        changed = core_select(bindparam("kr_id", kr_id, type_=String()), when, message).where(
-            message.is_distinct_from(previous)
-        )
-        statement = upsert_insert(self._engine, metric_errors).from_select(
-            ["kr_id", "at", "error"], changed
-        )
-        statement = statement.on_conflict_do_update(
-            index_elements=["kr_id", "at"], set_={"error": statement.excluded.error}
-        )
-        with self._engine.begin() as connection:
-            connection.execute(statement)
+        """The KR's metric failed with `error` at `at` (None: it read fine again); a row is
+        added only when `error` differs from the KR's error at `at`."""
+        if self._sqlite is not None:
+            self._sqlite.set_metric_error(kr_id, error, at)
+        else:
+            self._core().set_metric_error(kr_id, error, at)
 
     def metric_errors(self, as_of: datetime | None = None) -> dict[str, str]:
         """Each KR's metric error in force (at `as_of`, or now), by KR id."""
-        errors = metric_errors.c
-        statement = core_select(errors.kr_id, errors.at, errors.error).order_by(
-            errors.kr_id, errors.at
-        )
-        if as_of is not None:
-            statement = statement.where(errors.at <= bindparam("as_of", as_of, type_=UtcDateTime))
-        latest: dict[str, str | None] = {}
-        with self._engine.connect() as connection:
-            for row in connection.execute(statement):
-                latest[row.kr_id] = row.error
-        return {kr_id: error for kr_id, error in latest.items() if error is not None}
+        if self._sqlite is not None:
+            return self._sqlite.metric_errors(as_of)
+        return self._core().metric_errors(as_of)
 
     # -- sync cursors -------------------------------------------------------------------
 
     def cursor(self, source: str) -> int | None:
         """The incremental-sync bookmark of `source` in epoch milliseconds, if any."""
-        statement = core_select(sync_cursors.c.bookmark_ms).where(sync_cursors.c.source == source)
-        with self._engine.connect() as connection:
-            bookmark: int | None = connection.execute(statement).scalar()
-            return bookmark
+        if self._sqlite is not None:
+            return self._sqlite.cursor(source)
+        return self._core().cursor(source)
 
     def set_cursor(self, source: str, epoch_ms: int) -> None:
-        values = {"bookmark_ms": epoch_ms, "updated_at": _utcnow()}
-        statement = (
-            upsert_insert(self._engine, sync_cursors)
-            .values(source=source, **values)
-            .on_conflict_do_update(index_elements=["source"], set_=values)
-        )
-        with self._engine.begin() as connection:
-            connection.execute(statement)
+        if self._sqlite is not None:
+            self._sqlite.set_cursor(source, epoch_ms)
+        else:
+            self._core().set_cursor(source, epoch_ms)
 
     # -- write-back records -------------------------------------------------------------
 
     def writeback(self, target: str) -> WritebackRecord | None:
         """The last write to `target` (an id like "jira:ONB-12"), if any."""
-        statement = _writeback_select().where(writebacks.c.target == target)
-        with self._engine.connect() as connection:
-            row = connection.execute(statement).first()
-            return None if row is None else WritebackRecord(*row)
+        if self._sqlite is not None:
+            return self._sqlite.writeback(target)
+        return self._core().writeback(target)
 
     def writebacks(self, targets: Iterable[str]) -> dict[str, WritebackRecord]:
         """The last writes to many targets at once: one query per chunk, not one each."""
-        found: dict[str, WritebackRecord] = {}
-        with self._engine.connect() as connection:
-            for chunk in _chunked(list(dict.fromkeys(targets)), KEYS_PER_QUERY):
-                statement = _writeback_select().where(writebacks.c.target.in_(chunk))
-                for row in connection.execute(statement):
-                    found[row.target] = WritebackRecord(*row)
-        return found
+        if self._sqlite is not None:
+            return self._sqlite.writebacks(targets)
+        return self._core().writebacks(targets)
+
+    def writebacks_of(self, source: str) -> list[WritebackRecord]:
+        """Every write-back record of `source`'s targets (keys `source:...`, per-operation
+        ones included), in one query: which targets okrsync has written to."""
+        if self._sqlite is not None:
+            return self._sqlite.writebacks_of(source)
+        return self._core().writebacks_of(source)
 
     def save_writeback(self, target: str, content_hash: str, remote_id: str) -> None:
         """Save or replace the record of `target`, in one `INSERT ... ON CONFLICT DO UPDATE`:
         processes saving the same target at once all succeed, and the last one wins."""
-        values = {"content_hash": content_hash, "remote_id": remote_id, "written_at": _utcnow()}
-        statement = (
-            upsert_insert(self._engine, writebacks)
-            .values(target=target, **values)
-            .on_conflict_do_update(index_elements=["target"], set_=values)
-        )
-        with self._engine.begin() as connection:
-            connection.execute(statement)
+        if self._sqlite is not None:
+            self._sqlite.save_writeback(target, content_hash, remote_id)
+        else:
+            self._core().save_writeback(target, content_hash, remote_id)
 
     # -- job leases ---------------------------------------------------------------------
 
@@ -703,10 +294,10 @@ class Store:
         replicas: they need NTP-synced clocks, and the TTL must exceed the expected skew
         plus the longest pause between renewals (see `okrsync.store._locks`).
         """
-        if ttl_seconds <= 0:
-            raise ValueError(f"ttl_seconds must be positive, got {ttl_seconds}")
-        ttl = timedelta(seconds=ttl_seconds)
-        return _locks.acquire_lease(self._engine, name, owner, ttl, _now_or_clock(now))
+        if self._sqlite is not None:
+            ttl = lease_ttl(ttl_seconds)
+            return self._sqlite.acquire_lease(name, owner, ttl, now_or_clock(now))
+        return self._core().acquire_lease(name, owner, ttl_seconds, now)
 
     def take_over_lease(
         self, name: str, holder: str, owner: str, ttl_seconds: float, now: datetime | None = None
@@ -714,49 +305,83 @@ class Store:
         """Take the lease `name` from `holder`, live or not, for a caller that knows the
         holder is gone (a dead process on this machine). False if `holder` no longer
         holds it: someone else took it first, or it was released."""
-        if ttl_seconds <= 0:
-            raise ValueError(f"ttl_seconds must be positive, got {ttl_seconds}")
-        ttl = timedelta(seconds=ttl_seconds)
-        return _locks.take_over_lease(self._engine, name, holder, owner, ttl, _now_or_clock(now))
+        return self._core().take_over_lease(name, holder, owner, ttl_seconds, now)
 
     def release_lease(self, name: str, owner: str) -> None:
         """Give the lease up, if `owner` holds it; someone else's lease stays."""
-        _locks.release_lease(self._engine, name, owner)
+        if self._sqlite is not None:
+            self._sqlite.release_lease(name, owner)
+        else:
+            self._core().release_lease(name, owner)
 
     def lease_holder(self, name: str, now: datetime | None = None) -> str | None:
         """Who holds the lease at `now` (default: this machine's clock), if anyone."""
-        return _locks.lease_holder(self._engine, name, _now_or_clock(now))
+        if self._sqlite is not None:
+            return self._sqlite.lease_holder(name, now_or_clock(now))
+        return self._core().lease_holder(name, now)
 
     # -- webhook secrets ----------------------------------------------------------------
 
     def webhook_secret(self, name: str) -> str | None:
         """A secret a webhook negotiated (e.g. "asana:<webhook gid>"), if saved."""
-        statement = core_select(webhook_secrets.c.secret).where(webhook_secrets.c.name == name)
-        with self._engine.connect() as connection:
-            secret: str | None = connection.execute(statement).scalar()
-            return secret
+        return self._core().webhook_secret(name)
 
     def save_webhook_secret(self, name: str, secret: str) -> None:
         """Save or replace it, in one `INSERT ... ON CONFLICT DO UPDATE`; the last save wins
         when two replicas save at once."""
-        values = {"secret": secret, "saved_at": _utcnow()}
-        statement = (
-            upsert_insert(self._engine, webhook_secrets)
-            .values(name=name, **values)
-            .on_conflict_do_update(index_elements=["name"], set_=values)
-        )
-        with self._engine.begin() as connection:
-            connection.execute(statement)
+        self._core().save_webhook_secret(name, secret)
+
+    # -- HTTP ETags ---------------------------------------------------------------------
+
+    def etags(self, source: str) -> dict[str, str]:
+        """The stored ETags of `source`, by page URL."""
+        if self._sqlite is not None:
+            return self._sqlite.etags(source)
+        return self._core().etags(source)
+
+    def save_etags(self, source: str, etags: Mapping[str, str]) -> None:
+        """Save or replace the ETags of `source` (URL -> ETag) in one `INSERT ... ON
+        CONFLICT DO UPDATE`; the pipeline calls it only once the pages' items are stored."""
+        if self._sqlite is not None:
+            self._sqlite.save_etags(source, etags)
+        else:
+            self._core().save_etags(source, etags)
+
+    # -- scope at a cycle's start -------------------------------------------------------
+
+    def scope_start(self, fingerprint: str, start: datetime) -> dict[str, float] | None:
+        """The KR weights kept for the cycle start `start` under the mapping
+        `fingerprint` (KR id -> weight; a KR without leaves is absent), or None; see
+        `CoreStore.scope_start` for why they are kept."""
+        if self._sqlite is not None:
+            return self._sqlite.scope_start(fingerprint, start)
+        return self._core().scope_start(fingerprint, start)
+
+    def save_scope_start(
+        self, fingerprint: str, start: datetime, weights: Mapping[str, float]
+    ) -> None:
+        """Keep `weights` (KR id -> weight) for the cycle start `start` under the mapping
+        `fingerprint`, replacing what was kept."""
+        if self._sqlite is not None:
+            self._sqlite.save_scope_start(fingerprint, start, weights)
+        else:
+            self._core().save_scope_start(fingerprint, start, weights)
 
     # -- lifecycle ----------------------------------------------------------------------
 
     def ping(self) -> None:
         """Raise if the database cannot be reached (readiness checks)."""
-        with self._engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+        if self._sqlite is not None:
+            self._sqlite.ping()
+        else:
+            self._core().ping()
 
     def close(self) -> None:
-        self._engine.dispose()
+        """Close the connections; a later operation opens them again."""
+        if self._sqlite is not None:
+            self._sqlite.close()
+        if self._engine is not None:
+            self._engine.dispose()
 
     def __enter__(self) -> Self:
         return self
@@ -768,532 +393,3 @@ class Store:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
-
-    def _next_seen_at(self) -> datetime:
-        """This machine's clock, strictly increasing per store: each upsert's instant
-        identifies the rows it inserted or changed."""
-        seen_at = max(_utcnow(), self._last_seen_at + timedelta(microseconds=1))
-        self._last_seen_at = seen_at
-        return seen_at
-
-    # == HTTP ETags (conditional list requests; issue 11) ================================
-    # Kept together at the end of the class: the ETag a source's server gave for a list
-    # page, by the page's full URL, sent back as `If-None-Match` by the next pull.
-
-    def etags(self, source: str) -> dict[str, str]:
-        """The stored ETags of `source`, by page URL."""
-        from okrsync.store._tables import http_etags
-
-        statement = core_select(http_etags.c.url, http_etags.c.etag).where(
-            http_etags.c.source == source
-        )
-        with self._engine.connect() as connection:
-            return {row.url: row.etag for row in connection.execute(statement)}
-
-    def save_etags(self, source: str, etags: Mapping[str, str]) -> None:
-        """Save or replace the ETags of `source` (URL -> ETag) in one `INSERT ... ON
-        CONFLICT DO UPDATE`; the pipeline calls it only once the pages' items are stored."""
-        from okrsync.store._tables import http_etags
-
-        if not etags:
-            return
-        at = _utcnow()
-        rows = [
-            {"source": source, "url": url, "etag": etag, "stored_at": at}
-            for url, etag in etags.items()
-        ]
-        statement = upsert_insert(self._engine, http_etags).values(rows)
-        statement = statement.on_conflict_do_update(
-            index_elements=["source", "url"],
-            set_={"etag": statement.excluded.etag, "stored_at": statement.excluded.stored_at},
-        )
-        with self._engine.begin() as connection:
-            connection.execute(statement)
-
-    # == end of HTTP ETags ===============================================================
-
-    # == write-back records of a source (reconciliation, retiring; issue 10) ============
-
-    def writebacks_of(self, source: str) -> list[WritebackRecord]:
-        """Every write-back record of `source`'s targets (keys `source:...`, per-operation
-        ones included), in one query: which targets okrsync has written to."""
-        prefix = f"{source}:"
-        statement = _writeback_select().where(
-            writebacks.c.target.startswith(prefix, autoescape=True)
-        )
-        with self._engine.connect() as connection:
-            return [WritebackRecord(*row) for row in connection.execute(statement)]
-
-    # == scope at a cycle's start, kept (issue 9) ========================================
-    # Each KR's leaf weight over the items as known at a cycle's start is the same for
-    # every report after it: it depends only on the versions learned at or before the
-    # start, and on the mapping (`fingerprint`). Kept, a report reads one row instead of
-    # every item's version at the start. A version written later but learned at or
-    # before a kept start (a back-dated `sync --now`, a deletion at an old instant) drops
-    # that row in the same transaction (`_forget_scope_starts`).
-
-    def scope_start(self, fingerprint: str, start: datetime) -> dict[str, float] | None:
-        """The KR weights kept for the cycle start `start` under the mapping
-        `fingerprint` (KR id -> weight; a KR without leaves is absent), or None."""
-        from okrsync.store._tables import scope_starts
-
-        kept = scope_starts.c
-        statement = core_select(kept.weights).where(
-            kept.fingerprint == fingerprint, kept.start == start
-        )
-        with self._engine.connect() as connection:
-            weights = connection.execute(statement).scalar_one_or_none()
-        if weights is None:
-            return None
-        return {str(kr_id): float(weight) for kr_id, weight in weights.items()}
-
-    def save_scope_start(
-        self, fingerprint: str, start: datetime, weights: Mapping[str, float]
-    ) -> None:
-        """Keep `weights` (KR id -> weight) for the cycle start `start` under the mapping
-        `fingerprint`, replacing what was kept. The caller read them from the versions
-        learned at or before `start`; a version learned that early and written between
-        that read and this call (only a back-dated write racing a report) is not seen
-        here, so a store shared by writers that back-date must not keep scopes."""
-        from okrsync.store._tables import scope_starts
-
-        row = {
-            "fingerprint": fingerprint,
-            "start": start,
-            "weights": dict(weights),
-            "saved_at": _utcnow(),
-        }
-        statement = upsert_insert(self._engine, scope_starts).values([row])
-        statement = statement.on_conflict_do_update(
-            index_elements=["fingerprint", "start"],
-            set_={
-                "weights": statement.excluded.weights,
-                "saved_at": statement.excluded.saved_at,
-            },
-        )
-        with self._engine.begin() as connection:
-            connection.execute(statement)
-
-    @staticmethod
-    def _forget_scope_starts(connection: Connection, learned_at: datetime) -> None:
-        """Drop the kept scopes a version learned at `learned_at` changes: those of
-        cycle starts at or after it."""
-        from okrsync.store._tables import scope_starts
-
-        connection.execute(core_delete(scope_starts).where(scope_starts.c.start >= learned_at))
-
-    # == end of scope at a cycle's start =================================================
-
-
-def _writeback_select() -> Any:
-    """The columns of a `WritebackRecord`, in its fields' order."""
-    table = writebacks.c
-    return core_select(table.target, table.content_hash, table.remote_id, table.written_at)
-
-
-# -- upsert helpers ---------------------------------------------------------------------
-
-
-def _last_per_ref(items: Iterable[WorkItem]) -> dict[_Ref, WorkItem]:
-    """De-duplicate by (source, key); the last occurrence wins, as the freshest pull."""
-    return {(item.source, item.key): item for item in items}
-
-
-def _item_upsert(engine: Engine, *, returning: bool = True, parent: bool = True) -> Any:
-    """The items' upsert: insert, or overwrite every field and `seen_at`; `changed_at`
-    moves only when a compared field differs (NULL-safe; labels compared as JSON text,
-    which SQLAlchemy writes the same way every time). Returning each row's key and
-    stamps unless `returning` is False; an existing row's `parent` left to the caller
-    when `parent` is False (compared all the same)."""
-    statement = upsert_insert(engine, work_items)
-    new = statement.excluded
-    stored = work_items.c
-    differs: list[ColumnElement[bool]] = []
-    for name in _COMPARED_FIELDS:
-        if name == "labels":
-            differs.append(cast(stored[name], Text).is_distinct_from(cast(new[name], Text)))
-        else:
-            differs.append(stored[name].is_distinct_from(new[name]))
-    assignments: dict[str, Any] = {name: new[name] for name in _COMPARED_FIELDS}
-    if not parent:
-        del assignments["parent"]
-    versioned = [
-        clause
-        for name, clause in zip(_COMPARED_FIELDS, differs, strict=True)
-        if name in _VERSIONED_FIELDS
-    ]
-    assignments["seen_at"] = new.seen_at
-    assignments["changed_at"] = case((or_(*differs), new.seen_at), else_=stored.changed_at)
-    assignments["versioned_at"] = case(
-        (or_(*versioned), new.versioned_at), else_=stored.versioned_at
-    )
-    upsert = statement.on_conflict_do_update(
-        index_elements=[stored.source, stored.key], set_=assignments
-    )
-    if not returning:
-        return upsert
-    return upsert.returning(
-        stored.source, stored.key, stored.first_seen_at, stored.changed_at, stored.versioned_at
-    )
-
-
-class _SqliteBulkInsert:
-    """An `INSERT ... VALUES (...) [ON CONFLICT ...] [RETURNING ...]` compiled by SQLAlchemy
-    for SQLite, sent with a multi-row VALUES (as SQLAlchemy's own "insertmanyvalues"
-    does) as driver SQL: `names` are its parameters, one row's, in order."""
-
-    def __init__(self, statement: Any, dialect: Dialect) -> None:
-        import sqlite3
-
-        compiled = statement.compile(dialect=dialect)
-        self.names = tuple(compiled.positiontup or ())
-        group = "(" + ", ".join("?" * len(self.names)) + ")"
-        head, found, tail = compiled.string.partition(f" VALUES {group}")
-        if not found or "?" in head or "?" in tail:
-            raise RuntimeError(f"unexpected compiled INSERT: {compiled.string}")
-        self._head: str = f"{head} VALUES "
-        self._tail: str = tail
-        self._group: str = group
-        # SQLite's limit of bound variables per statement: 32,766 since 3.32, 999 before.
-        limit = 32_766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
-        self.rows_per_statement = max(1, min(1_000, limit // len(self.names)))
-        self._full = self._sql(self.rows_per_statement)
-
-    def _sql(self, rows: int) -> str:
-        return self._head + ", ".join([self._group] * rows) + self._tail
-
-    def execute(self, connection: Connection, rows: Sequence[tuple[Any, ...]]) -> list[Any]:
-        """Insert `rows` (parameters in `names` order, bind-processed), a statement per
-        `rows_per_statement`, as driver SQL (`exec_driver_sql`: no parameter processing,
-        but the engine's events still see each statement); the rows they return."""
-        returned: list[Any] = []
-        size = self.rows_per_statement
-        for chunk in _chunked(rows, size):
-            sql = self._full if len(chunk) == size else self._sql(len(chunk))
-            result = connection.exec_driver_sql(sql, tuple(chain.from_iterable(chunk)))
-            if result.returns_rows:
-                returned.extend(result.all())
-        return returned
-
-
-class _SqliteItemUpsert:
-    """`_item_upsert` and `_version_upsert` as SQLite driver SQL, with the columns' bind
-    processors (see `Store._upsert_items_sqlite`)."""
-
-    # The columns whose values are sent as they are (no bind processor on SQLite).
-    _PLAIN: tuple[str, ...] = ("source", "key", "title", "type", "status", "bucket", "parent")
-    _PLAIN += ("url", "remote_id", "child_count")
-
-    def __init__(self, engine: Engine) -> None:
-        dialect = engine.dialect
-        self.items = _SqliteBulkInsert(_item_upsert(engine), dialect)
-        self.unreturned_items = _SqliteBulkInsert(
-            _item_upsert(engine, returning=False, parent=False), dialect
-        )
-        self.versions = _SqliteBulkInsert(_version_upsert(engine), dialect)
-        item_names = (*_ITEM_FIELDS, *_STAMPS)
-        version_names = ("source", "key", "learned_at", "deleted", *_ITEM_FIELDS[2:])
-        if (
-            self.items.names != item_names
-            or self.unreturned_items.names != item_names
-            or self.versions.names != version_names
-        ):
-            raise RuntimeError("the upserts' parameters are not in the expected order")
-        # `upsert_scanned`'s versions: `_version_upsert` of the rows an upsert versioned.
-        stored = work_items.c
-        copied = (
-            core_select(
-                stored.source,
-                stored.key,
-                bindparam("learned_at", type_=UtcDateTime()),
-                bindparam("deleted", type_=Boolean()),
-                *(stored[name] for name in _ITEM_FIELDS[2:]),
-            )
-            .where(
-                stored.seen_at == bindparam("stamp", type_=UtcDateTime()),
-                stored.versioned_at == stored.seen_at,
-            )
-            # The order `upsert_returned` writes them in (rowids alike).
-            .order_by(stored.source, stored.key)
-        )
-        compiled = _version_upsert(engine, copied).compile(dialect=dialect)
-        if tuple(compiled.positiontup or ()) != ("learned_at", "deleted", "stamp"):
-            raise RuntimeError(f"unexpected compiled INSERT: {compiled.string}")
-        self._copy_versions: str = compiled.string
-        for table in (work_items, item_versions):
-            for name in self._PLAIN:
-                if table.c[name].type.dialect_impl(dialect).bind_processor(dialect) is not None:
-                    raise RuntimeError(f"{table.name}.{name} has a bind processor")
-        columns = work_items.c
-        self._points = _bind_processor(columns.points.type, dialect)
-        self._labels = _bind_processor(columns.labels.type, dialect)
-        self._datetime = _bind_processor(columns.updated.type, dialect)
-        self._learned_at = _bind_processor(item_versions.c.learned_at.type, dialect)
-        self._deleted = _bind_processor(item_versions.c.deleted.type, dialect)
-        # One conversion serves both tables' columns: the same types.
-        same = [(columns[name], item_versions.c[name]) for name in _ITEM_FIELDS]
-        same += [(columns.updated, columns[name]) for name in _STAMPS]
-        if any(repr(a.type) != repr(b.type) for a, b in same):
-            raise RuntimeError("work_items and item_versions bind their values differently")
-        # What a returned stamp (raw text) reads back as.
-        self.stamp_result = _result_processor(columns.first_seen_at.type, dialect)
-
-    def item_rows(self, items: Sequence[WorkItem], stamp: datetime) -> list[tuple[Any, ...]]:
-        """The items' parameters of `_item_upsert`, bind-processed; what `_item_fields`
-        and the stamps give SQLAlchemy, as it would send them."""
-        stamped = self._datetime(stamp)
-        stamps = (stamped, stamped, stamped, stamped)
-        points = self._points
-        labels = _Memo(lambda value: self._labels(list(value)))
-        updated = _Memo(self._datetime)
-        buckets = _Memo(lambda value: Bucket(value).value)  # rejects an unknown bucket
-        return [
-            (
-                item.source,
-                item.key,
-                item.title,
-                item.type,
-                item.status,
-                buckets[item.bucket],
-                points(item.points),
-                labels[tuple(item.labels)],
-                item.parent,
-                updated[item.updated],
-                item.url,
-                item.remote_id,
-                item.child_count,
-                *stamps,
-            )
-            for item in items
-        ]
-
-    def version_rows(
-        self, rows: Sequence[tuple[Any, ...]], refs: Sequence[tuple[Any, ...]], learned_at: datetime
-    ) -> list[tuple[Any, ...]]:
-        """The parameters of `_version_upsert` of the item rows (`item_rows`) of `refs`,
-        in the order of `refs`."""
-        head = (self._learned_at(learned_at), self._deleted(False))
-        by_ref = {row[:2]: row for row in rows}
-        return [row[:2] + head + row[2:13] for row in map(by_ref.__getitem__, refs)]
-
-    @staticmethod
-    def stored_rows(connection: Connection) -> int:
-        """About how many items are stored, in one seek: the largest rowid (more than
-        the count once rows were deleted)."""
-        largest = connection.exec_driver_sql("SELECT max(rowid) FROM work_items").scalar()
-        return int(largest or 0)
-
-    def upsert_returned(
-        self,
-        connection: Connection,
-        rows: Sequence[tuple[Any, ...]],
-        stamp: datetime,
-        learned_at: datetime,
-    ) -> tuple[int, int, int]:
-        """Upsert the item rows (`item_rows` at `stamp`) and write their versions, from the
-        rows the upsert returns; how many were inserted, updated, versioned."""
-        returned = self.items.execute(connection, rows)
-        # The returned stamps (raw text) as datetimes, once per distinct value.
-        read = _Memo(self.stamp_result)
-        # In the order returned, as `_upsert_items_portable` writes them.
-        versioned = [(row[0], row[1]) for row in returned if read[row[4]] == stamp]
-        if versioned:
-            self.versions.execute(connection, self.version_rows(rows, versioned, learned_at))
-        inserted = sum(1 for row in returned if read[row[2]] == stamp)
-        updated = sum(1 for row in returned if read[row[3]] == stamp) - inserted
-        return inserted, updated, len(versioned)
-
-    def upsert_scanned(
-        self,
-        connection: Connection,
-        rows: Sequence[tuple[Any, ...]],
-        stamp: datetime,
-        learned_at: datetime,
-        latest: Mapping[_Ref, WorkItem],
-    ) -> tuple[int, int, int]:
-        """`upsert_returned` without the RETURNING: what each row became is read by one
-        scan of `work_items` for the rows seen at `stamp` (every row of this upsert, and
-        only those unless another process's upsert had the same instant: then
-        `_StampTaken`, to roll back), and their versions are copied by the database
-        from the rows versioned at it. SQLite stores a RETURNING's rows before it sends
-        them, the driver and SQLAlchemy make objects of each, and the versions' values
-        go back as parameters: with 100,000 rows, about half of the upsert's time,
-        against a tenth for the scans.
-
-        The upsert leaves an existing row's `parent` as it was: SQLite rewrites the
-        entry of every updated row in each index on a column the update assigns
-        (`ix_work_items_source_parent`), changed or not, a sixth of an upsert that
-        changes few rows. The parents that did change (rows the upsert changed, `latest`
-        their items) are set here, before the versions are copied."""
-        self.unreturned_items.execute(connection, rows)
-        stamped = self._datetime(stamp)
-        seen, inserted, changed, versioned = connection.exec_driver_sql(
-            "SELECT count(*), total(first_seen_at = seen_at), total(changed_at = seen_at),"
-            " total(versioned_at = seen_at) FROM work_items WHERE seen_at = ?",
-            (stamped,),
-        ).one()
-        if seen != len(rows):
-            raise _StampTaken
-        if changed > inserted:
-            updated = connection.exec_driver_sql(
-                'SELECT source, "key", parent FROM work_items WHERE seen_at = ?'
-                " AND changed_at = seen_at AND first_seen_at IS NOT seen_at",
-                (stamped,),
-            ).all()
-            moved = [
-                (parent, source, key)
-                for source, key, stored in updated
-                if (parent := latest[(source, key)].parent) != stored
-            ]
-            if moved:
-                connection.exec_driver_sql(
-                    'UPDATE work_items SET parent = ? WHERE source = ? AND "key" = ?', moved
-                )
-        if versioned:
-            parameters = (self._learned_at(learned_at), self._deleted(False), stamped)
-            connection.exec_driver_sql(self._copy_versions, parameters)
-        return int(inserted), int(changed - inserted), int(versioned)
-
-
-class _StampTaken(Exception):
-    """Rows outside an upsert carry its instant (`_SqliteItemUpsert.upsert_scanned`)."""
-
-
-def _snapshot_insert(engine: Engine, rows: Sequence[dict[str, Any]]) -> Any:
-    """The insert of `rows` (KR snapshots) that keeps only those that differ from their
-    KR's latest stored snapshot at or before their instant (see `save_kr_snapshots`)."""
-    table = kr_snapshots.c
-    names = ["kr_id", "at", *_SNAPSHOT_VALUES]
-
-    # Numbers are cast to their column's type: PostgreSQL reads an untyped NULL as text
-    # (a datetime or a string is typed by its value; SQLite casts datetimes to numbers).
-    def value(row: dict[str, Any], name: str) -> Any:
-        column_type = table[name].type
-        bound = bindparam(None, row[name], type_=column_type)
-        if isinstance(column_type, Float):
-            return cast(bound, column_type).label(name)
-        return bound.label(name)
-
-    new = union_all(*(core_select(*(value(row, name) for name in names)) for row in rows)).subquery(
-        "new"
-    )
-    before = kr_snapshots.alias("before")
-    latest_at = (
-        core_select(func.max(before.c.at))
-        .where(before.c.kr_id == new.c.kr_id, before.c.at <= new.c.at)
-        .scalar_subquery()
-    )
-    latest = kr_snapshots.alias("latest")
-    unchanged = (
-        core_select(literal(1))
-        .select_from(latest)
-        .where(
-            latest.c.kr_id == new.c.kr_id,
-            latest.c.at == latest_at,
-            *(latest.c[name].is_not_distinct_from(new.c[name]) for name in _SNAPSHOT_COMPARED),
-        )
-    )
-    statement = upsert_insert(engine, kr_snapshots).from_select(
-        names, core_select(*(new.c[name] for name in names)).where(~exists(unchanged))
-    )
-    return statement.on_conflict_do_update(
-        index_elements=["kr_id", "at"],
-        set_={name: statement.excluded[name] for name in _SNAPSHOT_VALUES},
-    ).returning(kr_snapshots.c.kr_id)
-
-
-def _version_upsert(engine: Engine, rows: Any = None) -> Any:
-    """A version's insert (of the rows the SELECT `rows` gives, in the columns' order,
-    when given); the same item learned twice at one instant keeps the last."""
-    statement = upsert_insert(engine, item_versions)
-    if rows is not None:
-        statement = statement.from_select([c.name for c in item_versions.c], rows)
-    key = ("source", "key", "learned_at")
-    return statement.on_conflict_do_update(
-        index_elements=list(key),
-        set_={c.name: statement.excluded[c.name] for c in item_versions.c if c.name not in key},
-    )
-
-
-def _item_fields(item: WorkItem) -> dict[str, Any]:
-    """The item as column values, comparable with what `_stored_fields` reads back."""
-    fields = {name: getattr(item, name) for name in _ITEM_FIELDS}
-    fields["bucket"] = Bucket(item.bucket).value  # rejects an unknown bucket early
-    fields["labels"] = list(item.labels)  # JSON reads back a list
-    return fields
-
-
-_BUCKETS = {bucket.value: bucket for bucket in Bucket}  # `Bucket(value)`, without the call
-
-
-def _bind_processor(type_: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any]:
-    """What `type_` sends to the driver for a value on `dialect` (a statement's bound
-    parameter, for SQL sent through the driver's own cursor)."""
-    processor = type_.dialect_impl(dialect).bind_processor(dialect)
-    return (lambda value: value) if processor is None else processor
-
-
-def _result_processor(type_: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any]:
-    """What `type_` makes of a raw column value on `dialect` (a row SQLAlchemy reads)."""
-    processor = type_.dialect_impl(dialect).result_processor(dialect, None)
-    return (lambda value: value) if processor is None else processor
-
-
-def _memoised(
-    type_: TypeEngine[Any], dialect: Dialect, then: Callable[[Any], Any] | None = None
-) -> Callable[[Any], Any]:
-    """What `type_` makes of a raw column value on `dialect` (passed through `then` when
-    given), computed once per distinct raw value (text, as SQLite returns; values of
-    other types are converted every time)."""
-    result = type_.dialect_impl(dialect).result_processor(dialect, None)
-    if result is None and then is None:
-        return lambda raw: raw
-
-    def process(raw: Any) -> Any:
-        value = raw if result is None else result(raw)
-        return value if then is None else then(value)
-
-    if dialect.name == "sqlite":  # every value text (or NULL): a dict's own look-up
-        return _Memo(process).__getitem__
-    done: dict[str, Any] = {}
-
-    def convert(raw: Any) -> Any:
-        if not isinstance(raw, str):
-            return process(raw)
-        value = done.get(raw, done)
-        if value is done:
-            value = done[raw] = process(raw)
-        return value
-
-    return convert
-
-
-class _Memo(dict[Any, Any]):
-    """`process(raw)` by raw value, each computed on its first look-up: a hit is the
-    dict's own look-up, without a Python call (`_memoised` on SQLite)."""
-
-    __slots__ = ("_process",)
-
-    def __init__(self, process: Callable[[Any], Any]) -> None:
-        super().__init__()
-        self._process = process
-
-    def __missing__(self, raw: Any) -> Any:
-        value = self[raw] = self._process(raw)
-        return value
-
-
-# -- small helpers ----------------------------------------------------------------------
-
-
-def _chunked(values: Sequence[_T], size: int) -> Iterator[Sequence[_T]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def _now_or_clock(now: datetime | None) -> datetime:
-    return _utcnow() if now is None else now

@@ -3,11 +3,13 @@
 Migrations own the schema of every database with okrsync's tables. Opening a `Store`
 upgrades the database to head under the schema lock (see `_locks.schema_lock`), unless
 it is at head already, which costs one query and takes no lock, and does not import
-Alembic: the stored revision is compared with `HEAD_REVISION` (tests keep it equal to the
-migrations directory's head). A database without any of okrsync's tables is made at head
-from the tables' definitions and stamped `HEAD_REVISION` (Alembic's "building an up to
-date database from scratch"), the schema every migration together makes (a test compares
-them), without importing Alembic or replaying each revision.
+Alembic: the stored revision is compared with `HEAD_REVISION` (`_revision`; tests keep it
+equal to the migrations directory's head). On SQLite a `Store` makes that comparison
+itself, without SQLAlchemy (`_sqlite`), and comes here only when it fails. A database
+without any of okrsync's tables is made at head from the tables' definitions and stamped
+`HEAD_REVISION` (Alembic's "building an up to date database from scratch"), the schema
+every migration together makes (a test compares them), without importing Alembic or
+replaying each revision.
 """
 
 from __future__ import annotations
@@ -31,18 +33,15 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 
 from okrsync.store._engine import create_store_engine
+from okrsync.store._errors import SchemaError, SchemaNotCurrentError, SchemaTooNewError
 from okrsync.store._locks import schema_lock
+from okrsync.store._revision import HEAD_REVISION, VERSION_TABLE
 
 if TYPE_CHECKING:  # Alembic loads only to migrate, or to read a revision that is not head
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
-# The newest revision in MIGRATIONS_DIR, written out so that opening a store at head needs
-# no Alembic (tests/test_startup.py fails when a migration is added without it).
-HEAD_REVISION = "0006"
-# Alembic's table of the revision a database is at (env.py keeps Alembic's default).
-VERSION_TABLE = "alembic_version"
 
 # Revision 0001 is the schema `create_all` made before migrations existed. A database
 # with exactly these tables and no alembic_version is stamped 0001, not migrated.
@@ -75,18 +74,6 @@ _BASELINE_COLUMNS: dict[str, frozenset[str]] = {
 # migrating two databases at once would swap each other's. Taken inside the schema lock
 # (never while waiting for it), so it cannot deadlock with another process's lock.
 _ALEMBIC_IN_PROCESS = threading.Lock()
-
-
-class SchemaError(RuntimeError):
-    """The database's schema cannot be brought to the one this okrsync needs."""
-
-
-class SchemaTooNewError(SchemaError):
-    """The database was migrated by a newer okrsync: this one must not touch it."""
-
-
-class SchemaNotCurrentError(SchemaError):
-    """The database is behind and the store was opened without migrating."""
 
 
 def alembic_config(url: str | None = None, connection: Connection | None = None) -> Config:

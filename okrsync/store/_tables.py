@@ -7,7 +7,7 @@ JSON through SQLAlchemy's generic `JSON`, datetimes through `UtcDateTime`.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -27,6 +27,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeDecorator
 
+from okrsync.store._values import as_utc, to_utc
+
 
 class UtcDateTime(TypeDecorator[datetime]):
     """A timezone-aware datetime stored as UTC, read back as UTC on every dialect.
@@ -39,19 +41,10 @@ class UtcDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            # A naive datetime is ambiguous (local time? UTC?): refuse rather than guess.
-            raise ValueError(f"naive datetime {value.isoformat()} cannot be stored: add a tzinfo")
-        return value.astimezone(UTC)
+        return None if value is None else to_utc(value)
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)  # only UTC is ever written
-        return value.astimezone(UTC)
+        return None if value is None else as_utc(value)
 
 
 metadata = MetaData()

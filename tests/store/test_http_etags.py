@@ -3,10 +3,9 @@ and a real PostgreSQL server."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from alembic import command
-from sqlalchemy import event, inspect, text
+from sql_trace import store_statements
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 
 from okrsync.store import Store, alembic_config, current_revision
@@ -28,19 +27,12 @@ def test_etags_are_saved_replaced_and_read_per_source(store: Store) -> None:
 
 
 def test_saving_etags_is_one_upsert_statement_and_nothing_saves_nothing(store: Store) -> None:
-    statements: list[str] = []
-
-    def record(*args: Any) -> None:
-        statements.append(" ".join(args[2].split()).upper())
-
-    event.listen(store.engine, "before_cursor_execute", record)
-    try:
+    with store_statements(store) as sent:
         for _ in range(2):  # inserting, then meeting the rows it inserted
             store.save_etags("github", {PAGE: 'W/"a"', OTHER: 'W/"b"'})
         store.save_etags("github", {})
-    finally:
-        event.remove(store.engine, "before_cursor_execute", record)
 
+    statements = [" ".join(statement.split()).upper() for statement in sent]
     assert len(statements) == 2, statements
     assert all(s.startswith("INSERT") and "ON CONFLICT" in s for s in statements)
 

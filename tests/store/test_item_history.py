@@ -18,7 +18,7 @@ from okrsync.domain import ScopeItem
 from okrsync.domain.models import Bucket, KRSnapshot, MetricSample, WorkItem
 from okrsync.store import SampleRecord, Store, alembic_config, head_revision
 from okrsync.store._engine import create_store_engine
-from okrsync.store._repository import SNAPSHOTS_PER_QUERY
+from okrsync.store._shared import SNAPSHOTS_PER_QUERY
 from okrsync.store._tables import item_versions
 
 
@@ -132,6 +132,25 @@ def test_identical_cycles_store_one_snapshot_per_kr(store: Store) -> None:
     assert store.kr_snapshots() == [
         dataclasses.replace(snapshot(kr, day(1), 1.0), expected_progress=0.5)
         for kr in ("ONB-1", "SEC-1")
+    ]
+
+
+def test_an_unchanged_kr_stays_thinned_while_another_changes(store: Store) -> None:
+    """Each KR is compared with its own latest snapshot, not with the latest of the batch:
+    ONB-1 changing at day 2 does not make SEC-1's unchanged day 3 look new."""
+    assert store.save_kr_snapshots([snapshot(kr, day(1), 1.0) for kr in ("ONB-1", "SEC-1")]) == 2
+    assert (
+        store.save_kr_snapshots([snapshot("ONB-1", day(2), 2.0), snapshot("SEC-1", day(2), 1.0)])
+        == 1
+    )
+    assert (
+        store.save_kr_snapshots([snapshot("ONB-1", day(3), 2.0), snapshot("SEC-1", day(3), 1.0)])
+        == 0
+    )
+    assert [(s.kr_id, s.at) for s in store.kr_snapshots()] == [
+        ("ONB-1", day(1)),
+        ("ONB-1", day(2)),
+        ("SEC-1", day(1)),
     ]
 
 
@@ -263,8 +282,8 @@ def test_0004_makes_the_current_items_their_first_versions(store_url: str) -> No
 
 
 def test_the_sqlite_as_of_read_equals_the_portable_one(tmp_path: Path) -> None:
-    """SQLite reads each item's latest version by a seek per distinct key
-    (`_latest_versions_sqlite`); the portable GROUP BY join must give the same rows, in
+    """SQLite reads each item's latest version by a seek per distinct key (the sqlite3
+    path, `_sqlite`); the portable GROUP BY join (`_core`) must give the same rows, in
     the same order, whatever the history: several sources, items learned late, changes,
     deletions, items coming back."""
     rng = random.Random(11)
@@ -297,9 +316,10 @@ def test_the_sqlite_as_of_read_equals_the_portable_one(tmp_path: Path) -> None:
             at = datetime(2026, 11, 1, tzinfo=UTC) + timedelta(days=n, hours=rng.choice([0, 12]))
             for names in (fields, ScopeItem._fields):
                 for only in (None, "jira", "github"):
-                    fast = store._latest_versions_sqlite(names, at, only)
+                    assert store._sqlite is not None
+                    fast = store._sqlite._latest_versions(names, at, only)
                     grouped = [
-                        tuple(row) for row in store._latest_versions_grouped(names, at, only)
+                        tuple(row) for row in store._core()._latest_versions(names, at, only)
                     ]
                     assert fast == grouped
         assert store.items(as_of=day(25)) == sorted(

@@ -1,5 +1,6 @@
 """Every write of the store is one statement (no read-then-insert), so processes sharing a
-store never fail on each other's rows: counted with an SQLAlchemy event listener, and
+store never fail on each other's rows: counted with an SQLAlchemy event listener and
+SQLite's trace callback (`sql_trace`), and
 raced from threads that each open their own Store (own engine, own connections), on
 SQLite and PostgreSQL."""
 
@@ -14,7 +15,8 @@ from typing import Any, TypeVar
 
 import pytest
 from factories import work_item
-from sqlalchemy import event, select
+from sql_trace import store_statements
+from sqlalchemy import select
 
 from okrsync.domain.models import Bucket, MetricSample, WorkItem
 from okrsync.store import Store, UpsertResult
@@ -44,16 +46,9 @@ def item(key: str, **changes: Any) -> WorkItem:
 @contextmanager
 def counted(store: Store) -> Iterator[list[str]]:
     """Every statement sent to the database (an executemany counts once)."""
-    statements: list[str] = []
-
-    def record(*args: Any) -> None:
-        statements.append(" ".join(args[2].split()))
-
-    event.listen(store.engine, "before_cursor_execute", record)
-    try:
+    with store_statements(store) as statements:
         yield statements
-    finally:
-        event.remove(store.engine, "before_cursor_execute", record)
+    statements[:] = [" ".join(statement.split()) for statement in statements]
 
 
 def is_upsert(statement: str) -> bool:

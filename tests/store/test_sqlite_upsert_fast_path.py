@@ -1,6 +1,6 @@
 """SQLite's `upsert_items` (compiled multi-row SQL, bind processors applied by the store,
-`Store._upsert_items_sqlite`) leaves exactly the rows SQLAlchemy's own executemany of the
-same statements (`Store._upsert_items_portable`, PostgreSQL's path) leaves: every column
+`CoreStore._upsert_items_sqlite`) leaves exactly the rows SQLAlchemy's own executemany of the
+same statements (`CoreStore._upsert_items_portable`, PostgreSQL's path) leaves: every column
 of both tables compared as SQLite stores it (`quote()`: type and bytes), rowids included,
 and the same `UpsertResult`s, whether it reads what it did from the rows its statement
 returns or (a large upsert) by scanning for the rows seen at its instant."""
@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from okrsync.domain.models import Bucket, WorkItem
-from okrsync.store import Store, UpsertResult, _repository
+from okrsync.store import Store, UpsertResult, _core
 
 BASE = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 PLUS_TWO = timezone(timedelta(hours=2))
@@ -27,7 +27,8 @@ TABLES = ("work_items", "item_versions")
 
 def portable(store: Store) -> Store:
     """`store` writing items through SQLAlchemy's executemany, as before the fast path."""
-    store._upsert_items_sqlite = store._upsert_items_portable  # type: ignore[method-assign]
+    core = store._core()
+    core._upsert_items_sqlite = core._upsert_items_portable  # type: ignore[method-assign]
     return store
 
 
@@ -35,7 +36,7 @@ def upsert(
     store: Store, items: Sequence[WorkItem], stamp: datetime, seen_at: datetime | None
 ) -> UpsertResult:
     """`upsert_items` with the upsert's own instant fixed at `stamp`."""
-    store._next_seen_at = lambda: stamp  # type: ignore[method-assign]
+    store._core()._next_seen_at = lambda: stamp  # type: ignore[method-assign]
     return store.upsert_items(items, seen_at=seen_at)
 
 
@@ -65,8 +66,8 @@ def outcome(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
     """Every fast-path upsert reading what it did the one way: from the rows returned,
     or by the scan (which otherwise only upserts of 2,000 items and more take)."""
     scanned = request.param == "scanned"
-    monkeypatch.setattr(_repository, "SCANNED_UPSERT_ROWS", 1 if scanned else 10**9)
-    monkeypatch.setattr(_repository, "SCANNED_UPSERT_SHARE", 10**9)
+    monkeypatch.setattr(_core, "SCANNED_UPSERT_ROWS", 1 if scanned else 10**9)
+    monkeypatch.setattr(_core, "SCANNED_UPSERT_SHARE", 10**9)
     return str(request.param)
 
 

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 from factories import work_item
-from sqlalchemy import event
+from sql_trace import store_statements
 
 from okrsync.domain.models import Bucket, MetricSample, WorkItem
 from okrsync.store import Store, UpsertResult
@@ -37,21 +35,6 @@ def item(key: str, source: str = "jira", **changes: Any) -> WorkItem:
 
 def sample(kr_id: str, value: float, day: int) -> MetricSample:
     return MetricSample(kr_id=kr_id, value=value, at=datetime(2026, 10, day, tzinfo=UTC))
-
-
-@contextmanager
-def counted_statements(store: Store) -> Iterator[list[str]]:
-    """Collect every SQL statement sent to the database (executemany counts once)."""
-    statements: list[str] = []
-
-    def record(*args: Any) -> None:
-        statements.append(args[2])  # (conn, cursor, statement, parameters, context, many)
-
-    event.listen(store.engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(store.engine, "before_cursor_execute", record)
 
 
 # -- work items ---------------------------------------------------------------------------
@@ -183,10 +166,10 @@ def test_item_keys_are_one_sources_stored_keys_sorted(store: Store) -> None:
 def test_bulk_upsert_uses_a_bounded_number_of_statements(store: Store) -> None:
     items = [item(f"A-{n}", parent=None if n % 10 == 0 else f"A-{n - n % 10}") for n in range(1000)]
 
-    with counted_statements(store) as inserting:
+    with store_statements(store) as inserting:
         assert store.upsert_items(items) == UpsertResult(1000, 0, 0)
     changed = [dataclasses.replace(i, status="Done") for i in items[:500]] + items[500:]
-    with counted_statements(store) as mixing:
+    with store_statements(store) as mixing:
         assert store.upsert_items(changed) == UpsertResult(0, 500, 500)
 
     assert len(inserting) <= 10, inserting
