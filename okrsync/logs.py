@@ -1,25 +1,19 @@
-"""structlog set-up: JSON lines when not on a terminal, and no secret ever printed."""
+"""structlog set-up: JSON lines when not on a terminal, and no secret ever printed.
+
+This module is okrsync's only door to structlog: every module takes its logger from
+`get_logger`, which imports structlog with the first event it logs. A command that logs
+nothing (`validate`, `status`, `metric set`) then never imports structlog, nor the asyncio
+it brings (~30 ms of start-up). `configure_logging` applies its settings at once when
+structlog is loaded already, and otherwise when it is (`_structlog`).
+"""
 
 from __future__ import annotations
 
 import base64
-import logging
 import sys
 from collections.abc import Iterable, MutableMapping
+from types import ModuleType
 from typing import Any, TextIO
-
-# structlog's package imports its `dev` module (and `tracebacks`), which import rich when
-# it is installed: ~70 ms of every command's start-up, for tracebacks on a terminal only.
-# Imported here with rich held back (an ImportError for that one import) unless something
-# imported either already; the console renderer brings it back (`_console_renderer`).
-_RICH_HELD_BACK = "structlog" not in sys.modules and "rich" not in sys.modules
-if _RICH_HELD_BACK:
-    sys.modules["rich"] = None  # type: ignore[assignment]
-try:
-    import structlog
-finally:
-    if _RICH_HELD_BACK and "rich" in sys.modules and sys.modules["rich"] is None:
-        del sys.modules["rich"]
 
 REDACTED = "[redacted]"
 
@@ -107,7 +101,25 @@ class _StderrLogger:
     log = debug = info = warn = warning = error = critical = exception = fatal = msg
 
 
+# The settings of the last `configure_logging` made before structlog was imported.
+_pending: tuple[str, str, TextIO | None] | None = None
+
+
 def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | None = None) -> None:
+    """Log events at `level` and above: JSON lines (`fmt` "json", or "auto" off a terminal)
+    or the console renderer, to `stream` or whatever `sys.stderr` is when a line is written.
+    Applied when structlog is loaded, if it is not yet (see the module's doc)."""
+    global _pending
+    structlog = sys.modules.get("structlog")
+    if structlog is None:
+        _pending = (level, fmt, stream)
+    else:
+        _configure(structlog, level, fmt, stream)
+
+
+def _configure(structlog: ModuleType, level: str, fmt: str, stream: TextIO | None) -> None:
+    import logging
+
     as_json = fmt == "json" or (fmt == "auto" and not (stream or sys.stderr).isatty())
     renderer: Any = structlog.processors.JSONRenderer() if as_json else _console_renderer()
     structlog.configure(
@@ -140,7 +152,57 @@ def _console_renderer() -> Any:
     import importlib
     import importlib.util
 
+    import structlog
+
     dev = structlog.dev
     if getattr(dev, "rich", None) is None and importlib.util.find_spec("rich") is not None:
         dev = importlib.reload(dev)
     return dev.ConsoleRenderer()
+
+
+class _Logger:
+    """A module's structlog logger, loaded with the first event it logs."""
+
+    def __init__(self, name: str):
+        self._name = name
+        self._logger: Any = None
+
+    def __getattr__(self, method: str) -> Any:
+        if self._logger is None:
+            self._logger = _structlog().get_logger(self._name)
+        return getattr(self._logger, method)
+
+
+def get_logger(name: str) -> Any:
+    """`structlog.get_logger(name)`, imported with the first event logged: okrsync's
+    modules take their loggers here, never from structlog itself (a test checks)."""
+    return _Logger(name)
+
+
+def _structlog() -> ModuleType:
+    """structlog, imported the first time with rich held back, then configured.
+
+    structlog's package imports its `dev` module (and `tracebacks`), which import rich when
+    it is installed: ~70 ms of start-up, for tracebacks on a terminal only. That import is
+    made to fail (an ImportError structlog expects) unless something imported rich already;
+    the console renderer brings it back (`_console_renderer`)."""
+    global _pending
+    hold_back = "structlog" not in sys.modules and "rich" not in sys.modules
+    if hold_back:
+        sys.modules["rich"] = None  # type: ignore[assignment]
+    try:
+        import structlog
+    finally:
+        if hold_back and "rich" in sys.modules and sys.modules["rich"] is None:
+            del sys.modules["rich"]
+    # Also when something imported structlog itself after a `configure_logging`.
+    if _pending is not None:
+        _configure(structlog, *_pending)
+        _pending = None
+    return structlog
+
+
+def __getattr__(name: str) -> Any:
+    if name == "structlog":  # `okrsync.logs.structlog`, for the tests: loaded on first use
+        return _structlog()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,27 +3,47 @@ secrets, how its comments are rendered, and what its webhooks look like.
 
 Everything that varies by source reads this list: the config models and secret checks,
 the connector factory, planning (renderers), the webhook endpoint, the daemon's jobs and
-the deploy manifests' tests. Adding a source is one connector module, one renderer (or a
+the deploy manifests' tests. Adding a source is one connector module with its settings in
+a module of their own beside it (`okrsync/sources/<name>_config.py`), one renderer (or a
 reused one), one sandbox module, and one line below.
+
+Reading the registry loads each source's settings and webhook spec, never its connector
+or its renderer: those load on first use, so that the commands that only read the config
+(`validate`, `status`, `metric`) never import an HTTP client, tenacity or orjson.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from okrsync.config import Config, SourceConfig, config_model
-from okrsync.sources import Source, asana, github, jira
+from okrsync.sources import asana_config, github_config, jira_config
 from okrsync.webhooks import WebhookSpec
 from okrsync.webhooks import asana as asana_webhook
 from okrsync.webhooks import github as github_webhook
 from okrsync.webhooks import jira as jira_webhook
 
+if TYPE_CHECKING:
+    from okrsync.sources import Source
+
 # (target, its KRs' statuses, cycle, **the writeback config's `comment_options()`) -> body
 CommentRenderer = Callable[..., str]
 # Builds a connection from the source's own config and the environment holding its secrets.
-Connect = Callable[[Any, Mapping[str, str]], Source]
+Connect = Callable[[Any, Mapping[str, str]], "Source"]
+
+
+def _connect(module: str) -> Connect:
+    """`module.connect`, imported when the first connection is made (see `_renderer`)."""
+
+    def connect(config: Any, environ: Mapping[str, str]) -> Source:
+        from importlib import import_module
+
+        function: Connect = import_module(module).connect
+        return function(config, environ)
+
+    return connect
 
 
 def _renderer(module: str, name: str) -> CommentRenderer:
@@ -86,8 +106,8 @@ class Registry:
 # One line a source. Kept on one line each so that adding a source is one line.
 # fmt: off
 REGISTRY = Registry([
-    SourceSpec("jira", jira.JiraSourceConfig, jira.connect, _renderer("okrsync.render.jira", "render_jira_comment"), jira_webhook.WEBHOOK),
-    SourceSpec("github", github.GithubSourceConfig, github.connect, _renderer("okrsync.render.github", "render_github_comment"), github_webhook.WEBHOOK),
-    SourceSpec("asana", asana.AsanaSourceConfig, asana.connect, _renderer("okrsync.render.asana", "render_asana_comment"), asana_webhook.WEBHOOK),
+    SourceSpec("jira", jira_config.JiraSourceConfig, _connect("okrsync.sources.jira"), _renderer("okrsync.render.jira", "render_jira_comment"), jira_webhook.WEBHOOK),
+    SourceSpec("github", github_config.GithubSourceConfig, _connect("okrsync.sources.github"), _renderer("okrsync.render.github", "render_github_comment"), github_webhook.WEBHOOK),
+    SourceSpec("asana", asana_config.AsanaSourceConfig, _connect("okrsync.sources.asana"), _renderer("okrsync.render.asana", "render_asana_comment"), asana_webhook.WEBHOOK),
 ])
 # fmt: on

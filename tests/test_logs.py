@@ -6,8 +6,11 @@ import base64
 import io
 import json
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -270,3 +273,76 @@ def test_the_cli_summary_on_stdout_is_scrubbed(
     out = capsys.readouterr().out
     assert TOKEN not in out
     assert out.count(REDACTED) == 3
+
+
+# ------------------------------------------------------- structlog loads when first used
+
+# Runs in a fresh interpreter: whether structlog is loaded is the point.
+LATE_IMPORT = """\
+import json, sys
+import okrsync.logs as logs
+from okrsync.logs import redact_secrets
+logs.configure_logging("info", "auto")  # stderr is a pipe: JSON lines
+assert "structlog" not in sys.modules
+redact_secrets.add("s3cr3t-t0ken")
+{body}
+print(json.dumps(sorted(m for m in ("structlog", "rich") if m in sys.modules)))
+"""
+
+
+def run_fresh(body: str) -> tuple[list[str], list[dict[str, Any]]]:
+    done = subprocess.run(
+        [sys.executable, "-c", LATE_IMPORT.format(body=body)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout), json_lines(io.StringIO(done.stderr))
+
+
+def test_configured_before_structlog_is_imported_applies_when_it_is() -> None:
+    """What the CLI does: it configures at start, and structlog is imported later (or never,
+    by a command that logs nothing), here by something else before okrsync's first event."""
+    body = (
+        "import structlog\n"
+        "logs.get_logger('okrsync.late').info('late.event', token='s3cr3t-t0ken')\n"
+    )
+    loaded, [event] = run_fresh(body)
+    assert "structlog" in loaded
+    assert (event["event"], event["level"], event["token"]) == ("late.event", "info", REDACTED)
+    assert "timestamp" in event
+
+
+def test_a_modules_logger_from_get_logger_imports_structlog_at_its_first_event() -> None:
+    body = (
+        "log = logs.get_logger('okrsync.webhooks.x')\n"
+        "assert 'structlog' not in sys.modules\n"
+        "log.debug('hidden')\n"
+        "log.warning('webhook.rejected', reason='bad s3cr3t-t0ken')\n"
+    )
+    loaded, [event] = run_fresh(body)
+    assert loaded == ["structlog"]
+    assert (event["event"], event["level"]) == ("webhook.rejected", "warning")
+    assert event["reason"] == f"bad {REDACTED}"
+
+
+def test_get_logger_logs_through_the_configuration_in_force() -> None:
+    stream = io.StringIO()
+    configure_logging(fmt="json", stream=stream)
+    logs.get_logger("okrsync.test").info("webhook.handled", status=200)
+    [event] = json_lines(stream)
+    assert (event["event"], event["status"]) == ("webhook.handled", 200)
+
+
+def test_okrsync_takes_every_logger_from_okrsync_logs() -> None:
+    """The one door: a module importing structlog itself would load it on every command
+    (and log unconfigured if it logged before `okrsync.logs` had loaded it)."""
+    package = Path(logs.__file__).parent
+    importing = sorted(
+        str(path.relative_to(package))
+        for path in package.rglob("*.py")
+        if path.name != "logs.py"
+        and re.search(r"^\s*(import structlog|from structlog)", path.read_text(), re.MULTILINE)
+    )
+    assert importing == []

@@ -220,7 +220,9 @@ SOURCE_NAMES = {spec.name for spec in REGISTRY}
 
 
 def _own_module(path: Path) -> bool:
-    return path.stem.lstrip("_") in SOURCE_NAMES or path.name == "registry.py"
+    # `jira.py`, its settings `jira_config.py`, a renderer `jira.py` or `_jira.py`.
+    source = path.stem.lstrip("_").removesuffix("_config")
+    return source in SOURCE_NAMES or path.name == "registry.py"
 
 
 def test_no_source_is_named_outside_its_own_modules_and_the_registry() -> None:

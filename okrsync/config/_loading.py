@@ -272,8 +272,8 @@ def _is_union_tag(part: str | int) -> bool:
 
 def default_model() -> type[Config]:
     """The Config for the sources okrsync ships with."""
-    # Imported here, not at the top: the registry imports every connector, and each
-    # connector imports this package for the base of its config model.
+    # Imported here, not at the top: the registry imports every source's config module,
+    # and each of those imports this package for the base of its config model.
     from okrsync.registry import REGISTRY
 
     return REGISTRY.config_model()

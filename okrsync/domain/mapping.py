@@ -750,10 +750,17 @@ def mapped_parents(
 ) -> dict[str, tuple[WorkItem, ...]]:
     """By source, the mapped items that say they have children: the only ones whose
     children are worth a look-up (an unmapped parent's children cannot move any KR)."""
-    mapped = map_items(items, KRIndex.from_objectives(objectives), rules)
+    return parents_to_look_up(map_items(items, KRIndex.from_objectives(objectives), rules))
+
+
+def parents_to_look_up(mapped: MappedItems) -> dict[str, tuple[WorkItem, ...]]:
+    """`mapped_parents` of the items `mapped` is `map_items`' mapping of (a cycle maps
+    its items once, for this and for its report), by source, each in (source, key)
+    order: the order of `mapped.items` as `map_items` makes it, so nothing is sorted
+    (and no ref made) per item."""
     parents: dict[str, list[WorkItem]] = {}
-    for ref in sorted(mapped.items, key=ref_sort_key):
-        entry = mapped.items[ref]
-        if entry.kr_ids and entry.item.child_count:
-            parents.setdefault(ref.source, []).append(entry.item)
+    for entry in mapped.items.values():
+        if entry.kr_ids and entry.item.child_count:  # the few mapped parents, tested first
+            item = entry.item
+            parents.setdefault(item.source, []).append(item)
     return {source: tuple(found) for source, found in parents.items()}

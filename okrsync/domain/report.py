@@ -6,6 +6,8 @@ import dataclasses
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from itertools import compress
+from operator import attrgetter, not_
 from typing import TypeVar, cast
 
 from okrsync.domain.forecast import delivery_forecast, forecast_at
@@ -24,11 +26,9 @@ from okrsync.domain.mapping import (
     ScopeItem,
     leaves_by_kr,
     map_items,
-    ref_sort_key,
     scope_weights,
     scope_weights_as_mapped,
     subtree_leaf_entries,
-    unmapped_items,
 )
 from okrsync.domain.models import (
     Cycle,
@@ -59,6 +59,7 @@ from okrsync.domain.progress import (
 )
 
 _V = TypeVar("_V")
+_kr_ids_of = attrgetter("kr_ids")
 
 
 def samples_by_kr(samples: Iterable[MetricSample], index: KRIndex) -> dict[str, list[MetricSample]]:
@@ -367,12 +368,19 @@ def compute_report_and_mapping(
     done_history: Mapping[str, Sequence[tuple[datetime, float]]] | None = None,
     metric_errors: Mapping[str, str] | None = None,
     seed: int = 0,
+    mapped: MappedItems | None = None,
 ) -> tuple[Report, MappedItems]:
     """`compute_report`, and the mapping of `items` it was computed from (the report page
-    lists each KR's items from it, without mapping them again)."""
+    lists each KR's items from it, without mapping them again).
+
+    `mapped`: that mapping, when the caller made it already (a sync cycle maps its items
+    to find the parents to look up; with no child found, its report is of the same
+    items): exactly `map_items(items, KRIndex.from_objectives(objectives), rules)`,
+    which is then used instead of mapping `items` again."""
     require_aware(now)
     index = KRIndex.from_objectives(objectives)
-    mapped = map_items(items, index, rules)
+    if mapped is None:
+        mapped = map_items(items, index, rules)
     leaves = leaves_by_kr(mapped)
     samples_of = samples_by_kr(samples, index)
     expected = expected_progress(cycle, now)
@@ -413,7 +421,10 @@ def compute_report_and_mapping(
     }
     statuses = objective_tree(objectives, key_results, expected, rules)
 
-    unmapped = tuple(sorted((entry.ref for entry in unmapped_items(mapped)), key=ref_sort_key))
+    # `map_items` orders its items by (source, key), keyed by their refs: the unmapped
+    # ones in order are already sorted, and their keys are their refs (no ref made anew;
+    # picked in C, as most items are unmapped).
+    unmapped = tuple(compress(mapped.items, map(not_, map(_kr_ids_of, mapped.items.values()))))
     report = Report(
         cycle=cycle,
         as_of=now,

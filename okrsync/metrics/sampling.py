@@ -17,16 +17,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-import structlog
-
 from okrsync.config import Config, KeyResultConfig, ManualMetric, SampledMetric
 from okrsync.domain import MetricSample
-from okrsync.logs import redact_text
+from okrsync.logs import get_logger, redact_text
 from okrsync.metrics._base import GITHUB_SEARCH_BUCKET, MetricReadError, ReadContext, TokenBucket
 from okrsync.metrics.registry import METRIC_READERS
 from okrsync.sources import FatalError, Source, SourceError
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 class SampleStore(Protocol):

@@ -49,22 +49,30 @@ def _inside_word_or_alone(before: str, after: str) -> bool:
 _WIKI_BLOCK_START = re.compile(r"^(h[1-6]|bq)\.", re.IGNORECASE)
 
 
+# Every character `escape_wiki` may escape, wherever it stands: the others are kept as
+# they are, so only these are looked at (a comment's text is mostly plain).
+_WIKI_CANDIDATES = re.compile("[" + re.escape("".join(sorted(_WIKI_ALWAYS | _WIKI_AT_EDGE))) + "#]")
+
+
 def escape_wiki(text: str) -> str:
     """Text as literal characters, on one line: a backslash only before a character that
     would start markup where it stands, so `CS-2`, `ONB_1` and `21.44 min` read (and are
     found by search) as written, while no mention, macro, link or effect can start."""
     chars = " ".join(text.split())
-    out: list[str] = []
-    for index, char in enumerate(chars):
-        before = chars[index - 1] if index else ""
-        after = chars[index + 1] if index + 1 < len(chars) else ""
-        starts_markup = (
-            char in _WIKI_ALWAYS
-            or (char == "#" and index == 0)
-            or (char in _WIKI_AT_EDGE and not _inside_word_or_alone(before, after))
-        )
-        out.append("\\" + char if starts_markup else char)
-    return _WIKI_BLOCK_START.sub(r"\1\\.", "".join(out))
+    return _WIKI_BLOCK_START.sub(r"\1\\.", _WIKI_CANDIDATES.sub(_escape_wiki_at, chars))
+
+
+def _escape_wiki_at(match: re.Match[str]) -> str:
+    """One candidate character of `escape_wiki`'s text, escaped where it stands."""
+    chars, index, char = match.string, match.start(), match.group()
+    before = chars[index - 1] if index else ""
+    after = chars[index + 1] if index + 1 < len(chars) else ""
+    starts_markup = (
+        char in _WIKI_ALWAYS
+        or (char == "#" and index == 0)
+        or (char in _WIKI_AT_EDGE and not _inside_word_or_alone(before, after))
+    )
+    return "\\" + char if starts_markup else char
 
 
 def render_jira_comment(

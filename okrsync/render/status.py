@@ -276,13 +276,17 @@ def _cells(groups: tuple[tuple[str, ...], ...], values: dict[str, str | Text]) -
 
 
 def report_console() -> Console:
-    """The terminal's own width; piped or redirected, `$COLUMNS` if set, else 80."""
+    """The terminal's own width; piped or redirected, `$COLUMNS` if set, else 80.
+
+    Text is shown as written: no console markup, no emoji codes. A cycle named
+    `Q4 [/draft]` is its name, not a closing tag (rich refused it: the command failed), and
+    rich's table of emoji codes (~2 ms to import) stays unloaded."""
     from rich.console import Console
 
-    console = Console()
+    console = Console(markup=False, emoji=False)
     if console.is_terminal:
         return console
-    return Console(width=piped_width(os.environ.get("COLUMNS")))
+    return Console(width=piped_width(os.environ.get("COLUMNS")), markup=False, emoji=False)
 
 
 def piped_width(columns: str | None) -> int:

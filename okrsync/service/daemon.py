@@ -23,14 +23,13 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from okrsync.config import Config, ConfigError, LoadedConfig, Schedule, load_config, missing_secrets
-from okrsync.logs import redact_text
+from okrsync.logs import get_logger, redact_text
 from okrsync.metrics import MetricRun, sample_metrics
 from okrsync.metrics.sampling import sampled_metrics
 from okrsync.registry import REGISTRY
@@ -42,7 +41,7 @@ from okrsync.service.writer import SourceBusyError, SourceLeases, process_owner
 from okrsync.store import Store
 from okrsync.webhooks import Webhooks
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 # A running cycle's lease outlives the interval by this much: a replica that dies mid-cycle
 # frees the job soon after, while a slow cycle keeps it.

@@ -25,13 +25,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-import structlog
-
+from okrsync.logs import get_logger
 from okrsync.registry import REGISTRY
 from okrsync.service.telemetry import Telemetry
 from okrsync.webhooks import Webhooks
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 Readiness = Callable[[], tuple[bool, dict[str, Any]]]
 OnChange = Callable[[list[tuple[str, str]]], None]

@@ -11,14 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import structlog
-
 from okrsync.config import Config
 from okrsync.domain import KRIndex, LabelCheck, check_labels
+from okrsync.logs import get_logger
 from okrsync.service.connectors import SourceFactory
 from okrsync.sources import SourceError
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True)

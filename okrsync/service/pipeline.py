@@ -2,8 +2,9 @@
 
 Every selected source is pulled first; then the store is read once, the children that
 only a look-up shows are added for every source that pulled, the report is computed from
-that one item set, and the plan is applied. Each stage gives a plain immutable value;
-the per-source outcomes are assembled from them at the end.
+that one item set (mapped once: the mapping that found the parents to look up serves
+the report when no child changed), and the plan is applied. Each stage gives a plain
+immutable value; the per-source outcomes are assembled from them at the end.
 
 A source that fails is reported and skipped; the others still pull and write back.
 A source whose children look-up fails writes nothing that cycle: its comments would
@@ -21,13 +22,11 @@ from datetime import UTC, datetime, time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-import structlog
-
 from okrsync._collector import collector_paused
 from okrsync.config import Config
 from okrsync.domain import (
     Cycle,
-    ItemRef,
+    KRIndex,
     KRSnapshot,
     MappedItems,
     MetricSample,
@@ -37,11 +36,13 @@ from okrsync.domain import (
     ScopeItem,
     WorkItem,
     compute_report_and_mapping,
-    mapped_parents,
+    map_items,
+    parents_to_look_up,
     scope_fingerprint,
     snapshots_from,
     start_weights_of,
 )
+from okrsync.logs import get_logger
 from okrsync.metrics import MetricRun, sample_metrics
 from okrsync.registry import REGISTRY, Registry
 from okrsync.service.connectors import SourceFactory
@@ -50,11 +51,11 @@ from okrsync.service.planning import (
     comment_writes,
     comments_enabled,
     content_hash,
-    is_kr_issue,
     plan_retirements,
     plan_writes,
     render_body,
     target_id,
+    work_filter,
 )
 from okrsync.service.reconcile import Reconciled, reconcile, save_reconciled
 from okrsync.sources import (
@@ -67,11 +68,11 @@ from okrsync.sources import (
     SetComment,
     Source,
     SourceError,
+    StreamingSource,
     TargetGone,
     TargetOperation,
     WritesOperations,
 )
-from okrsync.sources._core import StreamingSource
 from okrsync.store import Store
 
 __all__ = [
@@ -99,7 +100,7 @@ __all__ = [
     "target_id",
 ]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 # Sub-issues of sub-issues: how deep a cycle follows children the listing did not bring.
 MAX_CHILD_DEPTH = 3
@@ -156,6 +157,10 @@ class ChildrenStage:
     # The store's items as read once after the pulls, plus every child found.
     items: tuple[WorkItem, ...] = ()
     sources: tuple[SourceChildren, ...] = ()
+    # The mapping of `items` (`map_items`) when no child was found: the one made to find
+    # the parents to look up, which the report then uses instead of mapping them again.
+    # None when children were added (the items then are not the ones mapped).
+    mapped: MappedItems | None = field(default=None, compare=False, repr=False)
 
     def get(self, name: str) -> SourceChildren | None:
         return next((looked for looked in self.sources if looked.name == name), None)
@@ -316,21 +321,33 @@ def run_cycle(
     connected: dict[str, Source] = {}
     try:
         pulls: list[SourcePull] = []
+        is_work = work_filter(config)
         for name in names:
-            pull, source = _pull_one(
-                name, connect, store, full, clock, now, lambda item: not is_kr_issue(config, item)
-            )
+            pull, source = _pull_one(name, connect, store, full, clock, now, is_work)
             pulls.append(pull)
             if source is not None:
                 connected[name] = source
         pulled = PullStage(tuple(pulls))
-        children = _complete_children(config, store, list(connected.values()), store.items(), now)
-        metric_errors = (
-            sample_metrics(config, store, now, connect, connected=connected, config_dir=config_dir)
-            if metrics
-            else MetricRun()
-        ).errors
-        report = _compute(config, children.items, store, now, keep_scope=not dry_run)
+        # From the store's read until the items and their mapping are let go (`children`
+        # made light again below), the collector stays paused, as for `current_report`:
+        # resumed in between, its first collection would walk every item, ref and entry
+        # made meanwhile only to find them alive (a cycle's mapping alone makes three
+        # objects per item), and the items go by reference counting anyway.
+        with collector_paused():
+            children = _complete_children(
+                config, store, list(connected.values()), store.items(), now
+            )
+            metric_errors = (
+                sample_metrics(
+                    config, store, now, connect, connected=connected, config_dir=config_dir
+                )
+                if metrics
+                else MetricRun()
+            ).errors
+            report = _compute(
+                config, children.items, store, now, keep_scope=not dry_run, mapped=children.mapped
+            )
+            children = replace(children, items=(), mapped=None)
         if not dry_run:
             store.save_kr_snapshots(snapshots_from(report))
         # A source missing children would publish wrong numbers: it writes nothing now.
@@ -376,12 +393,18 @@ def _selected(config: Config, only: Collection[str] | None) -> list[str]:
 
 
 def _compute(
-    config: Config, items: Iterable[WorkItem], store: Store, now: datetime, *, keep_scope: bool
+    config: Config,
+    items: Iterable[WorkItem],
+    store: Store,
+    now: datetime,
+    *,
+    keep_scope: bool,
+    mapped: MappedItems | None = None,
 ) -> Report:
     """The report at `now` over `items` (see `_compute_all`), the collector paused as for
     `report_as_of`."""
     with collector_paused():
-        return _compute_all(config, items, store, now, keep_scope=keep_scope).report
+        return _compute_all(config, items, store, now, keep_scope=keep_scope, mapped=mapped).report
 
 
 def _compute_all(
@@ -391,11 +414,14 @@ def _compute_all(
     now: datetime,
     *,
     keep_scope: bool = False,
+    mapped: MappedItems | None = None,
 ) -> StoredReport:
     """The report at `now` over `items`, with what the store knew then: the samples at or
     before it, the scope at the cycle start (`_start_scope`), the KR snapshots (delivery
     forecast) and the metric errors. `keep_scope`: keep the scope at the cycle start when
-    it had to be computed (a sync cycle does; `status` and `report` write nothing)."""
+    it had to be computed (a sync cycle does; `status` and `report` write nothing).
+    `mapped`: the mapping of `items` under the config's objectives and rules, when the
+    caller made it already (see `ChildrenStage.mapped`)."""
     cycle, objectives, rules = config.domain_cycle(), config.domain_objectives(), config.rules()
     items = list(items)
     start = _start_scope(store, cycle, objectives, rules, now, items)
@@ -415,6 +441,7 @@ def _compute_all(
         start_weights=start.weights,
         done_history=done_history,
         metric_errors=store.metric_errors(as_of=now),
+        mapped=mapped,
     )
     if keep_scope and start.keep_as is not None:
         _keep_scope(store, start.keep_as, report)
@@ -511,11 +538,11 @@ def _pull_one(
     full: bool,
     clock: Callable[[], datetime],
     now: datetime,
-    is_work: Callable[[WorkItem], bool] = lambda item: True,
+    is_work: Callable[[WorkItem], bool] | None = None,
 ) -> tuple[SourcePull, Source | None]:
     """Pull one source into the store; its bookmark, and the ETags of the pages it read
     (for conditional requests next time), are saved only once the pull finished and its
-    items are stored."""
+    items are stored. `is_work`: which pulled items are work (None: all of them)."""
     try:
         source = connect(name)
     except SourceError as error:
@@ -528,7 +555,9 @@ def _pull_one(
         """Store a batch of pulled items (a page, as a streaming source reads them)."""
         nonlocal stored
         # okrsync's own KR issues (`writeback.jira.kr_issues`) are never work items.
-        kept = [item for item in without_credentials(items) if is_work(item)]
+        kept = without_credentials(items)
+        if is_work is not None:
+            kept = [item for item in kept if is_work(item)]
         upserted = store.upsert_items(kept, seen_at=now)
         seen.update(item.key for item in kept)
         stored = PullCounts(
@@ -577,29 +606,67 @@ def _complete_children(
 ) -> ChildrenStage:
     """Fetch children that only a look-up shows (Asana subtasks, cross-repo sub-issues),
     for mapped parents only, following grandchildren a few levels down. `stored` is the
-    store's one read; the children found are stored and added to it in memory."""
-    items = {item.ref: item for item in stored}
-    parents = mapped_parents(items.values(), config.domain_objectives(), config.rules())
+    store's one read; the children found are stored and added to it in memory.
+
+    The items are mapped once here; when no child is found (most cycles) the report is of
+    the same items, and the stage hands that mapping on for it."""
+    items = _ItemSet(list(stored))
+    index = KRIndex.from_objectives(config.domain_objectives())
+    mapped = map_items(items.values(), index, config.rules())
+    parents = parents_to_look_up(mapped)
     looked = tuple(
         _children_of(source, parents.get(source.name, ()), items, store, now) for source in sources
     )
-    return ChildrenStage(tuple(items.values()), looked)
+    return ChildrenStage(tuple(items.values()), looked, None if items.changed else mapped)
+
+
+class _ItemSet:
+    """The cycle's items: the store's read (one item per source and key: the store keeps
+    one row each), with the children found replacing a read item of the same source and
+    key in its place, or after them when new. `changed` once a child is new or differs
+    from the item it replaces: until then the items are the read ones (a look-up that
+    gives back the stored children, as Asana's subtask lists do every cycle, changes
+    nothing), whose mapping the report can use. Keyed only once a child is found, by
+    (source, key) (a tuple of strs hashes in C, an ItemRef in Python)."""
+
+    def __init__(self, stored: list[WorkItem]):
+        self.stored = stored
+        self.changed = False
+        self._by_key: dict[tuple[str, str], WorkItem] | None = None
+
+    def values(self) -> Sequence[WorkItem]:
+        if not self.changed or self._by_key is None:
+            return self.stored
+        return list(self._by_key.values())
+
+    def add(self, children: Sequence[WorkItem]) -> None:
+        if not children:
+            return
+        by_key = self._by_key
+        if by_key is None:
+            by_key = self._by_key = {(item.source, item.key): item for item in self.stored}
+        for child in children:
+            key = (child.source, child.key)
+            if by_key.get(key) != child:
+                self.changed = True
+                by_key[key] = child
 
 
 def _children_of(
     source: Source,
     parents: tuple[WorkItem, ...],
-    items: dict[ItemRef, WorkItem],
+    items: _ItemSet,
     store: Store,
     now: datetime,
 ) -> SourceChildren:
     found = 0
+    name = source.name
     for _ in range(MAX_CHILD_DEPTH):
         if not parents:
             break
         known: dict[str, list[WorkItem]] = {}
         for item in items.values():
-            if item.source == source.name and item.parent is not None:
+            if item.parent is not None and item.source == name:  # most items: no parent
                 known.setdefault(item.parent, []).append(item)
         try:
             children = source.children(parents, known)
@@ -610,7 +677,7 @@ def _children_of(
         store.upsert_items(children, seen_at=now)
         if isinstance(source, ConditionalSource):
             store.save_etags(source.name, source.children_etags)
-        items.update((child.ref, child) for child in children)
+        items.add(children)
         found += len(children)
         parents = tuple(child for child in children if child.child_count)
     return SourceChildren(source.name, found)

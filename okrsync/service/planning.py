@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 
 from okrsync.config import Config, WritebackValue
@@ -39,8 +39,8 @@ from okrsync.sources import (
     SetLabels,
     SetProperty,
 )
-from okrsync.sources.jira import SOURCE as KR_ISSUE_SOURCE
-from okrsync.sources.jira import JiraWritebackConfig, KRIssuesConfig
+from okrsync.sources.jira_config import SOURCE as KR_ISSUE_SOURCE
+from okrsync.sources.jira_config import JiraWritebackConfig, KRIssuesConfig
 from okrsync.store import Store, WritebackRecord
 
 STATUS_PROPERTY = "okrsync.status"
@@ -369,6 +369,16 @@ def is_kr_issue(config: Config, item: WorkItem) -> bool:
     """Whether a pulled item is one of okrsync's KR issues (never work: see pipeline)."""
     kr_issues = kr_issues_config(config)
     return kr_issues is not None and kr_issues.is_kr_issue(item)
+
+
+def work_filter(config: Config) -> Callable[[WorkItem], bool] | None:
+    """`not is_kr_issue(config, item)` with the settings read once, for the pulled items
+    (every one of a full pull); None when KR issues are off: every item is work."""
+    kr_issues = kr_issues_config(config)
+    if kr_issues is None:
+        return None
+    is_kr = kr_issues.is_kr_issue
+    return lambda item: not is_kr(item)
 
 
 def plan_kr_issues(

@@ -23,16 +23,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-import structlog
-
 from okrsync.config import Config
 from okrsync.domain import Report
+from okrsync.logs import get_logger
 from okrsync.registry import REGISTRY, Registry
 from okrsync.service.planning import comments_enabled, target_operations
 from okrsync.sources import RETIRED, Operation, ReadsComments, SetComment, Source, SourceError
 from okrsync.store import Store
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 RECONCILE_KIND = "reconcile"
 

@@ -29,11 +29,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-import structlog
-
+from okrsync.logs import get_logger
 from okrsync.store import Store
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 # Long enough for a cycle's pauses between renewals (a renewal every 30 s), short enough
 # that a process that vanished without a trace frees its sources within two minutes.

@@ -335,6 +335,13 @@ class ConditionalSource(Protocol):
     def use_etags(self, etags: Mapping[str, str]) -> None: ...
 
 
+@runtime_checkable
+class StreamingSource(Protocol):
+    """A source whose pull can hand its items over as it reads them (`Connector.stream_to`)."""
+
+    def stream_to(self, sink: Callable[[list[WorkItem]], None] | None) -> None: ...
+
+
 class Source(Protocol):
     name: str
     requests: RequestCounter

@@ -36,12 +36,12 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 from functools import cache
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
-
-import structlog
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from okrsync.domain import WorkItem
+from okrsync.logs import get_logger
 from okrsync.sources._base import PullResult, RequestCounter, finished_pull
+from okrsync.sources._base import StreamingSource as StreamingSource  # re-exported
 from okrsync.sources._errors import (
     AuthError,
     FatalError,
@@ -57,7 +57,7 @@ if TYPE_CHECKING:  # requests loads with the first connection: commands that nev
     from requests.adapters import BaseAdapter
 
 T = TypeVar("T")
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 # Items handed to a pull's sink at a time (`Connector.stream_to`): ten pages of 100, one
 # statement of the store's upsert.
@@ -101,13 +101,6 @@ def status_error(
             source, f"{what}: HTTP {status}: check the token and its permissions", status
         )
     return FatalError(source, message, status)
-
-
-@runtime_checkable
-class StreamingSource(Protocol):
-    """A source whose pull can hand its items over as it reads them (`Connector.stream_to`)."""
-
-    def stream_to(self, sink: Callable[[list[WorkItem]], None] | None) -> None: ...
 
 
 class HttpError(Exception):

@@ -13,14 +13,14 @@ from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
 from typing import TypeVar
 
-import structlog
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
+from okrsync.logs import get_logger
 from okrsync.sources._errors import RetriableError
 from okrsync.sources._headers import header
 
 T = TypeVar("T")
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 MAX_WAIT_SECONDS = 120.0
 RETRIABLE_STATUSES = frozenset({429, 500, 502, 503, 504})

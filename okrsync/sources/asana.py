@@ -24,23 +24,11 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
-import structlog
-from pydantic import Field
-
-from okrsync.config import (
-    EnvName,
-    Interval,
-    SecretFile,
-    SecretRef,
-    SourceConfig,
-    TargetWritebackConfig,
-    WritebackValue,
-    read_secret,
-    secret_choice,
-)
+from okrsync.config import read_secret
 from okrsync.domain import Bucket, WorkItem
+from okrsync.logs import get_logger
 from okrsync.sources._base import (
     UNLINKED_NOTE,
     CommentState,
@@ -59,10 +47,18 @@ from okrsync.sources._core import Clock, Connector, Identity, Send, Sleep, json_
 from okrsync.sources._errors import FatalError
 from okrsync.sources._headers import server_date
 
+# The settings, in their own module for the config (which never loads this one).
+from okrsync.sources.asana_config import (
+    AsanaSourceConfig as AsanaSourceConfig,
+)
+from okrsync.sources.asana_config import (
+    AsanaWritebackConfig as AsanaWritebackConfig,
+)
+
 if TYPE_CHECKING:  # requests loads with the first request, not with the config model
     import requests
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 SOURCE = "asana"
 # A link to a `.invalid` address (which never resolves): the marker of the managed comment.
@@ -145,36 +141,6 @@ class OffsetPaginator:
             offset = page.next_offset
             if not offset:
                 return
-
-
-class AsanaWritebackConfig(TargetWritebackConfig):
-    """`writeback.asana`: the managed comment and custom fields of each target task, by
-    name as the project shows them (docs/design.md, "Write-back: typed operations")."""
-
-    # Custom field name (any case) -> what okrsync keeps in it: health in an enum field
-    # (its option by name), outcome or delivery in a number field (percent 0-100), any in
-    # a text field.
-    fields: dict[str, WritebackValue] = Field(default_factory=dict)
-
-    def field_values(self) -> dict[str, WritebackValue]:
-        return dict(self.fields)
-
-
-class AsanaSourceConfig(SourceConfig):
-    writeback_model: ClassVar[type[TargetWritebackConfig]] = AsanaWritebackConfig
-
-    url: str = "https://app.asana.com/api/1.0"
-    token_env: EnvName = "ASANA_TOKEN"
-    token_file: SecretFile | None = None  # instead of token_env: read the token from this file
-    projects: list[str] = Field(min_length=1)
-    points_field: str | None = None
-    interval: Interval = Field(default="10m", validate_default=True)
-
-    def token(self) -> SecretRef:
-        return secret_choice(self, "token") or SecretRef(("token_env",), "")
-
-    def secrets(self) -> Iterator[SecretRef]:
-        yield self.token()
 
 
 class AsanaSource(Connector):

@@ -66,25 +66,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode, urlsplit
 
 import orjson
-import structlog
-from pydantic import Field, field_validator
 
-from okrsync.config import (
-    EnvName,
-    SecretFile,
-    SecretRef,
-    SourceConfig,
-    Strict,
-    TargetWritebackConfig,
-    compiled_pattern,
-    read_secret,
-    secret_choice,
-)
+from okrsync.config import read_secret
 from okrsync.domain import Bucket, WorkItem
+from okrsync.logs import get_logger
 from okrsync.sources._base import (
     UNLINKED_NOTE,
     CommentState,
@@ -114,11 +103,22 @@ from okrsync.sources._headers import header, server_date
 from okrsync.sources._retry import retry_after_seconds
 from okrsync.sources._throttle import Throttle
 
+# The settings, in their own module for the config (which never loads this one).
+from okrsync.sources.github_config import (
+    GithubAppConfig as GithubAppConfig,
+)
+from okrsync.sources.github_config import (
+    GithubSourceConfig as GithubSourceConfig,
+)
+from okrsync.sources.github_config import (
+    GithubWritebackConfig as GithubWritebackConfig,
+)
+
 if TYPE_CHECKING:  # PyGithub and requests load with the first connection
     import requests
     from github import Auth, Github
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 SOURCE = "github"
 # An HTML comment: invisible on the page, and how okrsync finds its own comment again.
@@ -349,51 +349,6 @@ class LinkPaginator:
             return {}
         path, params = self._listing
         return {self.page_key(path, params if number == 1 else {**params, "page": number}): etag}
-
-
-class GithubAppConfig(Strict):
-    app_id: int
-    private_key_file: str
-    installation_id: int
-
-
-class GithubWritebackConfig(TargetWritebackConfig):
-    """`writeback.github`: the managed comment and, with `labels`, one `okr-health:*`
-    label on each target issue (docs/design.md, "Write-back: typed operations")."""
-
-    labels: bool = False
-
-    def health_labels(self) -> bool:
-        return self.labels
-
-
-class GithubSourceConfig(SourceConfig):
-    writeback_model: ClassVar[type[TargetWritebackConfig]] = GithubWritebackConfig
-
-    url: str = "https://api.github.com"
-    token_env: EnvName | None = "GITHUB_TOKEN"
-    token_file: SecretFile | None = None  # instead of token_env: read the token from this file
-    app: GithubAppConfig | None = None
-    repos: list[Annotated[str, Field(pattern=r"^[\w.-]+/[\w.-]+$")]] = Field(min_length=1)
-    points_label_pattern: str = r"^(?:points|sp)[:=](?P<points>\d+(?:\.\d+)?)$"
-    # GitHub asks for serial requests (okrsync sends one at a time) with no pause between
-    # reads, and a second between writes to stay clear of the secondary rate limit.
-    seconds_between_requests: float = Field(default=0, ge=0)
-    seconds_between_writes: float = Field(default=1.0, ge=0)
-
-    @field_validator("points_label_pattern")
-    @classmethod
-    def _pattern_with_points_group(cls, pattern: str) -> str:
-        return compiled_pattern(pattern, "points_label_pattern", "points", "the number")
-
-    def token(self) -> SecretRef | None:
-        # A GitHub App signs with its key file instead of a token.
-        return secret_choice(self, "token") if self.app is None else None
-
-    def secrets(self) -> Iterator[SecretRef]:
-        token = self.token()
-        if token is not None:
-            yield token
 
 
 class RequesterTransport:

@@ -20,11 +20,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import structlog
-
 from okrsync.config import EnvName, SecretError, SecretFile, optional_secret, secret_choice
+from okrsync.logs import get_logger
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 DEFAULT_MAX_BODY = 1_000_000
 # No sender nests its payload anywhere near this deep; a body that does is refused

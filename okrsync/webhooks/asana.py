@@ -10,8 +10,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeGuard
 
-import structlog
-
+from okrsync.logs import get_logger
 from okrsync.webhooks._core import (
     Receiver,
     Reject,
@@ -22,7 +21,7 @@ from okrsync.webhooks._core import (
     verify,
 )
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 # Asana secrets are hex today; allow a little more, but never CR/LF or spaces, because the
 # value is echoed into a response header.

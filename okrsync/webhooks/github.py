@@ -7,8 +7,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-import structlog
-
+from okrsync.logs import get_logger
 from okrsync.webhooks._core import (
     Reject,
     WebhookResult,
@@ -19,7 +18,7 @@ from okrsync.webhooks._core import (
     verify_prefixed,
 )
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 _SUB_ISSUE_ACTIONS = frozenset(
     {"sub_issue_added", "sub_issue_removed", "parent_issue_added", "parent_issue_removed"}

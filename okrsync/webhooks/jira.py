@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import structlog
-
+from okrsync.logs import get_logger
 from okrsync.webhooks._core import (
     Reject,
     WebhookResult,
@@ -17,7 +16,7 @@ from okrsync.webhooks._core import (
     verify_prefixed,
 )
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 _ISSUE_EVENTS = frozenset({"jira:issue_created", "jira:issue_updated"})
 

@@ -13,7 +13,14 @@ from factories import make_config, work_item
 from structlog.testing import capture_logs
 
 from okrsync.config import Config
-from okrsync.domain import Bucket, ItemCounts, MetricSample, WorkItem
+from okrsync.domain import (
+    Bucket,
+    ItemCounts,
+    MetricSample,
+    WorkItem,
+    compute_report_and_mapping,
+    map_items,
+)
 from okrsync.service import run_cycle
 from okrsync.service.pipeline import CommentCounts, PullCounts, SourceOutcome, without_credentials
 from okrsync.sources import (
@@ -437,6 +444,79 @@ def test_a_cycle_reads_the_whole_store_once(tmp_path: Path) -> None:
     assert store.full_reads == 1
     assert result.report.kr_status("ONB-1").items.total == 1  # S2, the leaf, seen in memory
     assert {i.key for i in store.items("asana")} == {"T1", "S1", "S2"}  # children are stored
+
+
+class MapCounter:
+    """Counts `map_items` wherever a cycle calls it, and checks that every report computed
+    from a mapping handed on is the report of its items mapped anew."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch):
+        self.calls = 0
+        self.handed_on = 0
+        real_map, real_compute = map_items, compute_report_and_mapping
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.calls += 1
+            return real_map(*args, **kwargs)
+
+        def checked(*args: Any, mapped: Any = None, **kwargs: Any) -> Any:
+            if mapped is None:
+                return real_compute(*args, **kwargs)
+            self.handed_on += 1
+            report, used = real_compute(*args, mapped=mapped, **kwargs)
+            calls = self.calls
+            fresh, _ = real_compute(*args, **kwargs)  # the items mapped anew, not counted
+            self.calls = calls
+            assert report == fresh
+            return report, used
+
+        monkeypatch.setattr("okrsync.service.pipeline.map_items", counted)
+        monkeypatch.setattr("okrsync.domain.report.map_items", counted)
+        monkeypatch.setattr("okrsync.service.pipeline.compute_report_and_mapping", checked)
+
+    def reset(self) -> None:
+        self.calls = self.handed_on = 0
+
+
+def test_a_cycle_that_finds_no_new_child_maps_its_items_once(
+    tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = make_config(tmp_path, sources={"asana": {"projects": ["1204"]}})
+    # The look-up gives the same subtask every cycle, as Asana's subtask lists do.
+    source = ChildrenSource(
+        [asana_item("T1", ("okr:ONB-1",), child_count=1), asana_item("T2")],
+        {"T1": [asana_item("S1", parent="T1", bucket=Bucket.DONE)]},
+    )
+    counter = MapCounter(monkeypatch)
+
+    first = run_cycle(config, store, lambda name: source, now=NOW, clock=lambda: WALL)
+    # S1 was new: the items mapped for the look-up are not the report's.
+    assert (counter.calls, counter.handed_on) == (2, 0)
+    counter.reset()
+    second = run_cycle(config, store, lambda name: source, now=NOW, clock=lambda: WALL)
+
+    # S1 again, as stored: one mapping for the look-up and the report.
+    assert (counter.calls, counter.handed_on) == (1, 1)
+    assert first.report.kr_status("ONB-1").items == ItemCounts(total=1, done=1)
+    assert second.report == first.report
+    assert second.sources[0].pulled == 3  # S1 counted as found, as before
+
+
+def test_a_child_that_changed_is_mapped_with_the_other_items(
+    tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = make_config(tmp_path, sources={"asana": {"projects": ["1204"]}})
+    subtask = asana_item("S1", parent="T1")
+    source = ChildrenSource([asana_item("T1", ("okr:ONB-1",), child_count=1)], {"T1": [subtask]})
+    run_cycle(config, store, lambda name: source, now=NOW, clock=lambda: WALL)
+    source.children_of["T1"] = [replace(subtask, bucket=Bucket.DONE, status="done")]
+    counter = MapCounter(monkeypatch)
+
+    result = run_cycle(config, store, lambda name: source, now=NOW, clock=lambda: WALL)
+
+    # S1 changed: the report maps the items with it.
+    assert (counter.calls, counter.handed_on) == (2, 0)
+    assert result.report.kr_status("ONB-1").items == ItemCounts(total=1, done=1)
 
 
 @pytest.mark.parametrize(
