@@ -13,6 +13,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from factories import work_item
@@ -179,8 +180,10 @@ def test_the_registrys_renderers_load_when_a_comment_is_rendered() -> None:
 
 
 # Two sync cycles of `okrsync sync --once` (a source's leases, then `run_cycle`) whose pull
-# brings nothing new (as when GitHub answers 304), with a stand-in for the Jira connector;
-# then prints what the second cycle wrote back and the imported module names.
+# brings nothing new (as when GitHub answers 304), or the same `sys.argv[2]` items every
+# time (as Jira's overlap window re-reads), with a stand-in for the Jira connector; then
+# prints what the second cycle wrote back, what its upserts did and the imported module
+# names.
 SYNC_PROBE = """\
 import json, sys
 from pathlib import Path
@@ -189,7 +192,18 @@ from okrsync.config import load_config
 from okrsync.service import run_cycle
 from okrsync.service.writer import SourceLeases
 from okrsync.sources._base import PullResult, RequestCounter, WriteOutcome
+from okrsync.domain.models import Bucket, WorkItem
 from okrsync.store import Store
+
+ITEMS = [
+    WorkItem(
+        "jira", f"ONB-{n}", f"Item {n}", "Story", "Done" if n % 3 else "In Progress",
+        Bucket.DONE if n % 3 else Bucket.IN_PROGRESS, float(n % 5) or None,
+        ("okr:ONB-1",) if n % 2 else (), None if n % 10 == 0 else f"ONB-{n - n % 10}",
+        datetime(2026, 11, 1, n % 24, tzinfo=UTC), f"https://jira.example/browse/ONB-{n}",
+    )
+    for n in range(int(sys.argv[2]))
+]
 
 class Unchanged:
     name = "jira"
@@ -199,7 +213,7 @@ class Unchanged:
         self.writes = 0
 
     def pull(self, bookmark_ms, started_at):
-        return PullResult("jira", [], int(started_at.timestamp() * 1000), False)
+        return PullResult("jira", ITEMS, int(started_at.timestamp() * 1000), False)
 
     def children(self, parents, known):
         return []
@@ -216,10 +230,17 @@ class Unchanged:
 
 config = load_config(Path(sys.argv[1])).config
 store = Store(config.store.url)
+upsert, upserts = store.upsert_items, []
+def recorded(items, seen_at=None):
+    result = upsert(items, seen_at)
+    upserts.append([result.inserted, result.updated, result.unchanged])
+    return result
+store.upsert_items = recorded
 source = Unchanged()
 now = datetime(2026, 11, 20, tzinfo=UTC)
 for cycle in range(2):
     source.writes = 0
+    upserts.clear()
     with SourceLeases(store, ["jira"], wait=0):
         result = run_cycle(
             config, store, lambda name: source, now=now + timedelta(minutes=5 * cycle),
@@ -227,22 +248,50 @@ for cycle in range(2):
         )
 store.close()
 print("\\n@@SYNC@@" + json.dumps(
-    {"code": result.exit_code, "writes": source.writes, "modules": sorted(sys.modules)}
+    {
+        "code": result.exit_code, "writes": source.writes, "upserts": upserts,
+        "modules": sorted(sys.modules),
+    }
 ))
 """
 
 
-def test_an_unchanged_sync_cycle_on_sqlite_leaves_sqlalchemy_unloaded(config: str) -> None:
-    """A cycle whose pull brought nothing new writes through the stdlib sqlite3 module
-    (its bookmark, KR snapshots, the lease it takes), never through SQLAlchemy: that
-    stays for a pull that changed items."""
+def sync_twice(config: str, items: int) -> dict[str, Any]:
+    """What `SYNC_PROBE` tells of its second cycle, pulling `items` items each time."""
     done = subprocess.run(
-        [sys.executable, "-c", SYNC_PROBE, config], capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", SYNC_PROBE, config, str(items)],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert "@@SYNC@@" in done.stdout, done.stderr
-    answer = json.loads(done.stdout.rsplit("@@SYNC@@", 1)[1])
-    assert (answer["code"], answer["writes"]) == (0, 0)
+    answer: dict[str, Any] = json.loads(done.stdout.rsplit("@@SYNC@@", 1)[1])
+    assert answer["code"] == 0
     assert "okrsync.service.pipeline" in answer["modules"]
+    return answer
+
+
+def test_an_unchanged_sync_cycle_on_sqlite_leaves_sqlalchemy_unloaded(config: str) -> None:
+    """A cycle whose pull brought nothing new writes through the stdlib sqlite3 module
+    (its bookmark, KR snapshots, the lease it takes), never through SQLAlchemy."""
+    answer = sync_twice(config, 0)
+    assert answer["writes"] == 0
+    assert not any(name.split(".")[0] == "sqlalchemy" for name in answer["modules"])
+
+
+def test_a_sync_cycle_pulling_unchanged_items_on_sqlite_leaves_sqlalchemy_unloaded(
+    tmp_path: Path,
+) -> None:
+    """A cycle whose pull re-reads items it stored before (Jira's overlap window, Asana's
+    subtasks) upserts them through the stdlib sqlite3 module (`_sqlite_upsert`), as the
+    cycle that stored them first did: SQLAlchemy stays unloaded."""
+    url = f"sqlite:///{tmp_path / 'okrsync.db'}"
+    Store(url).close()  # migrated here: the probe opens a store at head
+    path = tmp_path / "okrsync.yaml"
+    path.write_text(CONFIG.format(url=url), encoding="utf-8")
+    answer = sync_twice(str(path), 100)
+    assert answer["upserts"] == [[0, 0, 100]]
+    assert answer["writes"] == 0
     assert not any(name.split(".")[0] == "sqlalchemy" for name in answer["modules"])
 
 

@@ -1,13 +1,10 @@
 """The store's operations through SQLAlchemy Core: every operation on PostgreSQL, and on
-SQLite those the stdlib `sqlite3` path (`_sqlite`) leaves to SQLAlchemy (the bulk item
-writes and the rarer ones). `Store` (`_repository`) picks the path.
+SQLite those the stdlib `sqlite3` path (`_sqlite`, `_sqlite_upsert`) leaves to
+SQLAlchemy (the rarer ones). `Store` (`_repository`) picks the path.
 
 The dialect-specific code is the engine set-up and the `INSERT ... ON CONFLICT`
-statements (`_engine`), the schema lock (`_locks`) and SQLite's bulk upsert here. Every
-write is one statement that the database applies atomically (an upsert, a conditional
-update, a delete); a large upsert into SQLite reads back what it wrote, to count it and
-finish it, inside its transaction: SQLite lets one writer at a time hold it, from its
-first write on.
+statements (`_engine`) and the schema lock (`_locks`). Every write is one statement that
+the database applies atomically (an upsert, a conditional update, a delete).
 """
 
 from __future__ import annotations
@@ -15,11 +12,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from itertools import chain
 from typing import Any
 
 from sqlalchemy import (
-    Boolean,
     Connection,
     Engine,
     Float,
@@ -56,7 +51,6 @@ from okrsync.store._shared import (
     SNAPSHOT_FIELDS,
     SNAPSHOT_VALUES,
     SNAPSHOTS_PER_QUERY,
-    Memo,
     chunked,
     errors_in_force,
     kept_weights,
@@ -75,15 +69,6 @@ from okrsync.store._tables import (
     work_items,
     writebacks,
 )
-
-# A SQLite upsert of at least 1/SCANNED_UPSERT_SHARE of the stored items reads what it
-# did by scanning `work_items` for its instant, not from RETURNING rows: the scans cost
-# about 1 µs per stored row, and each row upserted about 4 µs less than a returned one
-# (with its version written from Python); into 100,000 stored items both took the same
-# time for 12,500 (see `_SqliteItemUpsert.upsert_scanned`). Below SCANNED_UPSERT_ROWS
-# items the few milliseconds it could save are not worth its two more statements.
-SCANNED_UPSERT_SHARE = 8
-SCANNED_UPSERT_ROWS = 2_000
 
 _ITEM_FIELDS = ITEM_FIELDS
 # What an upsert compares to tell an updated item from an unchanged one.
@@ -109,7 +94,6 @@ class CoreStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._last_seen_at = datetime.min.replace(tzinfo=UTC)
-        self._sqlite_bulk: _SqliteItemUpsert | None = None
 
     # -- work items -------------------------------------------------------------------
 
@@ -125,25 +109,17 @@ class CoreStore:
         upsert of the same items by another process neither fails nor is lost. What each
         row became is read from what the statement returns: a row whose `first_seen_at`
         is this call's instant was inserted, one whose `changed_at` is was updated, one
-        whose `versioned_at` is needs a version (on SQLite, a large upsert reads the same
-        from the rows seen at that instant instead: `_upsert_items_sqlite`). The versions
-        are written in the same transaction (`INSERT ... ON CONFLICT DO UPDATE`: the same
-        item learned twice at one instant keeps the last state).
+        whose `versioned_at` is needs a version (SQLite's path, `_sqlite_upsert`, leaves
+        the same rows; a large upsert there reads the same from the rows seen at that
+        instant instead). The versions are written in the same transaction (`INSERT ...
+        ON CONFLICT DO UPDATE`: the same item learned twice at one instant keeps the last
+        state).
         """
         latest = _last_per_ref(items)
         if not latest:
             return UpsertResult(0, 0, 0)
         stamp = self._next_seen_at()
         learned_at = stamp if seen_at is None else seen_at
-        if self._engine.dialect.name == "sqlite":
-            return self._upsert_items_sqlite(latest, stamp, learned_at)
-        return self._upsert_items_portable(latest, stamp, learned_at)
-
-    def _upsert_items_portable(
-        self, latest: dict[_Ref, WorkItem], stamp: datetime, learned_at: datetime
-    ) -> UpsertResult:
-        """`upsert_items` through SQLAlchemy's executemany (PostgreSQL; SQLite answers it
-        too, and `_upsert_items_sqlite` must leave the same rows)."""
         # Sorted by key: two PostgreSQL upserts of overlapping items lock rows in one order.
         rows = [_item_fields(latest[ref]) | dict.fromkeys(_STAMPS, stamp) for ref in sorted(latest)]
         statement = _item_upsert(self._engine)
@@ -161,53 +137,6 @@ class CoreStore:
         inserted = sum(1 for row in returned if row.first_seen_at == stamp)
         updated = sum(1 for row in returned if row.changed_at == stamp) - inserted
         return UpsertResult(inserted, updated, len(latest) - inserted - updated)
-
-    def _upsert_items_sqlite(
-        self, latest: dict[_Ref, WorkItem], stamp: datetime, learned_at: datetime
-    ) -> UpsertResult:
-        """`upsert_items` on SQLite: the same two statements (`_item_upsert`,
-        `_version_upsert`) compiled once per store into SQL text with a multi-row VALUES,
-        their parameters converted by the columns' own bind processors (those SQLAlchemy
-        applies), once per distinct value where values repeat (the stamps, `updated`,
-        labels, buckets), and sent as driver SQL (`exec_driver_sql`) in one transaction.
-        The rows stored are those of `_upsert_items_portable`, byte for byte
-        (tests/store/test_sqlite_upsert_fast_path.py); SQLAlchemy's per-parameter
-        bookkeeping was three quarters of that path's work.
-
-        An upsert of a large share of the stored items (`SCANNED_UPSERT_SHARE`: a full
-        pull) leaves out the RETURNING and reads what it did from the rows carrying its
-        instant, its versions copied by the database from those rows
-        (`_SqliteItemUpsert.upsert_scanned`); a small one reads the rows returned
-        (`upsert_returned`), as a scan would cost more than it saves."""
-        bulk = self._sqlite_bulk
-        if bulk is None:
-            bulk = self._sqlite_bulk = _SqliteItemUpsert(self._engine)
-        items = [latest[ref] for ref in sorted(latest)]
-
-        def write(stamp: datetime, scan: bool) -> UpsertResult:
-            rows = bulk.item_rows(items, stamp)
-            scan = scan and len(rows) >= SCANNED_UPSERT_ROWS
-            with self._engine.begin() as connection:
-                if scan and len(rows) * SCANNED_UPSERT_SHARE >= bulk.stored_rows(connection):
-                    counts = bulk.upsert_scanned(connection, rows, stamp, learned_at, latest)
-                else:
-                    counts = bulk.upsert_returned(connection, rows, stamp, learned_at)
-                inserted, updated, versions = counts
-                if versions:
-                    self._forget_scope_starts(connection, learned_at)
-            return UpsertResult(inserted, updated, len(rows) - inserted - updated)
-
-        # What this makes is freed on return: a collection meanwhile would only walk the
-        # caller's items to find them alive (about 5% of an upsert of 100,000 changing
-        # few of them).
-        with collector_paused():
-            try:
-                return write(stamp, scan=True)
-            except _StampTaken:
-                # Another process's upsert took the same microsecond, so the scan cannot
-                # tell its rows from these: rolled back, and again under a new instant,
-                # from the rows returned (this statement's own).
-                return write(self._next_seen_at(), scan=False)
 
     def items(self, source: str | None = None, as_of: datetime | None = None) -> list[WorkItem]:
         """The items sorted by (source, key): as last pulled (`as_of=None`), or as the store
@@ -763,12 +692,11 @@ def _last_per_ref(items: Iterable[WorkItem]) -> dict[_Ref, WorkItem]:
     return {(item.source, item.key): item for item in items}
 
 
-def _item_upsert(engine: Engine, *, returning: bool = True, parent: bool = True) -> Any:
+def _item_upsert(engine: Engine) -> Any:
     """The items' upsert: insert, or overwrite every field and `seen_at`; `changed_at`
     moves only when a compared field differs (NULL-safe; labels compared as JSON text,
     which SQLAlchemy writes the same way every time). Returning each row's key and
-    stamps unless `returning` is False; an existing row's `parent` left to the caller
-    when `parent` is False (compared all the same)."""
+    stamps."""
     statement = upsert_insert(engine, work_items)
     new = statement.excluded
     stored = work_items.c
@@ -779,8 +707,6 @@ def _item_upsert(engine: Engine, *, returning: bool = True, parent: bool = True)
         else:
             differs.append(stored[name].is_distinct_from(new[name]))
     assignments: dict[str, Any] = {name: new[name] for name in _COMPARED_FIELDS}
-    if not parent:
-        del assignments["parent"]
     versioned = [
         clause
         for name, clause in zip(_COMPARED_FIELDS, differs, strict=True)
@@ -794,233 +720,9 @@ def _item_upsert(engine: Engine, *, returning: bool = True, parent: bool = True)
     upsert = statement.on_conflict_do_update(
         index_elements=[stored.source, stored.key], set_=assignments
     )
-    if not returning:
-        return upsert
     return upsert.returning(
         stored.source, stored.key, stored.first_seen_at, stored.changed_at, stored.versioned_at
     )
-
-
-class _SqliteBulkInsert:
-    """An `INSERT ... VALUES (...) [ON CONFLICT ...] [RETURNING ...]` compiled by SQLAlchemy
-    for SQLite, sent with a multi-row VALUES (as SQLAlchemy's own "insertmanyvalues"
-    does) as driver SQL: `names` are its parameters, one row's, in order."""
-
-    def __init__(self, statement: Any, dialect: Dialect) -> None:
-        import sqlite3
-
-        compiled = statement.compile(dialect=dialect)
-        self.names = tuple(compiled.positiontup or ())
-        group = "(" + ", ".join("?" * len(self.names)) + ")"
-        head, found, tail = compiled.string.partition(f" VALUES {group}")
-        if not found or "?" in head or "?" in tail:
-            raise RuntimeError(f"unexpected compiled INSERT: {compiled.string}")
-        self._head: str = f"{head} VALUES "
-        self._tail: str = tail
-        self._group: str = group
-        # SQLite's limit of bound variables per statement: 32,766 since 3.32, 999 before.
-        limit = 32_766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
-        self.rows_per_statement = max(1, min(1_000, limit // len(self.names)))
-        self._full = self._sql(self.rows_per_statement)
-
-    def _sql(self, rows: int) -> str:
-        return self._head + ", ".join([self._group] * rows) + self._tail
-
-    def execute(self, connection: Connection, rows: Sequence[tuple[Any, ...]]) -> list[Any]:
-        """Insert `rows` (parameters in `names` order, bind-processed), a statement per
-        `rows_per_statement`, as driver SQL (`exec_driver_sql`: no parameter processing,
-        but the engine's events still see each statement); the rows they return."""
-        returned: list[Any] = []
-        size = self.rows_per_statement
-        for chunk in chunked(rows, size):
-            sql = self._full if len(chunk) == size else self._sql(len(chunk))
-            result = connection.exec_driver_sql(sql, tuple(chain.from_iterable(chunk)))
-            if result.returns_rows:
-                returned.extend(result.all())
-        return returned
-
-
-class _SqliteItemUpsert:
-    """`_item_upsert` and `_version_upsert` as SQLite driver SQL, with the columns' bind
-    processors (see `Store._upsert_items_sqlite`)."""
-
-    # The columns whose values are sent as they are (no bind processor on SQLite).
-    _PLAIN: tuple[str, ...] = ("source", "key", "title", "type", "status", "bucket", "parent")
-    _PLAIN += ("url", "remote_id", "child_count")
-
-    def __init__(self, engine: Engine) -> None:
-        dialect = engine.dialect
-        self.items = _SqliteBulkInsert(_item_upsert(engine), dialect)
-        self.unreturned_items = _SqliteBulkInsert(
-            _item_upsert(engine, returning=False, parent=False), dialect
-        )
-        self.versions = _SqliteBulkInsert(_version_upsert(engine), dialect)
-        item_names = (*_ITEM_FIELDS, *_STAMPS)
-        version_names = ("source", "key", "learned_at", "deleted", *_ITEM_FIELDS[2:])
-        if (
-            self.items.names != item_names
-            or self.unreturned_items.names != item_names
-            or self.versions.names != version_names
-        ):
-            raise RuntimeError("the upserts' parameters are not in the expected order")
-        # `upsert_scanned`'s versions: `_version_upsert` of the rows an upsert versioned.
-        stored = work_items.c
-        copied = (
-            core_select(
-                stored.source,
-                stored.key,
-                bindparam("learned_at", type_=UtcDateTime()),
-                bindparam("deleted", type_=Boolean()),
-                *(stored[name] for name in _ITEM_FIELDS[2:]),
-            )
-            .where(
-                stored.seen_at == bindparam("stamp", type_=UtcDateTime()),
-                stored.versioned_at == stored.seen_at,
-            )
-            # The order `upsert_returned` writes them in (rowids alike).
-            .order_by(stored.source, stored.key)
-        )
-        compiled = _version_upsert(engine, copied).compile(dialect=dialect)
-        if tuple(compiled.positiontup or ()) != ("learned_at", "deleted", "stamp"):
-            raise RuntimeError(f"unexpected compiled INSERT: {compiled.string}")
-        self._copy_versions: str = compiled.string
-        for table in (work_items, item_versions):
-            for name in self._PLAIN:
-                if table.c[name].type.dialect_impl(dialect).bind_processor(dialect) is not None:
-                    raise RuntimeError(f"{table.name}.{name} has a bind processor")
-        columns = work_items.c
-        self._points = _bind_processor(columns.points.type, dialect)
-        self._labels = _bind_processor(columns.labels.type, dialect)
-        self._datetime = _bind_processor(columns.updated.type, dialect)
-        self._learned_at = _bind_processor(item_versions.c.learned_at.type, dialect)
-        self._deleted = _bind_processor(item_versions.c.deleted.type, dialect)
-        # One conversion serves both tables' columns: the same types.
-        same = [(columns[name], item_versions.c[name]) for name in _ITEM_FIELDS]
-        same += [(columns.updated, columns[name]) for name in _STAMPS]
-        if any(repr(a.type) != repr(b.type) for a, b in same):
-            raise RuntimeError("work_items and item_versions bind their values differently")
-        # What a returned stamp (raw text) reads back as.
-        self.stamp_result = _result_processor(columns.first_seen_at.type, dialect)
-
-    def item_rows(self, items: Sequence[WorkItem], stamp: datetime) -> list[tuple[Any, ...]]:
-        """The items' parameters of `_item_upsert`, bind-processed; what `_item_fields`
-        and the stamps give SQLAlchemy, as it would send them."""
-        stamped = self._datetime(stamp)
-        stamps = (stamped, stamped, stamped, stamped)
-        points = self._points
-        labels = Memo(lambda value: self._labels(list(value)))
-        updated = Memo(self._datetime)
-        buckets = Memo(lambda value: Bucket(value).value)  # rejects an unknown bucket
-        return [
-            (
-                item.source,
-                item.key,
-                item.title,
-                item.type,
-                item.status,
-                buckets[item.bucket],
-                points(item.points),
-                labels[tuple(item.labels)],
-                item.parent,
-                updated[item.updated],
-                item.url,
-                item.remote_id,
-                item.child_count,
-                *stamps,
-            )
-            for item in items
-        ]
-
-    def version_rows(
-        self, rows: Sequence[tuple[Any, ...]], refs: Sequence[tuple[Any, ...]], learned_at: datetime
-    ) -> list[tuple[Any, ...]]:
-        """The parameters of `_version_upsert` of the item rows (`item_rows`) of `refs`,
-        in the order of `refs`."""
-        head = (self._learned_at(learned_at), self._deleted(False))
-        by_ref = {row[:2]: row for row in rows}
-        return [row[:2] + head + row[2:13] for row in map(by_ref.__getitem__, refs)]
-
-    @staticmethod
-    def stored_rows(connection: Connection) -> int:
-        """About how many items are stored, in one seek: the largest rowid (more than
-        the count once rows were deleted)."""
-        largest = connection.exec_driver_sql("SELECT max(rowid) FROM work_items").scalar()
-        return int(largest or 0)
-
-    def upsert_returned(
-        self,
-        connection: Connection,
-        rows: Sequence[tuple[Any, ...]],
-        stamp: datetime,
-        learned_at: datetime,
-    ) -> tuple[int, int, int]:
-        """Upsert the item rows (`item_rows` at `stamp`) and write their versions, from the
-        rows the upsert returns; how many were inserted, updated, versioned."""
-        returned = self.items.execute(connection, rows)
-        # The returned stamps (raw text) as datetimes, once per distinct value.
-        read = Memo(self.stamp_result)
-        # In the order returned, as `_upsert_items_portable` writes them.
-        versioned = [(row[0], row[1]) for row in returned if read[row[4]] == stamp]
-        if versioned:
-            self.versions.execute(connection, self.version_rows(rows, versioned, learned_at))
-        inserted = sum(1 for row in returned if read[row[2]] == stamp)
-        updated = sum(1 for row in returned if read[row[3]] == stamp) - inserted
-        return inserted, updated, len(versioned)
-
-    def upsert_scanned(
-        self,
-        connection: Connection,
-        rows: Sequence[tuple[Any, ...]],
-        stamp: datetime,
-        learned_at: datetime,
-        latest: Mapping[_Ref, WorkItem],
-    ) -> tuple[int, int, int]:
-        """`upsert_returned` without the RETURNING: what each row became is read by one
-        scan of `work_items` for the rows seen at `stamp` (every row of this upsert, and
-        only those unless another process's upsert had the same instant: then
-        `_StampTaken`, to roll back), and their versions are copied by the database
-        from the rows versioned at it. SQLite stores a RETURNING's rows before it sends
-        them, the driver and SQLAlchemy make objects of each, and the versions' values
-        go back as parameters: with 100,000 rows, about half of the upsert's time,
-        against a tenth for the scans.
-
-        The upsert leaves an existing row's `parent` as it was: SQLite rewrites the
-        entry of every updated row in each index on a column the update assigns
-        (`ix_work_items_source_parent`), changed or not, a sixth of an upsert that
-        changes few rows. The parents that did change (rows the upsert changed, `latest`
-        their items) are set here, before the versions are copied."""
-        self.unreturned_items.execute(connection, rows)
-        stamped = self._datetime(stamp)
-        seen, inserted, changed, versioned = connection.exec_driver_sql(
-            "SELECT count(*), total(first_seen_at = seen_at), total(changed_at = seen_at),"
-            " total(versioned_at = seen_at) FROM work_items WHERE seen_at = ?",
-            (stamped,),
-        ).one()
-        if seen != len(rows):
-            raise _StampTaken
-        if changed > inserted:
-            updated = connection.exec_driver_sql(
-                'SELECT source, "key", parent FROM work_items WHERE seen_at = ?'
-                " AND changed_at = seen_at AND first_seen_at IS NOT seen_at",
-                (stamped,),
-            ).all()
-            moved = [
-                (parent, source, key)
-                for source, key, stored in updated
-                if (parent := latest[(source, key)].parent) != stored
-            ]
-            if moved:
-                connection.exec_driver_sql(
-                    'UPDATE work_items SET parent = ? WHERE source = ? AND "key" = ?', moved
-                )
-        if versioned:
-            parameters = (self._learned_at(learned_at), self._deleted(False), stamped)
-            connection.exec_driver_sql(self._copy_versions, parameters)
-        return int(inserted), int(changed - inserted), int(versioned)
-
-
-class _StampTaken(Exception):
-    """Rows outside an upsert carry its instant (`_SqliteItemUpsert.upsert_scanned`)."""
 
 
 def _snapshot_insert(engine: Engine, rows: Sequence[dict[str, Any]]) -> Any:
@@ -1089,19 +791,6 @@ def _item_fields(item: WorkItem) -> dict[str, Any]:
     fields["bucket"] = Bucket(item.bucket).value  # rejects an unknown bucket early
     fields["labels"] = list(item.labels)  # JSON reads back a list
     return fields
-
-
-def _bind_processor(type_: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any]:
-    """What `type_` sends to the driver for a value on `dialect` (a statement's bound
-    parameter, for SQL sent through the driver's own cursor)."""
-    processor = type_.dialect_impl(dialect).bind_processor(dialect)
-    return (lambda value: value) if processor is None else processor
-
-
-def _result_processor(type_: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any]:
-    """What `type_` makes of a raw column value on `dialect` (a row SQLAlchemy reads)."""
-    processor = type_.dialect_impl(dialect).result_processor(dialect, None)
-    return (lambda value: value) if processor is None else processor
 
 
 def _memoised(

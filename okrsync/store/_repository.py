@@ -1,13 +1,14 @@
 """The `Store`: the pipeline's only door to the database.
 
 Two paths lead to it. On SQLite, the everyday operations (what `status`, `report`,
-`explain`, the `metric` commands and an unchanged sync cycle need) go through one stdlib
-`sqlite3` connection (`_sqlite`), so those commands never import SQLAlchemy (about a
-quarter of their time). Everything else, and every operation on PostgreSQL, goes
-through SQLAlchemy Core (`_core`), whose engine is made, and SQLAlchemy imported, on the
-first operation that needs it. Every write is one statement that the database applies
-atomically (an upsert, a conditional update, a delete): nothing reads a row to decide
-whether to insert it, so two processes sharing a store never trip over each other's rows.
+`explain`, the `metric` commands and a sync cycle need, its item writes included) go
+through one stdlib `sqlite3` connection (`_sqlite`, `_sqlite_upsert`), so those commands
+never import SQLAlchemy (about a quarter of their time). Everything else, and every
+operation on PostgreSQL, goes through SQLAlchemy Core (`_core`), whose engine is made,
+and SQLAlchemy imported, on the first operation that needs it. Every write is one
+statement that the database applies atomically (an upsert, a conditional update, a
+delete): nothing reads a row to decide whether to insert it, so two processes sharing a
+store never trip over each other's rows.
 """
 
 from __future__ import annotations
@@ -55,9 +56,11 @@ class Store:
         self._shares_connection = False
         try:
             self._sqlite = self._open_sqlite(url)
-            # At head (one query on SQLite) is the common case; anything else, SQLAlchemy
-            # and Alembic handle as they always did (migrating, refusing, explaining).
-            if self._sqlite is None or not self._sqlite.at_head():
+            # At head (one query on SQLite) is the common case, and a new SQLite store is
+            # made at head without SQLAlchemy; anything else, SQLAlchemy and Alembic
+            # handle as they always did (migrating, refusing, explaining).
+            sqlite = self._sqlite
+            if sqlite is None or not (sqlite.at_head() or (migrate and sqlite.create_at_head())):
                 from okrsync.store._schema import require_head, upgrade_engine
 
                 if migrate:
@@ -116,9 +119,11 @@ class Store:
         """Insert new items, update changed ones, mark all of them seen, and add a version
         to the history of each item inserted or changed in a versioned field, learned at
         `seen_at` (the cycle's `now`; this machine's clock when None); see
-        `CoreStore.upsert_items`."""
+        `CoreStore.upsert_items` (on SQLite, `_sqlite_upsert`)."""
+        if self._sqlite is not None:
+            return self._sqlite.upsert_items(items, seen_at)
         items = list(items)
-        if not items:  # a pull that brought nothing: no SQLAlchemy for that
+        if not items:  # a pull that brought nothing
             return UpsertResult(0, 0, 0)
         return self._core().upsert_items(items, seen_at)
 
@@ -159,8 +164,10 @@ class Store:
         """Delete the given keys of `source`, recording each deletion in the history at
         `at` (the cycle's `now`; this machine's clock when None), so an as-of read before
         it still sees the item; returns how many rows existed."""
+        if self._sqlite is not None:
+            return self._sqlite.delete_items(source, keys, at)
         keys = list(keys)
-        if not keys:  # a full pull that missed nothing: no SQLAlchemy for that
+        if not keys:  # a full pull that missed nothing
             return 0
         return self._core().delete_items(source, keys, at)
 

@@ -1,9 +1,9 @@
 """A SQLite store's everyday operations over one stdlib `sqlite3` connection, without
 SQLAlchemy: opening a store at head and what `status`, `report`, `explain` and the
-`metric` commands read and write, and what a cycle that pulled nothing new writes. They
-are the only SQLite implementation of each; the rest (migrations, the bulk item writes,
-leases taken over, webhook secrets) go through SQLAlchemy (`_core`), whose import is
-about a quarter of such a command's time.
+`metric` commands read and write, and what a sync cycle writes (the bulk item writes:
+`_sqlite_upsert`). They are the only SQLite implementation of each; the rest
+(migrations, leases taken over, webhook secrets) go through SQLAlchemy (`_core`), whose
+import is about a quarter of such a command's time.
 
 The values are converted by `_values`, to the bytes SQLAlchemy stores (a test writes
 through either path and reads through the other).
@@ -16,14 +16,15 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from okrsync._collector import collector_paused
 from okrsync.domain.mapping import ScopeItem
 from okrsync.domain.models import Bucket, KRSnapshot, MetricSample, WorkItem
-from okrsync.store._records import SampleRecord, WritebackRecord
+from okrsync.store import _sqlite_upsert
+from okrsync.store._records import SampleRecord, UpsertResult, WritebackRecord
 from okrsync.store._revision import HEAD_REVISION, VERSION_TABLE
 from okrsync.store._shared import (
     BUCKETS,
@@ -39,6 +40,7 @@ from okrsync.store._shared import (
     kept_weights,
     utcnow,
 )
+from okrsync.store._sqlite_schema import STATEMENTS, TABLES, VERSION_TABLE_STATEMENT
 from okrsync.store._values import (
     datetime_from_sqlite,
     datetime_to_sqlite,
@@ -168,6 +170,7 @@ class SqliteStore:
         # Opened by the first operation: `at_head`, whose failure to open sends the
         # store to SQLAlchemy, which reports it as it always did.
         self._connection: sqlite3.Connection | None = None
+        self._last_seen_at = datetime.min.replace(tzinfo=UTC)
 
     def connection(self) -> sqlite3.Connection:
         """The open connection (opened again after `close`); for the SQLAlchemy engine of an
@@ -220,6 +223,41 @@ class SqliteStore:
         except sqlite3.Error:
             return False
         return rows == [(HEAD_REVISION,)]
+
+    def create_at_head(self) -> bool:
+        """Make an empty database (none of okrsync's tables, no revision) at head from
+        `_sqlite_schema`'s SQL, as `_schema._created_at_head` makes it from the tables'
+        definitions, without SQLAlchemy; False, touching nothing, when the database is not
+        empty or cannot be opened: the SQLAlchemy way then migrates, refuses or reports
+        it. True also when another process made it at head meanwhile."""
+        with self.lock:
+            try:
+                connection = self._open()
+                # IMMEDIATE takes the write lock now: two processes making one new store
+                # look and create one after the other (as `_locks.schema_lock`).
+                connection.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error:
+                return False
+            try:
+                listed = connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+                tables = {name for (name,) in listed}
+                if VERSION_TABLE in tables:
+                    revision = connection.execute(f"SELECT version_num FROM {VERSION_TABLE}")
+                    made = revision.fetchall() == [(HEAD_REVISION,)]
+                    connection.rollback()
+                    return made
+                if tables & TABLES:
+                    connection.rollback()
+                    return False
+                for statement in (*STATEMENTS, VERSION_TABLE_STATEMENT):
+                    connection.execute(statement)
+                stamp = f"INSERT INTO {VERSION_TABLE} (version_num) VALUES (?)"
+                connection.execute(stamp, (HEAD_REVISION,))
+            except BaseException:
+                connection.rollback()
+                raise
+            connection.commit()
+            return True
 
     def ping(self) -> None:
         self._read("SELECT 1")
@@ -307,6 +345,58 @@ class SqliteStore:
         # SQLite's sorter.
         rows.sort()
         return rows
+
+    def upsert_items(self, items: Iterable[WorkItem], seen_at: datetime | None) -> UpsertResult:
+        """`Store.upsert_items` (`_sqlite_upsert`): the items de-duplicated by (source, key),
+        the last occurrence winning, written in key order at this store's next instant;
+        their versions learned at `seen_at` (that instant when None)."""
+        latest = {(item.source, item.key): item for item in items}
+        if not latest:
+            return UpsertResult(0, 0, 0)
+        stamp = self._next_seen_at()
+        learned_at = stamp if seen_at is None else seen_at
+        ordered = [latest[ref] for ref in sorted(latest)]
+
+        def write(stamp: datetime, scan: bool) -> UpsertResult:
+            with self._transaction() as connection:
+                inserted, updated, versions = _sqlite_upsert.upsert(
+                    connection, ordered, stamp, learned_at, latest, scan=scan
+                )
+                if versions:
+                    _sqlite_upsert.forget_scope_starts(connection, learned_at)
+            return UpsertResult(inserted, updated, len(ordered) - inserted - updated)
+
+        # What this makes is freed on return: a collection meanwhile would only walk the
+        # caller's items to find them alive.
+        with collector_paused():
+            try:
+                return write(stamp, scan=True)
+            except _sqlite_upsert.StampTaken:
+                # Another process's upsert took the same microsecond, so the scan cannot
+                # tell its rows from these: rolled back, and again under a new instant,
+                # from the rows returned (this statement's own).
+                return write(self._next_seen_at(), scan=False)
+
+    def delete_items(self, source: str, keys: Iterable[str], at: datetime | None) -> int:
+        """`Store.delete_items`: each deletion recorded in the history at `at` (this
+        store's next instant when None)."""
+        unique_keys = list(dict.fromkeys(keys))
+        if not unique_keys:  # a full pull that missed nothing
+            return 0
+        learned_at = self._next_seen_at() if at is None else at
+        with self._transaction() as connection:
+            gone = _sqlite_upsert.delete(connection, source, unique_keys, learned_at)
+            if gone:
+                _sqlite_upsert.forget_scope_starts(connection, learned_at)
+        return gone
+
+    def _next_seen_at(self) -> datetime:
+        """This machine's clock, strictly increasing per store: each upsert's instant
+        identifies the rows it inserted or changed."""
+        with self.lock:
+            seen_at = max(utcnow(), self._last_seen_at + timedelta(microseconds=1))
+            self._last_seen_at = seen_at
+        return seen_at
 
     def item_keys(self, source: str) -> list[str]:
         rows = self._read('SELECT "key" FROM work_items WHERE source = ? ORDER BY "key"', (source,))

@@ -12,11 +12,13 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -163,10 +165,28 @@ class SlowJira(JiraSandbox):
 
     latency = 0.0
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._in_flight = 0
+        self._settled = threading.Condition()
+
     def dispatch(self, request: HttpRequest) -> HttpResponse:
-        if self.latency:
-            time.sleep(self.latency)
-        return super().dispatch(request)
+        with self._settled:
+            self._in_flight += 1
+        try:
+            if self.latency:
+                time.sleep(self.latency)
+            return super().dispatch(request)
+        finally:
+            with self._settled:
+                self._in_flight -= 1
+                self._settled.notify_all()
+
+    def settle(self, timeout: float = 30.0) -> None:
+        """Wait until every request received is applied: one a killed process sent is
+        still on its way meanwhile (the latency), and would land during the next cycle."""
+        with self._settled:
+            assert self._settled.wait_for(lambda: self._in_flight == 0, timeout)
 
 
 @pytest.fixture
@@ -400,10 +420,13 @@ def test_syncs_killed_at_any_moment_leave_one_comment_per_target_and_every_sampl
         phases[phase] += 1
         if kill % 2 == 1:  # two kills in a row, then a normal cycle
             jira.latency = 0.0
+            jira.settle()
             assert main([*cli, "sync", "--once", "--wait", "30"]) == 0
             assert managed_counts(jira) == dict.fromkeys(TARGETS, 1), f"after kill {kill}"
     victim.kill()
     victim.communicate()
+    jira.latency = 0.0
+    jira.settle()
     assert main([*cli, "sync", "--once", "--wait", "30"]) == 0  # the normal cycle after the last
     capsys.readouterr()
 

@@ -93,7 +93,9 @@ def test_an_item_upsert_adds_a_version_only_when_a_versioned_field_changed(store
     assert [len(inserting), len(unchanged), len(touched), len(changed)] == [3, 1, 1, 3]
     assert all(map(is_upsert, inserting[:2] + unchanged + touched + changed[:2]))
     assert "item_versions" in inserting[1] and "item_versions" in changed[1]
-    assert inserting[2].startswith("DELETE FROM scope_starts WHERE") and changed[2] == inserting[2]
+    # The same DELETE (SQLite's trace shows it with its parameter, the instant, in place).
+    assert inserting[2].startswith("DELETE FROM scope_starts WHERE")
+    assert changed[2].partition(">=")[0] == inserting[2].partition(">=")[0]
 
 
 def test_bulk_upsert_is_insert_on_conflict_only_and_counts_exactly(store: Store) -> None:

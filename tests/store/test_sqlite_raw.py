@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 from alembic import command
@@ -23,12 +24,13 @@ from sqlalchemy import Boolean, Float
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.types import TypeEngine
 
-from okrsync.domain.models import Bucket, KRSnapshot, MetricSample
+from okrsync.domain.models import Bucket, KRSnapshot, MetricSample, WorkItem
 from okrsync.store import (
     SchemaNotCurrentError,
     Store,
     _core,
     _sqlite,
+    _sqlite_upsert,
     alembic_config,
     current_revision,
     head_revision,
@@ -223,7 +225,56 @@ cycle_writes = st.one_of(
     ),
     st.tuples(st.just("release_lease"), st.just("pull:jira"), st.sampled_from(["a", "b"])),
 )
+# The instants an item write's versions are learned at (None: the store's next instant),
+# before, between and after the kept scopes' starts (`save_scope_start`), which those at
+# or after them drop.
+learned = st.sampled_from(
+    [
+        None,
+        datetime(2026, 9, 30, tzinfo=UTC),
+        datetime(2026, 10, 1, 0, 30, tzinfo=timezone(timedelta(hours=2))),
+        datetime(2026, 10, 1, 1, tzinfo=UTC),
+    ]
+)
+ITEM_KEYS = [f"ONB-{n}" for n in range(6)]
+work_items_strategy = st.builds(
+    work_item,
+    st.sampled_from(ITEM_KEYS),
+    source=st.sampled_from(["jira", "github"]),
+    title=st.sampled_from([None, "A", "émoji ✓", ""]),
+    status=st.sampled_from(["", "Done", "In Progress"]),
+    bucket=st.sampled_from(list(Bucket)),
+    points=st.sampled_from([None, 0.0, 1.0, 2.5, 3, 1e-7]),
+    labels=st.sampled_from([(), ("a",), ("a", "b"), ("b", "a"), ("okr:ONB-1", "ü")]),
+    parent=st.sampled_from([None, "ONB-0", "ONB-1"]),
+    updated=st.sampled_from(
+        [
+            datetime(2026, 10, 5, 9, 30, tzinfo=UTC),
+            datetime(2026, 10, 5, 11, 30, tzinfo=timezone(timedelta(hours=2))),  # the same
+            datetime(2026, 10, 6, 0, 0, 0, 1, tzinfo=UTC),
+        ]
+    ),
+    remote_id=st.sampled_from(["", "10001"]),
+    child_count=st.sampled_from([None, 0, 4]),
+)
+# What a cycle writes of items: upserts (new, changed, unchanged items; parents moved)
+# read from the rows returned or (`scanned`: as a large upsert does) by a scan for their
+# instant, large upserts taking the scan by their size, deletions.
+item_writes = st.one_of(
+    st.tuples(
+        st.just("upsert_items"), st.lists(work_items_strategy, max_size=10), learned, st.booleans()
+    ),
+    st.tuples(st.just("upsert_many"), st.integers(0, 3), learned, st.sampled_from([2_000, 2_400])),
+    st.tuples(
+        st.just("delete_items"),
+        st.sampled_from(["jira", "github"]),
+        st.lists(st.sampled_from([*ITEM_KEYS, "BIG-7", "BIG-2001", "NONE"]), min_size=1),
+        learned,
+    ),
+)
 TABLES = (
+    "work_items",
+    "item_versions",
     "kr_snapshots",
     "metric_errors",
     "sync_cursors",
@@ -237,17 +288,21 @@ TABLES = (
 @settings(
     max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(st.lists(cycle_writes, max_size=8))
+@given(st.lists(cycle_writes | item_writes, max_size=8))
 def test_a_cycles_writes_by_either_path_are_the_same_bytes(
     tmp_path_factory: pytest.TempPathFactory, fixed_clock: None, writes: list[tuple[Any, ...]]
 ) -> None:
-    """What a sync cycle writes besides items, through sqlite3 (`store`) and through
-    SQLAlchemy (`store._core()`, PostgreSQL's path): the same answers and the same rows."""
+    """What a sync cycle writes, items included, through sqlite3 (`store`) and through
+    SQLAlchemy (`store._core()`, PostgreSQL's path): the same answers and the same rows,
+    every table's (rowids included: the versions are written in the same order)."""
     folder = tmp_path_factory.mktemp("cycle")
     raw_path, core_path = folder / "raw.db", folder / "core.db"
     with Store(f"sqlite:///{raw_path}") as raw, Store(f"sqlite:///{core_path}") as core:
         for name, *arguments in writes:
-            assert getattr(raw, name)(*arguments) == getattr(core._core(), name)(*arguments)
+            if name in ("upsert_items", "upsert_many"):
+                assert upsert_either_way(raw, core, name, *arguments)
+            else:
+                assert getattr(raw, name)(*arguments) == getattr(core._core(), name)(*arguments)
         for table in TABLES:
             assert dump(raw_path, table) == dump(core_path, table), table
         at = datetime(2026, 11, 1, 0, 0, 20, tzinfo=UTC)
@@ -255,6 +310,39 @@ def test_a_cycles_writes_by_either_path_are_the_same_bytes(
         for source in ("jira", "github"):
             assert raw.etags(source) == core._core().etags(source)
             assert raw.writebacks_of(source) == core._core().writebacks_of(source)
+
+
+def many_items(variant: int) -> list[WorkItem]:
+    """2,400 items, some of them changed (or parents moved) by `variant`."""
+    return [
+        work_item(
+            f"BIG-{n}",
+            points=float(n % 3) if (n + variant) % 5 else None,
+            labels=("a", "b") if (n * variant) % 7 else ("b", "a"),
+            parent=None if n % 10 == 0 else f"BIG-{n - n % 10 + (variant if n % 11 else 0)}",
+            status="Done" if (n + variant) % 13 == 0 else "",
+            updated=datetime(2026, 10, 5 + (n % (variant + 1)), tzinfo=UTC),
+        )
+        for n in range(2_400)
+    ]
+
+
+def upsert_either_way(
+    raw: Store, core: Store, name: str, items: Any, seen_at: datetime | None, how: Any
+) -> bool:
+    """The same `upsert_items` through either path, the sqlite3 path's reading what it did
+    by a scan (`how` True), from the rows returned (False) or as its size decides (a
+    number: that many of `many_items`); whether both answered the same."""
+    if name == "upsert_many":
+        items = many_items(items)[:how]
+        rows, share = _sqlite_upsert.SCANNED_UPSERT_ROWS, _sqlite_upsert.SCANNED_UPSERT_SHARE
+    else:
+        rows, share = (1 if how else 10**9), 10**9
+    with (
+        mock.patch.object(_sqlite_upsert, "SCANNED_UPSERT_ROWS", rows),
+        mock.patch.object(_sqlite_upsert, "SCANNED_UPSERT_SHARE", share),
+    ):
+        return bool(raw.upsert_items(items, seen_at) == core._core().upsert_items(items, seen_at))
 
 
 def test_what_sqlalchemy_wrote_the_sqlite3_path_reads(store_path: Path) -> None:

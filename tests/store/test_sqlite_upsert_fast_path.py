@@ -1,9 +1,9 @@
-"""SQLite's `upsert_items` (compiled multi-row SQL, bind processors applied by the store,
-`CoreStore._upsert_items_sqlite`) leaves exactly the rows SQLAlchemy's own executemany of the
-same statements (`CoreStore._upsert_items_portable`, PostgreSQL's path) leaves: every column
-of both tables compared as SQLite stores it (`quote()`: type and bytes), rowids included,
-and the same `UpsertResult`s, whether it reads what it did from the rows its statement
-returns or (a large upsert) by scanning for the rows seen at its instant."""
+"""SQLite's `upsert_items` (hand-written multi-row SQL over the stdlib sqlite3 connection,
+values converted by `_values`: `_sqlite_upsert`) leaves exactly the rows SQLAlchemy's own
+executemany of the same statements (`CoreStore.upsert_items`, PostgreSQL's path) leaves:
+every column of both tables compared as SQLite stores it (`quote()`: type and bytes),
+rowids included, and the same `UpsertResult`s, whether it reads what it did from the rows
+its statement returns or (a large upsert) by scanning for the rows seen at its instant."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from okrsync.domain.models import Bucket, WorkItem
-from okrsync.store import Store, UpsertResult, _core
+from okrsync.store import Store, UpsertResult, _sqlite_upsert
 
 BASE = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 PLUS_TWO = timezone(timedelta(hours=2))
@@ -26,9 +26,10 @@ TABLES = ("work_items", "item_versions")
 
 
 def portable(store: Store) -> Store:
-    """`store` writing items through SQLAlchemy's executemany, as before the fast path."""
-    core = store._core()
-    core._upsert_items_sqlite = core._upsert_items_portable  # type: ignore[method-assign]
+    """`store` writing items through SQLAlchemy Core (`CoreStore`, PostgreSQL's path)."""
+    if store._sqlite is not None:
+        store._sqlite.close()
+        store._sqlite = None
     return store
 
 
@@ -36,7 +37,10 @@ def upsert(
     store: Store, items: Sequence[WorkItem], stamp: datetime, seen_at: datetime | None
 ) -> UpsertResult:
     """`upsert_items` with the upsert's own instant fixed at `stamp`."""
-    store._core()._next_seen_at = lambda: stamp  # type: ignore[method-assign]
+    if store._sqlite is None:
+        store._core()._next_seen_at = lambda: stamp  # type: ignore[method-assign]
+    else:
+        store._sqlite._next_seen_at = lambda: stamp  # type: ignore[method-assign]
     return store.upsert_items(items, seen_at=seen_at)
 
 
@@ -66,8 +70,8 @@ def outcome(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
     """Every fast-path upsert reading what it did the one way: from the rows returned,
     or by the scan (which otherwise only upserts of 2,000 items and more take)."""
     scanned = request.param == "scanned"
-    monkeypatch.setattr(_core, "SCANNED_UPSERT_ROWS", 1 if scanned else 10**9)
-    monkeypatch.setattr(_core, "SCANNED_UPSERT_SHARE", 10**9)
+    monkeypatch.setattr(_sqlite_upsert, "SCANNED_UPSERT_ROWS", 1 if scanned else 10**9)
+    monkeypatch.setattr(_sqlite_upsert, "SCANNED_UPSERT_SHARE", 10**9)
     return str(request.param)
 
 
