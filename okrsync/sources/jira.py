@@ -97,7 +97,6 @@ _STATUS_CATEGORY_BUCKETS = {
     "indeterminate": Bucket.IN_PROGRESS,
     "done": Bucket.DONE,
 }
-_JIRA_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%f%z"
 # What the `jira` library's session sends with every request: ours send the same.
 _HEADERS = {
     "Accept": "application/json,*/*;q=0.9",
@@ -221,6 +220,10 @@ class JiraSource(Connector):
         seam = seam_adapter(self.send)
         for scheme in ("https://", "http://"):
             client._session.mount(scheme, seam)
+        # The seam's transport reads the proxy and CA settings of the environment (once
+        # per host) and ignores what the session would pass it: the session need not walk
+        # the environment on every request (a twentieth of a full pull's CPU).
+        client._session.trust_env = False
         info = client.server_info()
         self._server_time = _server_time(info)
         # Public: the library picks `/search/jql` (Cloud) or `/search` from it.
@@ -363,7 +366,7 @@ class JiraSource(Connector):
             points=float(points) if isinstance(points, int | float) else None,
             labels=tuple(fields.get("labels") or ()),
             parent=parent,
-            updated=datetime.strptime(fields["updated"], _JIRA_TIME_FORMAT),
+            updated=jira_time(fields["updated"]),
             url=f"{self.config.url}/browse/{raw['key']}",
             remote_id=str(raw.get("id", "")),
         )
@@ -1027,10 +1030,20 @@ def _comment_id(comment: Any) -> str:
     return str(comment["id"])
 
 
+def jira_time(text: str) -> datetime:
+    """A Jira timestamp ("2026-11-28T10:00:00.000+0000"). `fromisoformat` reads Jira's
+    form at a twentieth of `strptime`'s cost (paid for every issue of a pull); a time
+    without its UTC offset is refused, as `strptime`'s `%z` refused it."""
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        raise ValueError(f"a time without its UTC offset: {text!r}")
+    return moment
+
+
 def _server_time(info: dict[str, Any]) -> datetime | None:
     text = info.get("serverTime")
     try:
-        return datetime.strptime(text, _JIRA_TIME_FORMAT) if isinstance(text, str) else None
+        return jira_time(text) if isinstance(text, str) else None
     except ValueError:
         return None
 
