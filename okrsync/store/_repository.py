@@ -98,6 +98,10 @@ class Store:
                 self._engine = create_store_engine(make_url(self._url), shared)
             return self._engine
 
+    def _operations(self) -> SqliteStore | CoreStore:
+        """Where the operations both paths have go: SQLite's sqlite3 path, else Core."""
+        return self._sqlite if self._sqlite is not None else self._core()
+
     def _core(self) -> CoreStore:
         """The operations through SQLAlchemy Core."""
         core = self._core_store
@@ -131,17 +135,13 @@ class Store:
         """The items sorted by (source, key): as last pulled (`as_of=None`), or as the store
         knew them at `as_of`: each item's latest version learned at or before it, unless
         that version is its deletion."""
-        if self._sqlite is not None:
-            return self._sqlite.items(source, as_of)
-        return self._core().items(source, as_of)
+        return self._operations().items(source, as_of)
 
     def scope_items(self, as_of: datetime) -> list[ScopeItem]:
         """`items(as_of=...)` with only what a scope is computed from (`ScopeItem`: no
         title, URL or ids), for the cycle start's scope: the same read, fewer columns,
         lighter objects."""
-        if self._sqlite is not None:
-            return self._sqlite.scope_items(as_of)
-        return self._core().scope_items(as_of)
+        return self._operations().scope_items(as_of)
 
     def items_and_scope_items(
         self, as_of: datetime, start: datetime
@@ -156,9 +156,7 @@ class Store:
     def item_keys(self, source: str) -> list[str]:
         """The keys of `source`'s stored items (latest state), sorted: what a full pull
         compares with what it saw, without reading and converting whole items."""
-        if self._sqlite is not None:
-            return self._sqlite.item_keys(source)
-        return self._core().item_keys(source)
+        return self._operations().item_keys(source)
 
     def delete_items(self, source: str, keys: Iterable[str], at: datetime | None = None) -> int:
         """Delete the given keys of `source`, recording each deletion in the history at
@@ -186,29 +184,21 @@ class Store:
         sample for the same KR and instant at once, one stores it and the other is told
         one was there.
         """
-        if self._sqlite is not None:
-            return self._sqlite.add_sample(sample, origin, note, confidence)
-        return self._core().add_sample(sample, origin, note, confidence)
+        return self._operations().add_sample(sample, origin, note, confidence)
 
     def samples(
         self, kr_id: str | None = None, as_of: datetime | None = None
     ) -> list[MetricSample]:
         """Samples ordered by `at` (then by arrival); with `as_of`, those at or before it."""
-        if self._sqlite is not None:
-            return self._sqlite.samples(kr_id, as_of)
-        return self._core().samples(kr_id, as_of)
+        return self._operations().samples(kr_id, as_of)
 
     def sample_records(self, kr_id: str) -> list[SampleRecord]:
         """The KR's samples with their origin, note and confidence, ordered by `at`."""
-        if self._sqlite is not None:
-            return self._sqlite.sample_records(kr_id)
-        return self._core().sample_records(kr_id)
+        return self._operations().sample_records(kr_id)
 
     def delete_sample(self, kr_id: str, at: datetime) -> bool:
         """Delete the KR's sample at `at`; False when there was none."""
-        if self._sqlite is not None:
-            return self._sqlite.delete_sample(kr_id, at)
-        return self._core().delete_sample(kr_id, at)
+        return self._operations().delete_sample(kr_id, at)
 
     # -- KR snapshots and metric errors -------------------------------------------------
 
@@ -218,74 +208,51 @@ class Store:
         before that instant (`expected_progress` aside: it moves with the clock), so a KR
         that stays the same for a year of 5-minute cycles keeps one row. Returns the rows
         written."""
-        if self._sqlite is not None:
-            return self._sqlite.save_kr_snapshots(snapshots)
-        return self._core().save_kr_snapshots(snapshots)
+        return self._operations().save_kr_snapshots(snapshots)
 
     def kr_snapshots(
         self, kr_id: str | None = None, until: datetime | None = None
     ) -> list[KRSnapshot]:
         """Snapshots ordered by (kr_id, at); with `until`, those at or before it."""
-        if self._sqlite is not None:
-            return self._sqlite.kr_snapshots(kr_id, until)
-        return self._core().kr_snapshots(kr_id, until)
+        return self._operations().kr_snapshots(kr_id, until)
 
     def set_metric_error(self, kr_id: str, error: str | None, at: datetime) -> None:
         """The KR's metric failed with `error` at `at` (None: it read fine again); a row is
         added only when `error` differs from the KR's error at `at`."""
-        if self._sqlite is not None:
-            self._sqlite.set_metric_error(kr_id, error, at)
-        else:
-            self._core().set_metric_error(kr_id, error, at)
+        self._operations().set_metric_error(kr_id, error, at)
 
     def metric_errors(self, as_of: datetime | None = None) -> dict[str, str]:
         """Each KR's metric error in force (at `as_of`, or now), by KR id."""
-        if self._sqlite is not None:
-            return self._sqlite.metric_errors(as_of)
-        return self._core().metric_errors(as_of)
+        return self._operations().metric_errors(as_of)
 
     # -- sync cursors -------------------------------------------------------------------
 
     def cursor(self, source: str) -> int | None:
         """The incremental-sync bookmark of `source` in epoch milliseconds, if any."""
-        if self._sqlite is not None:
-            return self._sqlite.cursor(source)
-        return self._core().cursor(source)
+        return self._operations().cursor(source)
 
     def set_cursor(self, source: str, epoch_ms: int) -> None:
-        if self._sqlite is not None:
-            self._sqlite.set_cursor(source, epoch_ms)
-        else:
-            self._core().set_cursor(source, epoch_ms)
+        self._operations().set_cursor(source, epoch_ms)
 
     # -- write-back records -------------------------------------------------------------
 
     def writeback(self, target: str) -> WritebackRecord | None:
         """The last write to `target` (an id like "jira:ONB-12"), if any."""
-        if self._sqlite is not None:
-            return self._sqlite.writeback(target)
-        return self._core().writeback(target)
+        return self._operations().writeback(target)
 
     def writebacks(self, targets: Iterable[str]) -> dict[str, WritebackRecord]:
         """The last writes to many targets at once: one query per chunk, not one each."""
-        if self._sqlite is not None:
-            return self._sqlite.writebacks(targets)
-        return self._core().writebacks(targets)
+        return self._operations().writebacks(targets)
 
     def writebacks_of(self, source: str) -> list[WritebackRecord]:
         """Every write-back record of `source`'s targets (keys `source:...`, per-operation
         ones included), in one query: which targets okrsync has written to."""
-        if self._sqlite is not None:
-            return self._sqlite.writebacks_of(source)
-        return self._core().writebacks_of(source)
+        return self._operations().writebacks_of(source)
 
     def save_writeback(self, target: str, content_hash: str, remote_id: str) -> None:
         """Save or replace the record of `target`, in one `INSERT ... ON CONFLICT DO UPDATE`:
         processes saving the same target at once all succeed, and the last one wins."""
-        if self._sqlite is not None:
-            self._sqlite.save_writeback(target, content_hash, remote_id)
-        else:
-            self._core().save_writeback(target, content_hash, remote_id)
+        self._operations().save_writeback(target, content_hash, remote_id)
 
     # -- job leases ---------------------------------------------------------------------
 
@@ -316,10 +283,7 @@ class Store:
 
     def release_lease(self, name: str, owner: str) -> None:
         """Give the lease up, if `owner` holds it; someone else's lease stays."""
-        if self._sqlite is not None:
-            self._sqlite.release_lease(name, owner)
-        else:
-            self._core().release_lease(name, owner)
+        self._operations().release_lease(name, owner)
 
     def lease_holder(self, name: str, now: datetime | None = None) -> str | None:
         """Who holds the lease at `now` (default: this machine's clock), if anyone."""
@@ -342,17 +306,12 @@ class Store:
 
     def etags(self, source: str) -> dict[str, str]:
         """The stored ETags of `source`, by page URL."""
-        if self._sqlite is not None:
-            return self._sqlite.etags(source)
-        return self._core().etags(source)
+        return self._operations().etags(source)
 
     def save_etags(self, source: str, etags: Mapping[str, str]) -> None:
         """Save or replace the ETags of `source` (URL -> ETag) in one `INSERT ... ON
         CONFLICT DO UPDATE`; the pipeline calls it only once the pages' items are stored."""
-        if self._sqlite is not None:
-            self._sqlite.save_etags(source, etags)
-        else:
-            self._core().save_etags(source, etags)
+        self._operations().save_etags(source, etags)
 
     # -- scope at a cycle's start -------------------------------------------------------
 
@@ -360,28 +319,20 @@ class Store:
         """The KR weights kept for the cycle start `start` under the mapping
         `fingerprint` (KR id -> weight; a KR without leaves is absent), or None; see
         `CoreStore.scope_start` for why they are kept."""
-        if self._sqlite is not None:
-            return self._sqlite.scope_start(fingerprint, start)
-        return self._core().scope_start(fingerprint, start)
+        return self._operations().scope_start(fingerprint, start)
 
     def save_scope_start(
         self, fingerprint: str, start: datetime, weights: Mapping[str, float]
     ) -> None:
         """Keep `weights` (KR id -> weight) for the cycle start `start` under the mapping
         `fingerprint`, replacing what was kept."""
-        if self._sqlite is not None:
-            self._sqlite.save_scope_start(fingerprint, start, weights)
-        else:
-            self._core().save_scope_start(fingerprint, start, weights)
+        self._operations().save_scope_start(fingerprint, start, weights)
 
     # -- lifecycle ----------------------------------------------------------------------
 
     def ping(self) -> None:
         """Raise if the database cannot be reached (readiness checks)."""
-        if self._sqlite is not None:
-            self._sqlite.ping()
-        else:
-            self._core().ping()
+        self._operations().ping()
 
     def close(self) -> None:
         """Close the connections; a later operation opens them again."""
