@@ -44,18 +44,20 @@ from okrsync.store import _locks
 from okrsync.store._engine import upsert_insert
 from okrsync.store._records import SampleRecord, UpsertResult, WritebackRecord
 from okrsync.store._shared import (
-    BUCKETS,
     ITEM_FIELDS,
     KEYS_PER_QUERY,
     SNAPSHOT_COMPARED,
     SNAPSHOT_FIELDS,
     SNAPSHOT_VALUES,
     SNAPSHOTS_PER_QUERY,
+    Convert,
     chunked,
     errors_in_force,
     kept_weights,
     lease_ttl,
     now_or_clock,
+    rows_to_scope_items,
+    rows_to_work_items,
     utcnow,
 )
 from okrsync.store._tables import (
@@ -165,48 +167,17 @@ class CoreStore:
             return connection.execute(statement).all()
 
     def _work_items(self, rows: Iterable[Sequence[Any]]) -> list[WorkItem]:
-        """Raw rows of the `_ITEM_FIELDS` columns (of `work_items` or `item_versions`, which
-        share their types) turned into WorkItems: `labels` and `updated` converted once
-        per distinct raw value (they repeat a lot), each object made without the frozen
-        dataclass's per-field checks (`WorkItem.from_fields`)."""
+        """Raw rows of the `ITEM_FIELDS` columns as WorkItems (`_shared.work_items`), with
+        the columns' result processors, once per distinct raw text."""
+        labels, updated = self._converters()
+        return rows_to_work_items(rows, labels, updated)
+
+    def _converters(self) -> tuple[Convert, Convert]:
+        """What the dialect makes of raw `labels` (a tuple) and `updated` values."""
         versions = item_versions.c
         dialect = self._engine.dialect
         labels = _memoised(versions.labels.type, dialect, tuple)
-        updated = _memoised(versions.updated.type, dialect)
-        make = WorkItem.from_fields
-        buckets = BUCKETS
-        return [
-            make(
-                source,
-                key,
-                title,
-                type_,
-                status,
-                buckets.get(bucket_value) or Bucket(bucket_value),
-                points,
-                labels(labels_value),
-                parent,
-                updated(updated_value),
-                url,
-                remote_id,
-                child_count,
-            )
-            for (
-                source,
-                key,
-                title,
-                type_,
-                status,
-                bucket_value,
-                points,
-                labels_value,
-                parent,
-                updated_value,
-                url,
-                remote_id,
-                child_count,
-            ) in rows
-        ]
+        return labels, _memoised(versions.updated.type, dialect)
 
     def scope_items(self, as_of: datetime) -> list[ScopeItem]:
         """`items(as_of=...)` with only what a scope is computed from (`ScopeItem`: no
@@ -216,37 +187,9 @@ class CoreStore:
             return self._scope_items(as_of)
 
     def _scope_items(self, as_of: datetime) -> list[ScopeItem]:
-        versions = item_versions.c
-        dialect = self._engine.dialect
-        labels = _memoised(versions.labels.type, dialect, tuple)
-        updated = _memoised(versions.updated.type, dialect)
-        buckets = BUCKETS
-        new = tuple.__new__  # `ScopeItem(...)` without its Python-level `__new__`
-        return [
-            new(
-                ScopeItem,
-                (
-                    source,
-                    key,
-                    status,
-                    buckets.get(bucket_value) or Bucket(bucket_value),
-                    points,
-                    labels(labels_value),
-                    parent,
-                    updated(updated_value),
-                ),
-            )
-            for (
-                source,
-                key,
-                status,
-                bucket_value,
-                points,
-                labels_value,
-                parent,
-                updated_value,
-            ) in self._latest_versions(ScopeItem._fields, as_of, None)
-        ]
+        labels, updated = self._converters()
+        rows = self._latest_versions(ScopeItem._fields, as_of, None)
+        return rows_to_scope_items(rows, labels, updated)
 
     def _latest_versions(
         self, names: Sequence[str], as_of: datetime, source: str | None

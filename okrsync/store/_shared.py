@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+from okrsync.domain.mapping import ScopeItem
 from okrsync.domain.models import Bucket, KRSnapshot, WorkItem
 
 # Keys per `IN (...)` query: two bound parameters each, far below SQLite's 32,766 and
@@ -29,6 +30,76 @@ SNAPSHOT_COMPARED = tuple(name for name in SNAPSHOT_VALUES if name != "expected_
 BUCKETS = {bucket.value: bucket for bucket in Bucket}  # `Bucket(value)`, without the call
 
 _T = TypeVar("_T")
+
+# A raw column value made Python (`labels` as a tuple, `updated` as a datetime), each
+# path's own conversion: once per distinct raw value where that is text.
+Convert = Callable[[Any], Any]
+
+
+def rows_to_work_items(
+    rows: Iterable[Sequence[Any]], labels: Convert, updated: Convert
+) -> list[WorkItem]:
+    """Raw rows of the `ITEM_FIELDS` columns (of `work_items` or `item_versions`, which
+    share their types) turned into WorkItems, each made without the frozen dataclass's
+    per-field checks (`WorkItem.from_fields`)."""
+    make = WorkItem.from_fields
+    buckets = BUCKETS
+    return [
+        make(
+            source,
+            key,
+            title,
+            type_,
+            status,
+            buckets.get(bucket_value) or Bucket(bucket_value),
+            points,
+            labels(labels_value),
+            parent,
+            updated(updated_value),
+            url,
+            remote_id,
+            child_count,
+        )
+        for (
+            source,
+            key,
+            title,
+            type_,
+            status,
+            bucket_value,
+            points,
+            labels_value,
+            parent,
+            updated_value,
+            url,
+            remote_id,
+            child_count,
+        ) in rows
+    ]
+
+
+def rows_to_scope_items(
+    rows: Iterable[Sequence[Any]], labels: Convert, updated: Convert
+) -> list[ScopeItem]:
+    """Raw rows of the `ScopeItem._fields` columns turned into ScopeItems."""
+    buckets = BUCKETS
+    new = tuple.__new__  # `ScopeItem(...)` without its Python-level `__new__`
+    return [
+        new(
+            ScopeItem,
+            (
+                source,
+                key,
+                status,
+                buckets.get(bucket_value) or Bucket(bucket_value),
+                points,
+                labels(labels_value),
+                parent,
+                updated(updated_value),
+            ),
+        )
+        for (source, key, status, bucket_value, points, labels_value, parent, updated_value) in rows
+    ]
 
 
 class Memo(dict[Any, Any]):

@@ -22,22 +22,24 @@ from typing import Any
 
 from okrsync._collector import collector_paused
 from okrsync.domain.mapping import ScopeItem
-from okrsync.domain.models import Bucket, KRSnapshot, MetricSample, WorkItem
+from okrsync.domain.models import KRSnapshot, MetricSample, WorkItem
 from okrsync.store import _sqlite_upsert
 from okrsync.store._records import SampleRecord, UpsertResult, WritebackRecord
 from okrsync.store._revision import HEAD_REVISION, VERSION_TABLE
 from okrsync.store._shared import (
-    BUCKETS,
     ITEM_FIELDS,
     KEYS_PER_QUERY,
     SNAPSHOT_COMPARED,
     SNAPSHOT_FIELDS,
     SNAPSHOT_VALUES,
     SNAPSHOTS_PER_QUERY,
+    Convert,
     Memo,
     chunked,
     errors_in_force,
     kept_weights,
+    rows_to_scope_items,
+    rows_to_work_items,
     utcnow,
 )
 from okrsync.store._sqlite_schema import STATEMENTS, TABLES, VERSION_TABLE_STATEMENT
@@ -273,7 +275,7 @@ class SqliteStore:
                 rows = self._latest_versions(ITEM_FIELDS, as_of, source)
             else:
                 rows = self._latest_items(source)
-            return _work_items(rows)
+            return rows_to_work_items(rows, *_converters())
 
     def _latest_items(self, source: str | None) -> list[Any]:
         where, parameters = ("", ()) if source is None else (" WHERE source = ?", (source,))
@@ -283,35 +285,8 @@ class SqliteStore:
 
     def scope_items(self, as_of: datetime) -> list[ScopeItem]:
         with collector_paused():  # as in `items`
-            labels = Memo(lambda raw: tuple(json_from_sqlite(raw)))
-            updated = Memo(datetime_from_sqlite)
-            buckets = BUCKETS
-            new = tuple.__new__  # `ScopeItem(...)` without its Python-level `__new__`
-            return [
-                new(
-                    ScopeItem,
-                    (
-                        source,
-                        key,
-                        status,
-                        buckets.get(bucket_value) or Bucket(bucket_value),
-                        points,
-                        labels[labels_value],
-                        parent,
-                        updated[updated_value],
-                    ),
-                )
-                for (
-                    source,
-                    key,
-                    status,
-                    bucket_value,
-                    points,
-                    labels_value,
-                    parent,
-                    updated_value,
-                ) in self._latest_versions(ScopeItem._fields, as_of, None)
-            ]
+            rows = self._latest_versions(ScopeItem._fields, as_of, None)
+            return rows_to_scope_items(rows, *_converters())
 
     def _latest_versions(
         self, names: Sequence[str], as_of: datetime, source: str | None
@@ -630,47 +605,11 @@ class SqliteStore:
         return holder
 
 
-def _work_items(rows: Iterable[Sequence[Any]]) -> list[WorkItem]:
-    """Raw rows of the `ITEM_FIELDS` columns (of `work_items` or `item_versions`, which
-    share their types) turned into WorkItems: `labels` and `updated` converted once
-    per distinct raw value (they repeat a lot), each object made without the frozen
-    dataclass's per-field checks (`WorkItem.from_fields`)."""
+def _converters() -> tuple[Convert, Convert]:
+    """SQLite's raw `labels` (JSON text, as a tuple) and `updated` (text, as a datetime),
+    each converted once per distinct value (they repeat a lot)."""
     labels = Memo(lambda raw: tuple(json_from_sqlite(raw)))
-    updated = Memo(datetime_from_sqlite)
-    make = WorkItem.from_fields
-    buckets = BUCKETS
-    return [
-        make(
-            source,
-            key,
-            title,
-            type_,
-            status,
-            buckets.get(bucket_value) or Bucket(bucket_value),
-            points,
-            labels[labels_value],
-            parent,
-            updated[updated_value],
-            url,
-            remote_id,
-            child_count,
-        )
-        for (
-            source,
-            key,
-            title,
-            type_,
-            status,
-            bucket_value,
-            points,
-            labels_value,
-            parent,
-            updated_value,
-            url,
-            remote_id,
-            child_count,
-        ) in rows
-    ]
+    return labels.__getitem__, Memo(datetime_from_sqlite).__getitem__
 
 
 def _writeback(row: Sequence[Any]) -> WritebackRecord:
