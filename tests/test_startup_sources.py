@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import responses
 from factories import Q4, key_result, objective, utc, work_item
+from test_startup import CONFIG, PROBE  # the config and the probe of the start-up tests
 
 from okrsync.config import EnvName, SecretRef, SourceConfig, load_config
 from okrsync.domain import Bucket, Rules, compute_report
@@ -38,31 +39,6 @@ SETTINGS = (
     "okrsync.sources.github_config",
     "okrsync.sources.asana_config",
 )
-
-CONFIG = """\
-version: 1
-cycle: {{name: Q4, start: 2026-10-01, end: 2026-12-31}}
-store: {{url: "{url}"}}
-sources:
-  jira: {{url: "https://jira.example", jql: "project = ONB"}}
-  github: {{url: "https://api.github.example", repos: ["acme/web"]}}
-  asana: {{url: "https://app.asana.example/api/1.0", projects: ["1200"]}}
-objectives:
-  - id: ONB
-    title: Onboarding
-    key_results: [{{id: ONB-1, title: Completion, baseline: 68, target: 85}}]
-"""
-
-# Runs `okrsync ARGV...` in a fresh interpreter, then prints the imported module names.
-PROBE = """\
-import json, sys
-from okrsync.cli import main
-try:
-    code = main(sys.argv[1:])
-except SystemExit as stop:
-    code = stop.code
-print("\\n@@MODULES@@" + json.dumps({"code": code, "modules": sorted(sys.modules)}))
-"""
 
 
 def run_okrsync(*argv: str) -> tuple[int, set[str], str]:
