@@ -52,13 +52,20 @@ print("\\n@@MODULES@@" + json.dumps({"code": code, "modules": sorted(sys.modules
 """
 
 
-def imported_by(*argv: str) -> tuple[int, set[str]]:
+def run_okrsync(*argv: str) -> tuple[int, set[str], str]:
+    """The exit code, the modules imported and what was printed on stdout."""
     done = subprocess.run(
         [sys.executable, "-c", PROBE, *argv], capture_output=True, text=True, timeout=120
     )
     assert "@@MODULES@@" in done.stdout, done.stderr
-    answer = json.loads(done.stdout.rsplit("@@MODULES@@", 1)[1])
-    return answer["code"], set(answer["modules"])
+    printed, answer = done.stdout.rsplit("@@MODULES@@", 1)
+    found = json.loads(answer)
+    return found["code"], set(found["modules"]), printed
+
+
+def imported_by(*argv: str) -> tuple[int, set[str]]:
+    code, modules, _ = run_okrsync(*argv)
+    return code, modules
 
 
 def heavy(modules: set[str]) -> list[str]:

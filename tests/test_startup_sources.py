@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import responses
 from factories import Q4, key_result, objective, utc, work_item
-from test_startup import CONFIG, PROBE  # the config and the probe of the start-up tests
+from test_startup import CONFIG, imported_by, run_okrsync  # the start-up tests' probe
 
 from okrsync.config import EnvName, SecretRef, SourceConfig, load_config
 from okrsync.domain import Bucket, Rules, compute_report
@@ -39,22 +39,6 @@ SETTINGS = (
     "okrsync.sources.github_config",
     "okrsync.sources.asana_config",
 )
-
-
-def run_okrsync(*argv: str) -> tuple[int, set[str], str]:
-    """The exit code, the modules imported and what was printed on stdout."""
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE, *argv], capture_output=True, text=True, timeout=120
-    )
-    assert "@@MODULES@@" in done.stdout, done.stderr
-    printed, answer = done.stdout.rsplit("@@MODULES@@", 1)
-    found = json.loads(answer)
-    return found["code"], set(found["modules"]), printed
-
-
-def imported_by(*argv: str) -> tuple[int, set[str]]:
-    code, modules, _ = run_okrsync(*argv)
-    return code, modules
 
 
 def loaded(modules: set[str], names: tuple[str, ...]) -> list[str]:
