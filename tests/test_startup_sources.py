@@ -65,6 +65,7 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> str:
         ["status"],
         ["status", "--format", "json"],
         ["metric", "set", "ONB-1", "70", "--at", "2026-11-02T00:00:00Z"],
+        ["metric", "list", "ONB-1"],
     ],
     ids=" ".join,
 )
